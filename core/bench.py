@@ -1,0 +1,135 @@
+"""``oneshot bench``: median milliseconds per stage on a fixed 640x480 frame with one face.
+
+Where dlib and its models are installed (the ``dev`` extra), the same run times dlib's own
+pipeline (HOG detector, 5-point shape predictor, ResNet descriptor) on the same frame, so
+the speed ratio compares like with like on this machine, measured seconds apart.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .align import align_face
+from .errors import NoFaceError
+from .imaging import load_image
+from .pipeline import FacePipeline
+from .resources import sample_face
+from .runtime import default_threads
+
+FRAME_SIZE = (640, 480)
+BATCH = 8
+
+
+def median_ms(action, repeat: int, warm_up: int = 2) -> float:
+    """Median wall-clock milliseconds of ``action()`` over ``repeat`` runs after a warm-up."""
+    for _ in range(warm_up):
+        action()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(samples)
+
+
+def fit_frame(pixels: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """Scale to cover ``size`` (width, height) and crop the centre: a webcam-like frame."""
+    width, height = size
+    factor = max(width / pixels.shape[1], height / pixels.shape[0])
+    scaled = cv2.resize(pixels, (round(pixels.shape[1] * factor), round(pixels.shape[0] * factor)),
+                        interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    top, left = (scaled.shape[0] - height) // 2, (scaled.shape[1] - width) // 2
+    return np.ascontiguousarray(scaled[top:top + height, left:left + width])
+
+
+def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat: int = 30,
+                  reference: bool = True) -> dict:
+    """Time detect, align, embed (batch 1 and 8) and the whole frame; optionally dlib's."""
+    source = image_path or sample_face()
+    frame = fit_frame(load_image(source).pixels)
+    faces = pipeline.detector.detect(frame)
+    if not faces:
+        raise NoFaceError(str(source))
+    landmarks = max(faces, key=lambda f: f.area).landmark_array()
+    chip = align_face(frame, landmarks)
+    chips = np.repeat(chip[None], BATCH, axis=0)
+
+    def whole_frame() -> None:
+        found = pipeline.detector.detect(frame)
+        pipeline.embedder.embed(np.stack([align_face(frame, f.landmark_array()) for f in found]))
+
+    embed_batch = median_ms(lambda: pipeline.embedder.embed(chips), repeat)
+    stage_ms = {
+        "detect": median_ms(lambda: pipeline.detector.detect(frame), repeat),
+        "align": median_ms(lambda: align_face(frame, landmarks), repeat),
+        "embed_batch1": median_ms(lambda: pipeline.embedder.embed(chip[None]), repeat),
+        f"embed_batch{BATCH}": embed_batch,
+        f"embed_batch{BATCH}_per_face": embed_batch / BATCH,
+    }
+    frame_ms = median_ms(whole_frame, repeat)
+    report = {
+        "image": str(source),
+        "frame": list(FRAME_SIZE),
+        "faces": len(faces),
+        "device": pipeline.providers.device,
+        "providers": list(pipeline.providers.providers),
+        "threads": default_threads(),
+        "repeat": repeat,
+        "stage_ms": stage_ms,
+        "frame_ms": frame_ms,
+        "fps": 1000.0 / frame_ms,
+    }
+    if reference:
+        dlib_report = time_dlib(frame, max(5, repeat // 3))
+        if dlib_report:
+            dlib_report["speedup"] = dlib_report["frame_ms"] / frame_ms
+            dlib_report["embed_speedup"] = dlib_report["embed_ms"] / stage_ms["embed_batch1"]
+            report["reference"] = dlib_report
+    return report
+
+
+def time_dlib(frame: np.ndarray, repeat: int) -> dict | None:
+    """dlib's pipeline on the same frame, or None when dlib or its models are not installed."""
+    try:
+        import dlib
+        import face_recognition_models as dlib_models
+    except ImportError:
+        return None
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(dlib_models.pose_predictor_five_point_model_location())
+    encoder = dlib.face_recognition_model_v1(dlib_models.face_recognition_model_location())
+    boxes = detector(frame, 1)
+    if not boxes:
+        return None
+    shape = predictor(frame, boxes[0])
+
+    def whole_frame() -> None:
+        for box in detector(frame, 1):
+            encoder.compute_face_descriptor(frame, predictor(frame, box))
+
+    return {
+        "pipeline": f"dlib {dlib.__version__}: HOG detector (upsample 1), 5-point shape predictor, ResNet",
+        "detect_ms": median_ms(lambda: detector(frame, 1), repeat, warm_up=1),
+        "embed_ms": median_ms(lambda: encoder.compute_face_descriptor(frame, shape), repeat, warm_up=1),
+        "frame_ms": median_ms(whole_frame, repeat, warm_up=1),
+    }
+
+
+def format_bench(report: dict) -> str:
+    """The table ``oneshot bench`` prints."""
+    lines = [f"oneshot bench: {report['frame'][0]}x{report['frame'][1]} frame, {report['faces']} face, "
+             f"{report['device']} ({report['threads']} threads), median of {report['repeat']} runs"]
+    lines += [f"  {stage:<24}{ms:8.2f} ms" for stage, ms in report["stage_ms"].items()]
+    lines.append(f"  {'whole frame':<24}{report['frame_ms']:8.2f} ms  ({report['fps']:.1f} frames/s)")
+    reference = report.get("reference")
+    if reference:
+        lines.append(f"reference, same frame, same run: {reference['pipeline']}")
+        lines.append(f"  {'dlib detect':<24}{reference['detect_ms']:8.2f} ms")
+        lines.append(f"  {'dlib embed':<24}{reference['embed_ms']:8.2f} ms  (ours {reference['embed_speedup']:.1f}x faster)")
+        lines.append(f"  {'dlib whole frame':<24}{reference['frame_ms']:8.2f} ms  (ours {reference['speedup']:.1f}x faster)")
+    return "\n".join(lines)

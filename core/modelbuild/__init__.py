@@ -1,0 +1,1 @@
+"""Build-time converters that turn upstream model files into the ONNX models the app ships."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: the shared photos, the real models, and a loaded pipeline."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data``; the tests that need it skip with this reason when it is absent."""
+    if not DATA.is_dir():
+        pytest.skip(f"shared test photos not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def people(data_dir: Path) -> dict[str, list[Path]]:
+    """person -> their photos, sorted (``1.*`` first)."""
+    root = data_dir / "people"
+    return {
+        folder.name: sorted(p for p in folder.iterdir() if p.is_file())
+        for folder in sorted(root.iterdir())
+        if folder.is_dir()
+    }
+
+
+@pytest.fixture(scope="session")
+def labelled_boxes(data_dir: Path) -> dict[Path, list[tuple[int, int, int, int]]]:
+    """``detection/training.xml`` as image -> [(x1, y1, x2, y2)]."""
+    folder = data_dir / "detection"
+    truth = {}
+    for image in ET.parse(folder / "training.xml").getroot().iter("image"):
+        truth[folder / image.get("file")] = [
+            (
+                int(box.get("left")),
+                int(box.get("top")),
+                int(box.get("left")) + int(box.get("width")),
+                int(box.get("top")) + int(box.get("height")),
+            )
+            for box in image.iter("box")
+        ]
+    return truth
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    """The shipped models on the CPU, loaded once for the whole run."""
+    from core.pipeline import FacePipeline
+
+    return FacePipeline.load("cpu")

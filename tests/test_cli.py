@@ -1,0 +1,122 @@
+"""The ``oneshot`` command-line contract: documents, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import main
+from core.resources import sample_face
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory):
+    path = tmp_path_factory.mktemp("blank") / "wall.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
+    return path
+
+
+def test_detect_json_document(capsys, data_dir):
+    scene = data_dir / "scenes" / "two_people.jpg"
+    code, out, err = run(capsys, "detect", "--json", scene, sample_face())
+    assert code == 0 and err == ""
+    document = json.loads(out)
+    assert [entry["image"] for entry in document] == [str(scene), str(sample_face())]
+    assert [len(entry["faces"]) for entry in document] == [2, 1]
+    face = document[1]["faces"][0]
+    assert set(face) == {"box", "score", "landmarks"}
+    x1, y1, x2, y2 = face["box"]
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+    assert 0.6 <= face["score"] <= 1 and np.shape(face["landmarks"]) == (5, 2)
+
+
+def test_detect_draws_without_overwriting(capsys, tmp_path, people):
+    photos = [people["barack_obama"][0], people["joe_biden"][0]]  # both named 1.jpg
+    code, out, _ = run(capsys, "detect", "--draw", tmp_path / "drawn", *photos)
+    assert code == 0 and "1 face" in out
+    drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())
+    assert drawn == ["1.faces-2.jpg", "1.faces.jpg"]
+    assert Image.open(tmp_path / "drawn" / "1.faces.jpg").size == Image.open(photos[0]).size
+
+
+def test_embed_json_adds_128_floats(capsys):
+    code, out, _ = run(capsys, "embed", "--json", sample_face())
+    face = json.loads(out)[0]["faces"][0]
+    assert code == 0 and len(face["embedding"]) == 128
+
+
+def test_verify_same_and_different(capsys, people):
+    obama, biden = people["barack_obama"], people["joe_biden"]
+    code, out, _ = run(capsys, "verify", "--json", obama[0], obama[1])
+    same = json.loads(out)
+    assert code == 0 and same["same"] is True and same["distance"] < same["threshold"] == 0.36
+    code, out, _ = run(capsys, "verify", obama[0], biden[0])
+    assert code == 0 and out.startswith("different people: distance")
+
+
+def test_verify_names_the_image_without_a_face(capsys, blank):
+    code, out, err = run(capsys, "verify", sample_face(), blank)
+    assert code == 2 and out == ""
+    assert err.strip() == f"oneshot: {blank}: no face found"
+
+
+def test_image_without_face_is_a_normal_detect_result(capsys, blank):
+    code, out, _ = run(capsys, "detect", "--json", blank)
+    assert code == 0 and json.loads(out) == [{"image": str(blank), "faces": []}]
+
+
+def test_bad_files_give_one_line_each_and_exit_2(capsys, tmp_path):
+    text = tmp_path / "photo.jpg"
+    text.write_text("hello")
+    code, out, err = run(capsys, "detect", "--json", text, tmp_path / "missing.png", sample_face())
+    assert code == 2
+    assert [entry["image"] for entry in json.loads(out)] == [str(sample_face())]
+    lines = err.strip().splitlines()
+    assert lines[0] == f"oneshot: {text}: not an image (the content is no known image format)"
+    assert lines[1] == f"oneshot: {tmp_path / 'missing.png'}: no such file"
+    assert "Traceback" not in err
+
+
+def test_broken_installation_exits_1(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ONESHOT_MODEL_DIR", str(tmp_path))
+    code, _, err = run(capsys, "detect", sample_face())
+    assert code == 1 and "no model manifest" in err and "Traceback" not in err
+
+
+def test_info_lists_providers_and_models(capsys):
+    code, out, _ = run(capsys, "info", "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert "CPUExecutionProvider" in info["providers"]["available"]
+    assert info["providers"]["chosen"]["reason"]
+    assert {m["id"]: m["intact"] for m in info["models"]} == {"centerface": True, "dlib-resnet-v1": True}
+
+
+def test_bench_json_contract(capsys):
+    """Only the document's shape: speed itself is measured by running the benchmark."""
+    code, out, _ = run(capsys, "bench", "--json", "--repeat", "1", "--no-reference")
+    report = json.loads(out)
+    assert code == 0
+    assert {"detect", "align", "embed_batch1", "embed_batch8"} <= set(report["stage_ms"])
+    assert report["fps"] == pytest.approx(1000 / report["frame_ms"])
+
+
+def test_console_script_entry_point(tmp_path):
+    oneshot = shutil.which("oneshot") or pytest.fail("the oneshot console script is not installed")
+    result = subprocess.run([oneshot, "detect", "--json", str(sample_face())], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)[0]["faces"]) == 1
+    result = subprocess.run([sys.executable, "-m", "core.cli", "verify", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr
