@@ -68,8 +68,10 @@ class FaceDetector:
     """Detect faces in RGB frames with a CenterFace session.
 
     ``max_side`` bounds the network's input: frames larger than that are shrunk (faster, and
-    faces in a webcam frame are large); smaller frames are enlarged up to ``min_side`` so
-    small faces in small images still cover enough grid cells.
+    faces in a webcam frame are large). Smaller frames are enlarged up to ``min_side``: a
+    tight 92x112 face crop (ORL) is missed 1 time in 400 at its own size, and found once
+    and only once in all 400 at 320 (at 640 the face is too large for the grid: 3 misses
+    and 84 doubled boxes).
     """
 
     def __init__(
@@ -79,7 +81,7 @@ class FaceDetector:
         score_threshold: float | None = None,
         nms_threshold: float | None = None,
         max_side: int = 1280,
-        min_side: int = 640,
+        min_side: int = 320,
     ) -> None:
         _check_session(session, spec)
         self.session = session

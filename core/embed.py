@@ -34,6 +34,7 @@ class FaceEmbedder:
         self.input_name = inputs[0].name
         self.chip_size = int(expected_shape[-1])
         self.tau = float(spec.defaults["tau"])
+        self.duplicate_tau = float(spec.defaults.get("duplicate_tau", self.tau))
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB chips -> (N, D) float32 descriptors, in one network call."""

@@ -37,6 +37,17 @@ class NoFaceError(InputError):
         self.source = source
 
 
+class CameraError(InputError):
+    """A camera, video or image folder that cannot be opened or stops delivering frames.
+
+    ``str()`` is the whole sentence and names the source ("camera 0 not found").
+    """
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
 class ModelError(OneShotError):
     """A model file that is missing, altered or not the network its manifest describes."""
 

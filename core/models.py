@@ -107,3 +107,8 @@ def verify_file(spec: ModelSpec) -> None:
             f"{spec.path}: model file is damaged or replaced (sha256 {actual[:12]}..., "
             f"manifest says {spec.sha256[:12]}...)"
         )
+
+
+def active_embedder(model_dir: Path | None = None) -> ModelSpec:
+    """The embedder whose vectors the gallery matches against (the shipped one for now)."""
+    return find_model("embed", model_dir)

@@ -1,0 +1,384 @@
+"""Frame sources behind one small interface: webcams, video files and folders of images.
+
+Every source hands out RGB ``Frame`` objects one ``read()`` at a time, so the live view does
+not care where frames come from. ``LatestFrameGrabber`` reads a live source on its own thread
+and keeps only the newest frame: a slow consumer sees the present, never a growing backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import CameraError, ImageError
+from .imaging import LoadedImage, load_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One frame: (H, W, 3) uint8 RGB pixels, its 0-based number from its source, and when.
+
+    ``timestamp`` is the position in seconds for a video file and ``time.monotonic()`` at
+    capture for cameras and image folders; ``name`` is the file name of an image-folder frame.
+    """
+
+    pixels: np.ndarray
+    index: int
+    timestamp: float
+    name: str | None = None
+
+
+class FrameSource(ABC):
+    """Where frames come from. ``description`` is for people (the status bar)."""
+
+    description: str
+    is_live: bool
+
+    @abstractmethod
+    def read(self) -> Frame | None:
+        """The next frame; None at the end of a file. A lost camera raises ``CameraError``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device or file; reading afterwards is an error or the end."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class WebcamSource(FrameSource):
+    """A camera by OpenCV index, optionally asking for a resolution (the driver may refuse)."""
+
+    is_live = True
+
+    def __init__(self, index: int, width: int | None = None, height: int | None = None) -> None:
+        if index < 0:
+            raise ValueError(f"a camera index is 0 or more, got {index}")
+        if any(size is not None and size <= 0 for size in (width, height)):
+            raise ValueError(f"width and height must be positive, got {width}x{height}")
+        self.index = index
+        self._name = f"camera {index}"
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(index)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraError(self._name, f"{self._name} not found")
+        if width is not None:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height is not None:
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._capture = capture
+        self._count = 0
+        actual = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.description = f"{self._name} ({actual[0]}x{actual[1]})"
+
+    def read(self) -> Frame:
+        ok, bgr = self._capture.read()
+        timestamp = time.monotonic()
+        if not ok or bgr is None:
+            if self._count:
+                raise CameraError(
+                    self._name,
+                    f"{self._name} stopped delivering frames (unplugged, or in use by another program)",
+                )
+            raise CameraError(
+                self._name, f"{self._name} opened but delivers no frames (in use by another program?)"
+            )
+        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, timestamp)
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def list_cameras(max_index: int = 5) -> list[int]:
+    """Camera indices 0 .. ``max_index`` (inclusive) that open, probed without log noise."""
+    found = []
+    with _quiet_opencv():
+        for index in range(max_index + 1):
+            capture = cv2.VideoCapture(index)
+            if capture.isOpened():
+                found.append(index)
+            capture.release()
+    return found
+
+
+class VideoFileSource(FrameSource):
+    """A video file played as fast as it is read; ``read()`` returns None at the end."""
+
+    is_live = False
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        source = str(path)
+        if not self.path.exists():
+            raise CameraError(source, f"{source}: no such file")
+        if self.path.is_dir():
+            raise CameraError(source, f"{source}: is a folder, not a video file")
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(source)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraError(source, f"{source}: cannot be opened as a video")
+        self._capture = capture
+        self._count = 0
+        # Decode the first frame now, so a file that opens but holds no video fails here.
+        self._pending = self._decode()
+        if self._pending is None:
+            capture.release()
+            raise CameraError(source, f"{source}: cannot be opened as a video (no readable frames)")
+        height, width = self._pending.pixels.shape[:2]
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        rate = f", {fps:g} fps" if fps > 0 else ""
+        self.description = f"{self.path.name} ({width}x{height}{rate})"
+
+    def read(self) -> Frame | None:
+        frame, self._pending = self._pending, None
+        return frame if frame is not None else self._decode()
+
+    def close(self) -> None:
+        self._pending = None
+        self._capture.release()
+
+    def _decode(self) -> Frame | None:
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            return None
+        # After a read, POS_MSEC is the position of the frame just decoded.
+        timestamp = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, timestamp)
+        self._count += 1
+        return frame
+
+
+class ImageFolderSource(FrameSource):
+    """The images of a folder, in natural order (2.jpg before 10.jpg), as a stream.
+
+    Files ``load_image`` cannot read are skipped with a warning and counted in ``skipped``
+    (once each, even when looping); hidden files and subfolders are ignored. ``fps`` paces
+    reads like a camera and makes the source live; ``loop`` starts again after the last image.
+    """
+
+    def __init__(self, folder: str | Path, fps: float | None = None, loop: bool = False) -> None:
+        if fps is not None and not 0 < fps < float("inf"):
+            raise ValueError(f"fps must be a positive number, got {fps}")
+        self.folder = Path(folder)
+        source = str(folder)
+        if not self.folder.is_dir():
+            reason = "is not a folder" if self.folder.exists() else "no such folder"
+            raise CameraError(source, f"{source}: {reason}")
+        self._paths = sorted(
+            (p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")),
+            key=_natural_key,
+        )
+        self.fps = fps
+        self.loop = loop
+        self.is_live = fps is not None
+        self.skipped = 0
+        self._position = 0
+        self._count = 0
+        self._due = 0.0  # time.monotonic() before which the next paced frame is not handed out
+        total = len(self._paths)
+        self._pending = self._load_next()
+        if self._pending is None:
+            raise CameraError(source, f"{source}: no readable images in this folder")
+        pace = f", {fps:g} fps" if fps is not None else ""
+        self.description = f"{self.folder.name or source} ({total} files{pace}{', looping' if loop else ''})"
+
+    def read(self) -> Frame | None:
+        pending, self._pending = self._pending, None
+        loaded = pending if pending is not None else self._load_next()
+        if loaded is None:
+            return None
+        path, image = loaded
+        if self.fps is not None:
+            # Loading happened first, so its time is part of the wait, not added to it.
+            time.sleep(max(0.0, self._due - time.monotonic()))
+        timestamp = time.monotonic()
+        if self.fps is not None:
+            self._due = timestamp + 1.0 / self.fps
+        frame = Frame(image.pixels, self._count, timestamp, path.name)
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        self._paths = []
+        self._pending = None
+
+    def _load_next(self) -> tuple[Path, LoadedImage] | None:
+        """The next readable image (wrapping round when looping), or None at the end."""
+        while self._paths:
+            if self._position >= len(self._paths):
+                if not self.loop:
+                    return None
+                self._position = 0
+            path = self._paths[self._position]
+            try:
+                image = load_image(path)
+            except ImageError as exc:
+                log.warning("skipping %s", exc)
+                self.skipped += 1
+                del self._paths[self._position]
+                continue
+            self._position += 1
+            return path, image
+        return None
+
+
+def open_source(
+    spec: str, width: int | None = None, height: int | None = None, fps: float | None = None
+) -> FrameSource:
+    """A source from what a person typed: a camera number, an image folder or a video file.
+
+    ``width`` and ``height`` apply to cameras, ``fps`` paces image folders; each other kind
+    of source has its own size and rate.
+    """
+    text = spec.strip()
+    if text.isascii() and text.isdigit():
+        return WebcamSource(int(text), width, height)
+    path = Path(text)
+    if text and path.is_dir():
+        return ImageFolderSource(path, fps=fps)
+    if text and path.is_file():
+        return VideoFileSource(path)
+    raise CameraError(
+        spec, f"{spec!r} is neither a camera number (0, 1, ...), a folder of images nor a video file"
+    )
+
+
+class LatestFrameGrabber:
+    """Read a source on a daemon thread and keep only its newest frame.
+
+    A frame nobody took before the next one arrived is dropped (counted in ``dropped``), so a
+    slow consumer always gets the present. An error from the source is raised to the consumer
+    by its next ``latest()`` call (and every one after); at the end of a stream ``latest()``
+    returns None once the last frame was taken, and ``finished`` becomes True.
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.dropped = 0
+        self._condition = threading.Condition()
+        self._frame: Frame | None = None
+        self._error: Exception | None = None
+        self._ended = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LatestFrameGrabber:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def finished(self) -> bool:
+        """True once the stream ended and its last frame was handed out."""
+        with self._condition:
+            return self._ended and self._frame is None
+
+    def start(self) -> None:
+        if self._thread is not None or self._stopping:
+            raise RuntimeError("a grabber can be started only once")
+        self._thread = threading.Thread(
+            target=self._run, name=f"LatestFrameGrabber({self.source.description})", daemon=True
+        )
+        self._thread.start()
+
+    def latest(self, timeout: float) -> Frame | None:
+        """The newest frame not yet handed out, waiting up to ``timeout`` seconds for one.
+
+        None means no new frame in time, the end of the stream (see ``finished``) or a stop.
+        """
+        if self._thread is None:
+            raise RuntimeError("start() the grabber before asking for frames")
+        with self._condition:
+            self._condition.wait_for(
+                lambda: self._frame is not None or self._error is not None or self._ended or self._stopping,
+                timeout,
+            )
+            if self._error is not None:
+                raise self._error
+            frame, self._frame = self._frame, None
+            return frame
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading, wait for the thread (up to ``timeout``) and close the source.
+
+        The thread closes the source itself once its current ``read()`` returns, so a camera
+        stuck in a read is never closed under it.
+        """
+        with self._condition:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._condition.notify_all()
+        if self._thread is None:
+            self.source.close()
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("%s: still inside a read after %.1f s; it will close when that returns",
+                        self.source.description, timeout)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._condition:
+                    if self._stopping:
+                        return
+                frame = self.source.read()
+                with self._condition:
+                    if frame is None:
+                        self._ended = True
+                    else:
+                        if self._frame is not None:
+                            self.dropped += 1
+                        self._frame = frame
+                    self._condition.notify_all()
+                if frame is None:
+                    return
+        except Exception as exc:  # whatever it is, the consumer gets it, not this thread
+            with self._condition:
+                self._error = exc
+                self._condition.notify_all()
+        finally:
+            self.source.close()
+
+
+def _natural_key(path: Path) -> tuple:
+    """Sort key putting 2.jpg before 10.jpg: digit runs compare as numbers."""
+    parts = re.split(r"(\d+)", path.name.casefold())
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts)), path.name
+
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log (e.g. "can't open camera by index") and restore it after."""
+    opencv_log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if opencv_log is None:
+        yield
+        return
+    previous = opencv_log.getLogLevel()
+    opencv_log.setLogLevel(opencv_log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        opencv_log.setLogLevel(previous)

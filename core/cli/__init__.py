@@ -1,0 +1,46 @@
+"""``oneshot``: the command line over the core API, and the contract other tools script against.
+
+Human-readable output by default, ``--json`` for scripts. A user's mistake prints one line
+on stderr naming the file and the problem and exits 2; a broken installation or an internal
+failure exits 1. Never a traceback unless ``--debug`` asks for one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..errors import OneShotError
+from . import faces, people, watch
+from .common import common_options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oneshot", description="One-shot face recognition.",
+                                     parents=[common_options()])
+    parser.set_defaults(run=lambda args: parser.print_help() or 0)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    faces.register(commands)
+    people.register(commands)
+    watch.register(commands, people.gallery_option())
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``oneshot`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="oneshot: %(message)s")
+    try:
+        return args.run(args)
+    except OneShotError as error:
+        print(f"oneshot: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("oneshot: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"oneshot: internal error: {type(error).__name__}: {error} (rerun with --debug)", file=sys.stderr)
+        return 1

@@ -1,0 +1,107 @@
+"""``oneshot detect | embed | verify | info | bench``: faces in images, no gallery involved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import NoFaceError
+from ..imaging import load_image
+from .common import common_options, each_image, face_document, load_pipeline, model_options, print_faces
+
+
+def register(commands) -> None:
+    parents = [common_options(), model_options()]
+    detect = commands.add_parser("detect", parents=parents, help="find faces in images")
+    detect.add_argument("images", nargs="+", metavar="IMAGE")
+    detect.add_argument("--draw", type=Path, metavar="DIR", help="also write each image with its faces drawn into DIR")
+    detect.set_defaults(run=run_detect)
+
+    embed = commands.add_parser("embed", parents=parents, help="faces and their 128-d descriptors")
+    embed.add_argument("images", nargs="+", metavar="IMAGE")
+    embed.set_defaults(run=run_embed)
+
+    verify = commands.add_parser("verify", parents=parents, help="are the largest faces of two images one person?")
+    verify.add_argument("image_a", metavar="IMAGE_A")
+    verify.add_argument("image_b", metavar="IMAGE_B")
+    verify.add_argument("--tau", type=float, default=None, help="distance threshold (default from the embedder manifest)")
+    verify.set_defaults(run=run_verify)
+
+    info = commands.add_parser("info", parents=[common_options()], help="versions, execution providers and models")
+    info.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    info.set_defaults(run=run_info)
+
+    bench = commands.add_parser("bench", parents=parents, help="time each stage on this machine")
+    bench.add_argument("--image", type=Path, default=None, help="a frame with one face (default: the bundled sample)")
+    bench.add_argument("--repeat", type=int, default=30, help="timed runs per stage (default 30)")
+    bench.add_argument("--no-reference", action="store_true", help="skip timing dlib's pipeline even if installed")
+    bench.set_defaults(run=run_bench)
+
+
+def _run_faces(args, with_embeddings: bool) -> int:
+    pipeline = load_pipeline(args)
+    documents = []
+    try:
+        for path, image in each_image(args.images):
+            if with_embeddings:
+                faces = [face_document(r.face, embedding=[float(v) for v in r.embedding])
+                         for r in pipeline.analyse(image)]
+            else:
+                found = pipeline.find_faces(image)
+                faces = [face_document(face) for face in found]
+                if args.draw:
+                    from ..drawing import write_drawing
+
+                    write_drawing(image, found, args.draw)
+            documents.append({"image": path, "faces": faces})
+            if not args.json:
+                print_faces(path, faces)
+    finally:  # the images that were read are reported even when others were not
+        if args.json:
+            print(json.dumps(documents))
+    return 0
+
+
+def run_detect(args) -> int:
+    return _run_faces(args, with_embeddings=False)
+
+
+def run_embed(args) -> int:
+    return _run_faces(args, with_embeddings=True)
+
+
+def run_verify(args) -> int:
+    from ..embed import distance, same_person
+
+    pipeline = load_pipeline(args)
+    tau = pipeline.tau if args.tau is None else args.tau
+    vectors = []
+    for path in (args.image_a, args.image_b):
+        results = pipeline.analyse(load_image(path))
+        if not results:
+            raise NoFaceError(path)
+        vectors.append(max(results, key=lambda r: r.face.area).embedding)
+    d = distance(*vectors)
+    same = same_person(d, tau)
+    if args.json:
+        print(json.dumps({"distance": round(d, 6), "threshold": tau, "same": same}))
+    else:
+        verdict = "same person" if same else "different people"
+        print(f"{verdict}: distance {d:.3f} {'<' if same else '>='} threshold {tau:.3f}")
+    return 0
+
+
+def run_info(args) -> int:
+    from ..info import collect_info, format_info
+
+    info = collect_info(args.provider)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def run_bench(args) -> int:
+    from ..bench import format_bench, run_benchmark
+
+    report = run_benchmark(load_pipeline(args), args.image, args.repeat, reference=not args.no_reference)
+    print(json.dumps(report, indent=2) if args.json else format_bench(report))
+    return 0

@@ -1,0 +1,204 @@
+"""``oneshot enroll | people | rename | forget | export | import | identify | reembed``: the gallery."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .common import common_options, each_image, face_document, load_pipeline, model_options, print_faces
+
+
+def register(commands) -> None:
+    gallery = gallery_option()
+    plain = [common_options(), gallery]
+    with_models = [common_options(), model_options(), gallery]
+
+    enroll = commands.add_parser("enroll", parents=with_models, help="enrol a person from one photo")
+    enroll.add_argument("name", metavar="NAME")
+    enroll.add_argument("image", metavar="IMAGE")
+    enroll.add_argument("--force", action="store_true", help="enrol even if the face matches someone else")
+    enroll.add_argument("--largest", action="store_true", help="take the largest face when the photo has several")
+    enroll.add_argument("--add", action="store_true", help="add a sample to a person already enrolled")
+    enroll.set_defaults(run=run_enroll)
+
+    commands.add_parser("people", parents=plain, help="list enrolled people").set_defaults(run=run_people)
+
+    rename = commands.add_parser("rename", parents=plain, help="rename a person")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.set_defaults(run=run_rename)
+
+    forget = commands.add_parser("forget", parents=plain, help="delete a person and every sample, irrecoverably")
+    forget.add_argument("name", metavar="NAME")
+    forget.set_defaults(run=run_forget)
+
+    export = commands.add_parser("export", parents=plain, help="write the gallery to a portable file")
+    export.add_argument("file", type=Path, metavar="FILE")
+    export.set_defaults(run=run_export)
+
+    import_ = commands.add_parser("import", parents=with_models, help="add the people of an exported file")
+    import_.add_argument("file", type=Path, metavar="FILE")
+    import_.add_argument("--reembed", action="store_true",
+                         help="accept an export of another model: compute new vectors from its chips")
+    import_.set_defaults(run=run_import)
+
+    identify = commands.add_parser("identify", parents=with_models, help="name every face in images")
+    identify.add_argument("images", nargs="+", metavar="IMAGE")
+    identify.add_argument("--tau", type=float, default=None, help="distance threshold (default from the model)")
+    identify.add_argument("--top-k", type=int, default=3, help="candidates listed per face (default 3)")
+    identify.set_defaults(run=run_identify)
+
+    reembed = commands.add_parser("reembed", parents=with_models, help="re-embed every stored chip with the active model")
+    reembed.set_defaults(run=run_reembed)
+
+
+def gallery_option():
+    option = argparse.ArgumentParser(add_help=False)
+    option.add_argument("--gallery", type=Path, default=None, metavar="PATH",
+                        help="gallery file (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
+    return option
+
+
+def _open_gallery(args):
+    from ..gallery import Gallery
+
+    return Gallery(args.gallery)
+
+
+def _matcher(gallery, pipeline, tau=None, top_k=3):
+    from ..match import Matcher
+
+    return Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau if tau is None else tau, top_k)
+
+
+def _emit(args, document, text: str) -> None:
+    print(json.dumps(document) if args.json else text)
+
+
+def run_enroll(args) -> int:
+    from ..enrol import enrol, prepare_candidate
+    from ..imaging import load_image
+
+    pipeline = load_pipeline(args)
+    image = load_image(args.image)
+    candidate = prepare_candidate(pipeline, image, use_largest=args.largest)
+    with _open_gallery(args) as gallery:
+        result = enrol(gallery, _matcher(gallery, pipeline), args.name, candidate, pipeline.embedder.duplicate_tau,
+                       force=args.force, add_sample=args.add)
+    person, similar = result.person, result.similar
+    if similar is not None:
+        print(f"oneshot: warning: {args.image}: this face also resembles {similar.name!r} "
+              f"(distance {similar.distance:.3f} < tau {pipeline.tau:.2f})", file=sys.stderr)
+    _emit(args, {"name": person.name, "samples": person.samples, "quality": candidate.quality.score,
+                 "resembles": similar and [similar.name, similar.distance]},
+          f"enrolled {person.name} ({person.samples} sample{'s' if person.samples != 1 else ''}, "
+          f"quality {candidate.quality.score:.2f})")
+    return 0
+
+
+def run_people(args) -> int:
+    with _open_gallery(args) as gallery:
+        people = gallery.people()
+    if args.json:
+        print(json.dumps([vars(person) for person in people]))
+    elif not people:
+        print("nobody is enrolled yet: oneshot enroll NAME IMAGE")
+    else:
+        for person in people:
+            print(f"{person.name}\t{person.samples} sample{'s' if person.samples != 1 else ''}\tsince {person.created}")
+    return 0
+
+
+def run_rename(args) -> int:
+    with _open_gallery(args) as gallery:
+        person = gallery.rename(args.old, args.new)
+    _emit(args, {"name": person.name, "samples": person.samples}, f"renamed {args.old} to {person.name}")
+    return 0
+
+
+def run_forget(args) -> int:
+    with _open_gallery(args) as gallery:
+        count = gallery.forget(args.name)
+    _emit(args, {"name": args.name, "deleted_samples": count},
+          f"forgot {args.name} ({count} sample{'s' if count != 1 else ''} deleted)")
+    return 0
+
+
+def run_export(args) -> int:
+    from ..archive import export_gallery
+    from ..models import active_embedder
+
+    with _open_gallery(args) as gallery:
+        count = export_gallery(gallery, active_embedder().id, args.file)
+    _emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {args.file}")
+    return 0
+
+
+def run_import(args) -> int:
+    from ..archive import read_archive
+    from ..models import active_embedder
+
+    archive = read_archive(args.file)
+    model_id = active_embedder().id
+    people = archive.people
+    if archive.model_id != model_id:
+        if not args.reembed:
+            raise InputError(f"{args.file}: exported with model {archive.model_id!r}, but this gallery matches with "
+                             f"{model_id!r} (use --reembed to compute new vectors from the stored chips)")
+        pipeline = load_pipeline(args)
+        people = [(name, note, [(chip, pipeline.embed(chip[None])[0], q, src) for chip, _, q, src in samples])
+                  for name, note, samples in people]
+    with _open_gallery(args) as gallery:
+        count = gallery.import_people(people, model_id)
+    _emit(args, {"file": str(args.file), "people": len(people), "samples": count},
+          f"imported {len(people)} people ({count} samples) from {args.file}")
+    return 0
+
+
+def run_identify(args) -> int:
+    pipeline = load_pipeline(args)
+    documents = []
+    with _open_gallery(args) as gallery:
+        matcher = _matcher(gallery, pipeline, args.tau, args.top_k)
+        try:
+            for path, image in each_image(args.images):
+                results = pipeline.analyse(image)
+                matches = matcher.match(np.stack([r.embedding for r in results]) if results else [])
+                faces = [face_document(r.face, name=m.name, distance=_rounded(m.distance),
+                                       candidates=[[n, round(d, 6)] for n, d in m.candidates])
+                         for r, m in zip(results, matches)]
+                documents.append({"image": path, "faces": faces})
+                if not args.json:
+                    print_faces(path, faces)
+        finally:
+            if args.json:
+                print(json.dumps(documents))
+    return 0
+
+
+def _rounded(value):
+    return None if value is None else round(value, 6)
+
+
+def run_reembed(args) -> int:
+    pipeline = load_pipeline(args)
+    model_id = pipeline.embedder.spec.id
+    with _open_gallery(args) as gallery:
+        samples = gallery.samples()
+        vectors = {}
+        for start in range(0, len(samples), 32):
+            batch = samples[start:start + 32]
+            for sample, vector in zip(batch, pipeline.embed(np.stack([s.chip for s in batch]))):
+                vectors[sample.id] = vector
+            if not args.json:
+                print(f"\rre-embedded {len(vectors)}/{len(samples)}", end="", file=sys.stderr, flush=True)
+        gallery.store_embeddings(model_id, vectors)
+    if not args.json and samples:
+        print(file=sys.stderr)
+    _emit(args, {"model_id": model_id, "samples": len(vectors)}, f"re-embedded {len(vectors)} samples with {model_id}")
+    return 0

@@ -1,0 +1,75 @@
+"""One-shot enrolment: one good photo of a face becomes a person in the gallery.
+
+The same steps serve the command line, "Enroll from photo" and "Enroll from webcam": find
+exactly one face, pass the quality gate, embed it, refuse a face that already matches
+someone else (unless forced, and say who), then store chip and vector in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detect import Face
+from .errors import InputError
+from .gallery import Gallery, Person, name_key
+from .imaging import LoadedImage
+from .match import Match, Matcher
+from .pipeline import FacePipeline
+from .quality import QualityError, QualityLimits, QualityReport, choose_face, measure_quality
+
+
+@dataclass(frozen=True, eq=False)
+class EnrolmentCandidate:
+    """A face ready to enrol: where it is, its chip, its vector and its quality."""
+
+    face: Face  # in the original photo's coordinates
+    chip: np.ndarray
+    embedding: np.ndarray
+    quality: QualityReport
+    source: str
+
+
+@dataclass(frozen=True)
+class EnrolmentResult:
+    person: Person
+    similar: Match | None  # someone else this face matches below tau (enrolled all the same)
+
+
+class AlreadyEnrolledError(InputError):
+    """The face is almost certainly a different enrolled person."""
+
+    def __init__(self, source: str, name: str, d: float) -> None:
+        super().__init__(f"{source}: this face is already enrolled as {name!r} (distance {d:.3f}); "
+                         "enrol it anyway only if they really are different people (force)")
+        self.name = name
+        self.distance = d
+
+
+def prepare_candidate(pipeline: FacePipeline, image: LoadedImage, use_largest: bool = False,
+                      limits: QualityLimits = QualityLimits()) -> EnrolmentCandidate:
+    """Detect, choose and check the face, then embed it; raise with every reason it fails."""
+    face = choose_face(pipeline.detect(image.pixels), image.source, use_largest)
+    report = measure_quality(image.pixels, face, image.scale, limits)
+    if not report.ok:
+        raise QualityError(image.source, report)
+    chip = pipeline.align(image.pixels, [face])
+    embedding = pipeline.embed(chip)[0]
+    return EnrolmentCandidate(face.scaled(image.scale), chip[0], embedding, report, image.source)
+
+
+def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCandidate,
+          duplicate_tau: float, force: bool = False, add_sample: bool = False) -> EnrolmentResult:
+    """Store the candidate as ``name`` (a new person, or one more sample of them).
+
+    A face closer than ``duplicate_tau`` to someone else is refused unless forced; one
+    between that and tau is stored and reported back, so the caller can warn.
+    """
+    match = matcher.match(candidate.embedding[None])[0]
+    someone_else = match.name is not None and name_key(match.name) != name_key(name)
+    if someone_else and match.distance < duplicate_tau and not force:
+        raise AlreadyEnrolledError(candidate.source, match.name, match.distance)
+    person = gallery.enroll(name, candidate.chip, candidate.embedding, matcher.model_id,
+                            candidate.quality.score, candidate.source, add_to_existing=add_sample)
+    return EnrolmentResult(person, match if someone_else else None)
