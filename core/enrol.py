@@ -66,6 +66,7 @@ def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCan
     A face closer than ``duplicate_tau`` to someone else is refused unless forced; one
     between that and tau is stored and reported back, so the caller can warn.
     """
+    gallery.check_name(name, enrolled=add_sample)
     match = matcher.match(candidate.embedding[None])[0]
     someone_else = match.name is not None and name_key(match.name) != name_key(name)
     if someone_else and match.distance < duplicate_tau and not force:

@@ -267,6 +267,20 @@ class Gallery:
                 return person
         raise UnknownPersonError(name)
 
+    def check_name(self, name: str, enrolled: bool) -> str:
+        """Raise unless ``name`` is valid and (``enrolled``) known or (not) free; return it cleaned.
+
+        Lets callers refuse a bad name before any slow work; ``enroll`` checks again.
+        """
+        name = clean_name(name)
+        with self._lock:
+            known = self._person_id(self._db, name) is not None
+        if enrolled and not known:
+            raise UnknownPersonError(name)
+        if known and not enrolled:
+            raise DuplicateNameError(name)
+        return name
+
     def _person_id(self, db: sqlite3.Connection, name: str) -> int | None:
         row = db.execute("SELECT id FROM people WHERE name_key = ?", (name_key(name),)).fetchone()
         return row[0] if row else None

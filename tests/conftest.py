@@ -11,6 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Benchmarks run only when asked for: ``python -m pytest tests/benchmarks --benchmark-only``."""
+    if collection_path.name == "benchmarks" and not config.getoption("benchmark_only", False):
+        return True
+    return None
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data``; the tests that need it skip with this reason when it is absent."""

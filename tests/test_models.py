@@ -47,25 +47,24 @@ def test_damaged_model_file(model_copy):
         FacePipeline.load("cpu")
 
 
-def test_wrong_network_in_place_of_the_embedder(model_copy):
-    """The detector's file under the embedder's manifest (with a matching sha256)."""
-    detector, embedder = find_model("detect"), find_model("embed")
-    shutil.copyfile(detector.path, embedder.path)
-    manifest = model_copy / f"{embedder.id}.json"
+def install_as_embedder(folder, data: bytes) -> None:
+    """Put ``data`` in the embedder's place with a manifest sha256 that matches it."""
+    embedder = find_model("embed")
+    embedder.path.write_bytes(data)
+    manifest = folder / f"{embedder.id}.json"
     raw = json.loads(manifest.read_text())
     raw["sha256"] = file_sha256(embedder.path)
     manifest.write_text(json.dumps(raw))
+
+
+def test_wrong_network_in_place_of_the_embedder(model_copy):
+    install_as_embedder(model_copy, find_model("detect").path.read_bytes())
     with pytest.raises(ModelError, match="not the embedder its manifest describes"):
         FacePipeline.load("cpu")
 
 
 def test_garbage_in_place_of_a_model(model_copy):
-    embedder = find_model("embed")
-    embedder.path.write_bytes(b"not a network")
-    manifest = model_copy / f"{embedder.id}.json"
-    raw = json.loads(manifest.read_text())
-    raw["sha256"] = file_sha256(embedder.path)
-    manifest.write_text(json.dumps(raw))
+    install_as_embedder(model_copy, b"not a network")
     with pytest.raises(ModelError, match="not a usable ONNX model"):
         FacePipeline.load("cpu")
 

@@ -84,10 +84,10 @@ def run_enroll(args) -> int:
     from ..enrol import enrol, prepare_candidate
     from ..imaging import load_image
 
-    pipeline = load_pipeline(args)
-    image = load_image(args.image)
-    candidate = prepare_candidate(pipeline, image, use_largest=args.largest)
     with _open_gallery(args) as gallery:
+        gallery.check_name(args.name, enrolled=args.add)  # before any slow work
+        pipeline = load_pipeline(args)
+        candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest)
         result = enrol(gallery, _matcher(gallery, pipeline), args.name, candidate, pipeline.embedder.duplicate_tau,
                        force=args.force, add_sample=args.add)
     person, similar = result.person, result.similar
