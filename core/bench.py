@@ -47,6 +47,18 @@ def fit_frame(pixels: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndar
     return np.ascontiguousarray(scaled[top:top + height, left:left + width])
 
 
+def letterbox(pixels: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """Scale to fit inside ``size`` (width, height) and pad with black: nothing is cut off."""
+    width, height = size
+    factor = min(width / pixels.shape[1], height / pixels.shape[0])
+    new_w, new_h = round(pixels.shape[1] * factor), round(pixels.shape[0] * factor)
+    scaled = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    frame[top:top + new_h, left:left + new_w] = scaled
+    return frame
+
+
 def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat: int = 30,
                   reference: bool = True) -> dict:
     """Time detect, align, embed (batch 1 and 8) and the whole frame; optionally dlib's."""

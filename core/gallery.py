@@ -413,6 +413,19 @@ class Gallery:
         )
         return [StoredSample(i, name, decode_chip(png), q, src, t) for i, name, png, q, src, t in rows]
 
+    def thumbnails(self) -> dict[str, tuple[np.ndarray | None, int]]:
+        """name -> (first sample's chip, sample count), by name: the gallery manager's icons.
+
+        One query, so a gallery of many people opens without one round trip per person. The
+        chip is None only for a person without samples (an import can create one).
+        """
+        rows = self._read(
+            "SELECT p.name, count(s.id), "
+            "(SELECT f.chip FROM samples f WHERE f.person_id = p.id ORDER BY f.id LIMIT 1) "
+            "FROM people p LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name_key"
+        )
+        return {name: (decode_chip(png) if png is not None else None, count) for name, count, png in rows}
+
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
         """sample id -> its ``model_id`` vector."""
         rows = self._read("SELECT sample_id, vector FROM embeddings WHERE model_id = ?", (model_id,))

@@ -51,8 +51,13 @@ class LiveRecognizer:
         self.tracker = tracker or FaceTracker()
         self.times = pipeline.times
         self.counters = LiveCounters()
+        self._identities = None  # (gallery revision, tau) the current votes were cast under
 
     def process(self, frame: Frame) -> LiveResult:
+        identities = (self.matcher.gallery.revision, self.matcher.tau)
+        if identities != self._identities:  # someone enrolled, renamed, forgotten; a new tau
+            self.tracker.reidentify()
+            self._identities = identities
         faces = self.pipeline.detect(frame.pixels)
         with self.times.measure("track"):
             tracked = self.tracker.update(faces)

@@ -149,6 +149,16 @@ class FaceTracker:
             track.label = voted
             self._emit("appeared", track)
 
+    def reidentify(self) -> None:
+        """Forget every vote (the gallery or tau changed): each face is embedded again next frame.
+
+        Labels stay until the new votes decide, so a rename or a new tau shows up at once
+        without faces flickering to "unknown" in between.
+        """
+        for track in self._tracks.values():
+            track.observations.clear()
+            track.embedded_frame = self._frame - self.reembed_every
+
     def label(self, track_id: int) -> tuple[str | None, float | None]:
         """The voted name and the latest distance seen for it; (None, None) before any vote."""
         track = self._tracks.get(track_id)
@@ -156,7 +166,7 @@ class FaceTracker:
             raise KeyError(f"track {track_id} is not being tracked")
         if not track.labelled:
             return None, None
-        distance = next(d for name, d in reversed(track.observations) if name == track.label)
+        distance = next((d for name, d in reversed(track.observations) if name == track.label), None)
         return track.label, distance
 
     def pop_events(self) -> list[TrackEvent]:

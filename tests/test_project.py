@@ -35,3 +35,10 @@ def test_core_never_imports_qt_or_gui():
 def test_packaging_folder_is_not_a_python_package():
     """It would hide PyPI's `packaging`, which onnxruntime and setuptools import."""
     assert not (ROOT / "packaging" / "__init__.py").exists()
+
+
+def test_code_passes_the_linter():
+    ruff = shutil.which("ruff") or pytest.fail("ruff is not installed (the dev extra)")
+    result = subprocess.run([ruff, "check", "--quiet", "core", "gui", "tests"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -215,3 +215,20 @@ def test_observations_for_tracks_that_ended_or_never_were():
 def test_constructor_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         FaceTracker(**kwargs)
+
+
+def test_reidentify_asks_for_new_embeddings_and_keeps_labels_until_new_votes():
+    tracker = FaceTracker(reembed_every=10, vote_window=3)
+    face = Face((10, 10, 60, 70), 0.9, ((20, 30), (40, 30), (30, 45), (22, 55), (38, 55)))
+    (first,) = tracker.update([face])
+    tracker.observe(first.track_id, None, 0.7)
+    (steady,) = tracker.update([face])
+    assert not steady.needs_embedding
+    tracker.reidentify()  # e.g. this person was just enrolled
+    (again,) = tracker.update([face])
+    assert again.needs_embedding
+    assert tracker.label(again.track_id) == (None, None)  # old label kept, no stale distance
+    tracker.observe(again.track_id, "ana", 0.1)
+    assert tracker.label(again.track_id) == ("ana", 0.1)
+    assert [(e.kind, e.name) for e in tracker.pop_events()] == [("appeared", None), ("left", None),
+                                                                ("appeared", "ana")]

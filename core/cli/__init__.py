@@ -19,12 +19,21 @@ from .common import common_options
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneshot", description="One-shot face recognition.",
                                      parents=[common_options()])
-    parser.set_defaults(run=lambda args: parser.print_help() or 0)
+    parser.set_defaults(run=request_gui, source=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    gui = commands.add_parser("gui", parents=[common_options()], help="open the desktop app (the default)")
+    gui.add_argument("--source", default=None, metavar="PATH",
+                     help="a webcam index, video file or image folder to use instead of the camera")
+    gui.set_defaults(run=request_gui)
     faces.register(commands)
     people.register(commands)
     watch.register(commands, people.gallery_option())
     return parser
+
+
+def request_gui(args) -> int:
+    """The desktop app is started by ``gui.launcher`` (core never imports Qt or gui)."""
+    raise OneShotError("the desktop app starts from the `oneshot` command (gui.launcher), not from core.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

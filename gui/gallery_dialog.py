@@ -1,0 +1,380 @@
+"""The gallery manager: see, search, rename, delete, add samples to, export and import people.
+
+Every gallery and file call runs on the thread pool (``gui.workers``); the dialog only shows
+results, one change at a time. The interactive prompts and the warning display are methods,
+so tests (and callers) replace them on an instance instead of patching Qt's static dialogs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.archive import export_gallery, read_archive
+from core.errors import InputError, OneShotError
+from core.gallery import Gallery
+
+from .imageconv import rgb_to_qimage
+from .workers import run_in_background
+
+log = logging.getLogger(__name__)
+
+ICON_SIZE = 96
+NAME_ROLE = Qt.ItemDataRole.UserRole
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+EXPORT_FILTER = "OneShot gallery export (*.zip)"
+PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.pgm);;All files (*)"
+EMPTY_TEXT = "Nobody is enrolled yet.\nImport… adds the people of a gallery export."
+
+
+def samples_text(count: int) -> str:
+    return f"{count} sample{'' if count == 1 else 's'}"
+
+
+def delete_warning(name: str, samples: int) -> str:
+    """The confirmation text: deleting cannot be undone, so say so before it happens."""
+    return (f"Delete {name} and {samples_text(samples)}?\n\nThis cannot be undone: the samples are erased "
+            "from the gallery file irrecoverably. Export the gallery first to keep a copy.")
+
+
+def import_archive(gallery: Gallery, model_id: str, path: Path) -> tuple[int, int]:
+    """Add every person of an export, all or nothing; return (people, samples).
+
+    An export made with another model has vectors this gallery cannot match against, so it
+    is refused with the command that re-embeds it.
+    """
+    archive = read_archive(path)
+    if archive.model_id != model_id:
+        raise InputError(f"{path}: exported with model {archive.model_id!r}, but this gallery matches with "
+                         f"{model_id!r}; `oneshot import --reembed` can compute new vectors from its chips")
+    return len(archive.people), gallery.import_people(archive.people, model_id)
+
+
+def chip_icon(chip: np.ndarray | None) -> QIcon:
+    """A person's first chip as an icon; a grey square for someone without samples."""
+    if chip is None:
+        pixmap = QPixmap(ICON_SIZE, ICON_SIZE)
+        pixmap.fill(Qt.GlobalColor.lightGray)
+    else:
+        pixmap = QPixmap.fromImage(rgb_to_qimage(chip))
+    return QIcon(pixmap)
+
+
+class GalleryDialog(QDialog):
+    """Manage the enrolled people of one gallery; ``changed`` follows every successful change.
+
+    ``add_sample(name, image_path)`` is the app's blocking enrolment call (detect, quality
+    gate, embed, store); without one, "Add sample…" is disabled.
+    """
+
+    changed = Signal()
+    loaded = Signal()  # a (re)load has been applied to the list
+
+    def __init__(self, gallery: Gallery, model_id: str,
+                 add_sample: Callable[[str, str], object] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._gallery = gallery
+        self._model_id = model_id
+        self._add_sample = add_sample
+        self._generation = 0  # the newest load; results of older ones are dropped
+        self._busy = False  # one change at a time
+        self._writes = False  # whether the running change writes the gallery
+        self._select_after_load: str | None = None
+        self.setWindowTitle("Gallery")
+        self.resize(640, 480)
+
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search by name")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.textChanged.connect(self._filter)
+
+        self.list = QListWidget()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        self.list.setGridSize(QSize(ICON_SIZE + 48, ICON_SIZE + 48))
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setWordWrap(True)
+        self.list.itemSelectionChanged.connect(self._update_actions)
+
+        self.placeholder = QLabel("Reading the gallery…")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+
+        self.rename_button = self._button("Rename…", QKeySequence(Qt.Key.Key_F2),
+                                          "Rename the selected person", self.rename_selected)
+        self.add_button = self._button("Add sample…", None, "Add a photo of the selected person",
+                                       self.add_sample_to_selected)
+        if add_sample is None:
+            self.add_button.setToolTip("Adding samples needs the face models, which this window was not given")
+        self.delete_button = self._button("Delete…", QKeySequence(QKeySequence.StandardKey.Delete),
+                                          "Delete the selected person and every sample, irrecoverably",
+                                          self.delete_selected)
+        self.export_button = self._button("Export…", None, "Write everyone to a portable file", self.export_all)
+        self.import_button = self._button("Import…", None, "Add the people of an exported file", self.import_file)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        buttons = QHBoxLayout()
+        for button in (self.rename_button, self.add_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch()
+        for button in (self.import_button, self.export_button):
+            buttons.addWidget(button)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search_box)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.placeholder, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+        self.list.hide()  # until the first load says whether anybody is enrolled
+        self._update_actions()
+        self.refresh()
+
+    def _button(self, text: str, shortcut: QKeySequence | None, tip: str, slot: Callable) -> QPushButton:
+        button = QPushButton(text)
+        button.setAutoDefault(False)
+        if shortcut is not None:
+            button.setShortcut(shortcut)
+            tip = f"{tip} ({shortcut.toString(QKeySequence.SequenceFormat.NativeText)})"
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # -- what is shown -----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload everyone from the gallery in the background; ``loaded`` follows."""
+        self._generation += 1
+        generation, gallery = self._generation, self._gallery
+        run_in_background(lambda: (generation, gallery.thumbnails()), self._apply, self._load_failed)
+
+    def _apply(self, result: tuple[int, dict]) -> None:
+        generation, thumbnails = result
+        if generation != self._generation:
+            return
+        selected = self._select_after_load or self.selected_name()
+        self._select_after_load = None
+        self.list.clear()
+        for name, (chip, count) in thumbnails.items():
+            item = QListWidgetItem(chip_icon(chip), f"{name}\n{samples_text(count)}")
+            item.setData(NAME_ROLE, name)
+            item.setData(COUNT_ROLE, count)
+            item.setToolTip(f"{name}: {samples_text(count)}")
+            self.list.addItem(item)
+        self._filter(self.search_box.text())
+        if selected is not None:
+            self.select(selected)
+        self.loaded.emit()
+
+    def _load_failed(self, error: Exception) -> None:
+        self.placeholder.setText(f"The gallery cannot be read:\n{error}")
+        self.placeholder.show()
+        self.list.hide()
+        self._report(error)
+
+    def visible_names(self) -> list[str]:
+        """The names the list shows now (the search hides the others)."""
+        items = (self.list.item(row) for row in range(self.list.count()))
+        return [item.data(NAME_ROLE) for item in items if not item.isHidden()]
+
+    def selected_name(self) -> str | None:
+        """The selected person, or None (nobody selected, or hidden by the search)."""
+        items = [item for item in self.list.selectedItems() if not item.isHidden()]
+        return items[0].data(NAME_ROLE) if items else None
+
+    def select(self, name: str) -> None:
+        """Select ``name`` if the list shows them."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(NAME_ROLE) == name and not item.isHidden():
+                self.list.setCurrentItem(item)
+                return
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().casefold()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setHidden(needle not in item.data(NAME_ROLE).casefold())
+        self._update_placeholder()
+        self._update_actions()
+
+    def _update_placeholder(self) -> None:
+        if self.list.count() == 0:
+            text = EMPTY_TEXT
+        elif not self.visible_names():
+            text = f"Nobody's name contains “{self.search_box.text().strip()}”."
+        else:
+            text = ""
+        self.placeholder.setText(text)
+        self.placeholder.setVisible(bool(text))
+        self.list.setVisible(not text)
+
+    def _update_actions(self) -> None:
+        person = not self._busy and self.selected_name() is not None
+        self.rename_button.setEnabled(person)
+        self.delete_button.setEnabled(person)
+        self.add_button.setEnabled(person and self._add_sample is not None)
+        self.export_button.setEnabled(not self._busy and self.list.count() > 0)
+        self.import_button.setEnabled(not self._busy)
+
+    def _sample_count(self, name: str) -> int:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(NAME_ROLE) == name:
+                return item.data(COUNT_ROLE)
+        return 0
+
+    # -- changes: the buttons' slots, also for menus and tests ------------------------------------
+
+    def _start(self, status: str, change: Callable[[], tuple[str, str | None]], writes: bool = True) -> None:
+        """Run one change in the background; the buttons wait until it is over.
+
+        ``change`` runs on the thread pool and returns (what to say, whom to select); a change
+        that ``writes`` the gallery is announced with ``changed`` and followed by a reload.
+        """
+        self._busy = True
+        self._writes = writes
+        self.status.setText(status)
+        self._update_actions()
+        run_in_background(change, self._done, self._failed)
+
+    def _done(self, result: tuple[str, str | None]) -> None:
+        message, select = result
+        self._busy = False
+        self.status.setText(message)
+        self._update_actions()
+        if self._writes:
+            self._select_after_load = select
+            self.changed.emit()
+            self.refresh()
+
+    def _failed(self, error: Exception) -> None:
+        self._busy = False
+        self.status.clear()
+        self._update_actions()
+        self._report(error)
+
+    def _report(self, error: Exception) -> None:
+        """Core errors say what went wrong in their ``str()``; anything else is a bug, logged in full."""
+        if isinstance(error, OneShotError):
+            text = str(error)
+        else:
+            log.error("gallery operation failed", exc_info=error)
+            text = (f"Something went wrong ({type(error).__name__}: {error}). "
+                    "Nothing was changed; the details are in the log.")
+        self.show_warning("Gallery", text)
+
+    def rename_selected(self) -> None:
+        """Ask for a new name, then rename in the background (F2)."""
+        old, gallery = self.selected_name(), self._gallery
+        if old is None:
+            return
+        new = self.ask_new_name(old)
+        if new is None or new.strip() == old:
+            return
+
+        def rename() -> tuple[str, str]:
+            person = gallery.rename(old, new)
+            return f"Renamed {old} to {person.name}.", person.name
+
+        self._start(f"Renaming {old}…", rename)
+
+    def delete_selected(self) -> None:
+        """Delete the selected person for good, once confirmed (Del)."""
+        name, gallery = self.selected_name(), self._gallery
+        if name is None or not self.confirm_delete(name):
+            return
+        self._start(f"Deleting {name}…", lambda: (f"Deleted {name} ({samples_text(gallery.forget(name))}).", None))
+
+    def add_sample_to_selected(self) -> None:
+        """Enrol one more photo of the selected person through ``add_sample``."""
+        name, add_sample = self.selected_name(), self._add_sample
+        if name is None or add_sample is None:
+            return
+        path = self.ask_open_file(f"A photo of {name}", PHOTO_FILTER)
+        if not path:
+            return
+
+        def add() -> tuple[str, str]:
+            add_sample(name, path)
+            return f"Added a sample to {name}.", name
+
+        self._start(f"Adding a sample to {name}…", add)
+
+    def export_all(self) -> None:
+        """Write everyone to a portable file (``.zip`` added when the name has no suffix)."""
+        chosen = self.ask_save_file("Export the gallery", EXPORT_FILTER)
+        if not chosen:
+            return
+        path = Path(chosen) if Path(chosen).suffix else Path(chosen).with_suffix(".zip")
+        gallery, model_id = self._gallery, self._model_id
+        self._start(f"Exporting to {path}…",
+                    lambda: (f"Exported {samples_text(export_gallery(gallery, model_id, path))} to {path}.", None),
+                    writes=False)
+
+    def import_file(self) -> None:
+        """Add the people of an export, all or nobody."""
+        chosen = self.ask_open_file("Import a gallery export", EXPORT_FILTER)
+        if not chosen:
+            return
+        gallery, model_id = self._gallery, self._model_id
+
+        def import_() -> tuple[str, None]:
+            people, samples = import_archive(gallery, model_id, Path(chosen))
+            return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
+
+        self._start(f"Importing {chosen}…", import_)
+
+    # -- prompts (replace on an instance in tests) ----------------------------------------------
+
+    def ask_new_name(self, old: str) -> str | None:
+        """The new name for ``old``, or None when cancelled."""
+        text, ok = QInputDialog.getText(self, "Rename", f"New name for {old}:", QLineEdit.EchoMode.Normal, old)
+        return text if ok else None
+
+    def confirm_delete(self, name: str) -> bool:
+        """Whether to delete ``name`` for good; Cancel is the default."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete person", delete_warning(name, self._sample_count(name)),
+                          QMessageBox.StandardButton.Cancel, self)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() == delete
+
+    def ask_open_file(self, title: str, file_filter: str) -> str | None:
+        """An existing file to read, or None when cancelled."""
+        path, _ = QFileDialog.getOpenFileName(self, title, "", file_filter)
+        return path or None
+
+    def ask_save_file(self, title: str, file_filter: str) -> str | None:
+        """A file to write, or None when cancelled."""
+        path, _ = QFileDialog.getSaveFileName(self, title, "", file_filter)
+        return path or None
+
+    def show_warning(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)

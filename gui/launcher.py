@@ -1,0 +1,21 @@
+"""The ``oneshot`` console script: the desktop app with no command (or ``gui``), else the CLI.
+
+It lives in ``gui`` because ``core`` must never import the GUI; Qt itself is imported only
+when the app is really started, so command-line use stays light.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from core.cli import build_parser, main as cli_main, request_gui
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.run is not request_gui:
+        return cli_main(argv)
+    from .app import run
+
+    return run(args.source)

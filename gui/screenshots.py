@@ -1,0 +1,112 @@
+"""Take the README's screenshots of the real app on the shared photos.
+
+``python -m gui.screenshots [--data ../shared/data] [--out resources/screenshots]`` runs
+offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb for native window decorations):
+a temporary gallery with one photo of each person, a two-person scene played as the
+camera, then the main window, the enrolment dialog and the gallery manager are grabbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from core.bench import letterbox  # noqa: E402
+from core.enrol import enrol, prepare_candidate  # noqa: E402
+from core.gallery import Gallery  # noqa: E402
+from core.imaging import load_image  # noqa: E402
+from core.match import Matcher  # noqa: E402
+from core.pipeline import FacePipeline  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+from .main_window import MainWindow  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(signal, timeout_ms: int = 60_000, condition=lambda *args: True) -> None:
+    """Run the event loop until ``signal`` fires with arguments meeting ``condition``."""
+    loop = QEventLoop()
+
+    def check(*args):
+        if condition(*args):
+            loop.quit()
+
+    signal.connect(check)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(check)
+
+
+def pause(milliseconds: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(milliseconds, loop.quit)
+    loop.exec()
+
+
+def frames_from(photo: Path, folder: Path, count: int = 30) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = Image.fromarray(letterbox(load_image(photo).pixels))
+    for n in range(count):
+        frame.save(folder / f"{n:03d}.jpg", quality=92)
+    return folder
+
+
+def enrol_people(gallery_path: Path, data: Path) -> None:
+    pipeline = FacePipeline.load("cpu")
+    with Gallery(gallery_path) as gallery:
+        matcher = Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau)
+        for folder in sorted(p for p in (data / "people").iterdir() if p.is_dir()):
+            first = sorted(folder.iterdir())[0]
+            candidate = prepare_candidate(pipeline, load_image(first))
+            enrol(gallery, matcher, folder.name.replace("_", " ").title(), candidate, pipeline.embedder.duplicate_tau)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    app = QApplication([])
+    app.setStyle("Fusion")
+    work = Path(tempfile.mkdtemp(prefix="oneshot-shots-"))
+    enrol_people(work / "gallery.db", args.data)
+    scene = frames_from(args.data / "scenes" / "two_people.jpg", work / "scene")
+    window = MainWindow(Settings(gallery=str(work / "gallery.db")), work / "settings.json", str(scene))
+    window.resize(1000, 760)
+    window.show()
+    wait_for(window.engine.frameProcessed, condition=lambda image, report: len(report.faces) == 2
+             and all(face.name for face in report.faces))
+    pause(300)
+    window.grab().save(str(args.out / "main-window.png"))
+
+    window.engine.start_source(str(frames_from(args.data / "people" / "kit_harington" / "2.jpg", work / "kit")))
+    dialog = window.enroll_from_webcam()
+    dialog.resize(720, 640)
+    wait_for(window.engine.enrolFrame, condition=lambda image, view: view.report is not None and view.report.ok)
+    pause(300)
+    dialog.grab().save(str(args.out / "enroll-dialog.png"))
+    dialog.reject()
+
+    manager = window.open_gallery()
+    manager.resize(760, 520)
+    if not manager.visible_names():
+        wait_for(manager.loaded)
+    pause(300)
+    manager.grab().save(str(args.out / "gallery-manager.png"))
+    manager.reject()
+    window.close()
+    print(f"screenshots written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The settings dialog: recognition threshold, detector thresholds, camera, runtime and gallery.
+
+It edits a copy of a ``Settings`` and hands it back from ``settings()``; saving and applying
+are the caller's job. Each value is explained where it is set, tau in plain words that
+follow the slider, because its effect is the least obvious.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.camera import list_cameras
+from core.gallery import default_gallery_path
+from core.settings import Settings
+
+from .workers import run_in_background
+
+log = logging.getLogger(__name__)
+
+TAU_MIN, TAU_MAX = 0.10, 0.80
+CALIBRATED_TAU = Settings().tau
+RESOLUTIONS = [(640, 480), (1280, 720), (1920, 1080)]
+PROVIDERS = [("auto", "Automatic"), ("cuda", "CUDA (NVIDIA GPU)"), ("cpu", "CPU")]
+CHOOSE_SOURCE = "\0choose"  # combo data of the "Video file or image folder…" entry; no real source
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)"
+FOLDER_FILTER = "Image folder: pick any image in it (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm)"
+
+
+def explain_tau(tau: float) -> str:
+    """What tau means at this value, for someone who never heard of embeddings."""
+    if tau < 0.25:
+        verdict = "Very strict: even the same person in other light or pose will often stay Unknown."
+    elif tau < CALIBRATED_TAU - 0.03:
+        verdict = f"Strict: safer than the model's calibrated {CALIBRATED_TAU:.2f}, at the cost of more Unknown faces."
+    elif tau <= CALIBRATED_TAU + 0.03:
+        verdict = f"Balanced: close to the model's calibrated {CALIBRATED_TAU:.2f}."
+    elif tau <= 0.50:
+        verdict = "Lenient: more faces get a name, and look-alikes may get the wrong one."
+    else:
+        verdict = "Very lenient: different people will often be given each other's names."
+    return (f"A face gets a name when its distance to that person is below {tau:.2f};\n"
+            "otherwise it is shown as Unknown.\n"
+            f"Lower: fewer wrong names, more Unknown. Higher: more names, more of them wrong.\n{verdict}")
+
+
+def gallery_problem(text: str) -> str:
+    """Why a typed gallery location cannot be used, or "" (the string alone; no disk access)."""
+    if not text:
+        return ""
+    if not Path(text).expanduser().is_absolute():
+        return "the gallery location must be a full path (or empty for the default)"
+    if text.endswith(("/", "\\")):
+        return "the gallery location names a folder: add a file name, such as gallery.db"
+    return ""
+
+
+class SettingsDialog(QDialog):
+    """Edit a ``Settings``; ``settings()`` returns the edited copy, ``window`` untouched.
+
+    ``provider_reason`` says why the running app uses the provider it does (from
+    ``core.runtime``), shown beside the provider choice.
+    """
+
+    def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._original = settings
+        self._camera = settings.camera
+        self._cameras: list[int] | None = None  # None while the probe runs
+        self._resolutions = list(RESOLUTIONS)
+        if tuple(settings.resolution) not in self._resolutions:
+            self._resolutions.append(tuple(settings.resolution))
+        self.setWindowTitle("Settings")
+
+        self.tau_slider = QSlider(Qt.Orientation.Horizontal)
+        self.tau_slider.setRange(round(TAU_MIN * 100), round(TAU_MAX * 100))
+        self.tau_spin = self._spin(TAU_MIN, TAU_MAX, 0.01, settings.tau,
+                                   "Distance threshold tau: squared distance between face descriptors")
+        self.tau_slider.setValue(round(self.tau_spin.value() * 100))
+        self.tau_slider.setToolTip(self.tau_spin.toolTip())
+        self.tau_explanation = QLabel()  # lines broken by hand: a wrapped label in a form gets clipped
+        self.tau_slider.valueChanged.connect(lambda value: self.tau_spin.setValue(value / 100))
+        self.tau_spin.valueChanged.connect(self._tau_changed)
+
+        self.score_spin = self._spin(0.05, 0.95, 0.05, settings.score_threshold,
+                                     "Detector score threshold (Pc): a face is kept when the detector is at least "
+                                     "this sure. Lower finds smaller, blurred or turned faces, and more false ones.")
+        self.nms_spin = self._spin(0.05, 0.95, 0.05, settings.nms_threshold,
+                                   "Overlap threshold (IoU) for non-maximum suppression: of two boxes overlapping "
+                                   "more than this, only the surer one is kept. Lower merges more boxes; higher "
+                                   "keeps faces close together apart but may leave double boxes.")
+
+        self.camera_combo = QComboBox()
+        self.camera_combo.currentIndexChanged.connect(self._camera_chosen)
+        self.camera_status = QLabel("searching for cameras…")
+        self.resolution_combo = QComboBox()
+        for width, height in self._resolutions:
+            self.resolution_combo.addItem(f"{width} × {height}")
+        self.resolution_combo.setCurrentIndex(self._resolutions.index(tuple(settings.resolution)))
+        self.resolution_combo.setToolTip("Asked of webcams; a camera may deliver another size")
+
+        self.provider_combo = QComboBox()
+        for value, label in PROVIDERS:
+            self.provider_combo.addItem(label, value)
+        self.provider_combo.setCurrentIndex(self.provider_combo.findData(settings.provider))
+        self.provider_combo.setToolTip("Where the networks run; Automatic takes CUDA when it works, else the CPU")
+        self.provider_reason = QLabel(provider_reason)
+        self.provider_reason.setWordWrap(True)
+        self.provider_reason.setVisible(bool(provider_reason))
+
+        self.gallery_edit = QLineEdit(settings.gallery)
+        self.gallery_edit.setPlaceholderText(str(default_gallery_path()))
+        self.gallery_edit.setClearButtonEnabled(True)
+        self.gallery_edit.setToolTip("The gallery file; empty for the default location shown")
+        self.choose_gallery_button = QPushButton("Choose…")
+        self.choose_gallery_button.setAutoDefault(False)
+        self.choose_gallery_button.clicked.connect(self._choose_gallery)
+
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        form = QFormLayout()
+        form.addRow("Recognition threshold (tau):", _row(self.tau_slider, self.tau_spin))
+        form.addRow(self.tau_explanation)
+        form.addRow("Detector score (Pc):", self.score_spin)
+        form.addRow("Box overlap (NMS IoU):", self.nms_spin)
+        form.addRow("Camera:", _row(self.camera_combo, self.camera_status))
+        form.addRow("Resolution:", self.resolution_combo)
+        form.addRow("Execution provider:", _row(self.provider_combo, self.provider_reason))
+        form.addRow("Gallery file:", _row(self.gallery_edit, self.choose_gallery_button))
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+        for signal in (self.score_spin.valueChanged, self.nms_spin.valueChanged, self.gallery_edit.textChanged,
+                       self.resolution_combo.currentIndexChanged, self.provider_combo.currentIndexChanged):
+            signal.connect(self._check)
+        self._fill_cameras()
+        self._tau_changed(self.tau_spin.value())
+        run_in_background(list_cameras, self._cameras_found, self._camera_probe_failed)
+
+    @staticmethod
+    def _spin(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setDecimals(2)
+        spin.setValue(value)
+        spin.setToolTip(tip)
+        return spin
+
+    def settings(self) -> Settings:
+        """The edited settings (not validated: OK is disabled while they are invalid)."""
+        gallery = self.gallery_edit.text().strip()
+        return replace(
+            self._original,
+            tau=round(self.tau_spin.value(), 2),
+            score_threshold=round(self.score_spin.value(), 2),
+            nms_threshold=round(self.nms_spin.value(), 2),
+            camera=self._camera,
+            resolution=self._resolutions[self.resolution_combo.currentIndex()],
+            provider=self.provider_combo.currentData() or "",
+            gallery=str(Path(gallery).expanduser()) if gallery else "",
+        )
+
+    def _tau_changed(self, value: float) -> None:
+        self.tau_slider.setValue(round(value * 100))
+        self.tau_explanation.setText(explain_tau(value))
+        self._check()
+
+    def _check(self) -> None:
+        """Disable OK, saying why, while the edited settings cannot be used."""
+        try:
+            self.settings().validated()
+            problem = gallery_problem(self.gallery_edit.text().strip())
+        except ValueError as error:
+            problem = str(error)
+        self.problem.setText(f"Cannot save: {problem}." if problem else "")
+        self.problem.setVisible(bool(problem))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
+
+    # -- camera --------------------------------------------------------------------------------
+
+    def _cameras_found(self, indices: list[int]) -> None:
+        self._cameras = indices
+        self.camera_status.setText(f"found: {', '.join(map(str, indices))}" if indices else "no camera found")
+        self._fill_cameras()
+
+    def _camera_probe_failed(self, error: Exception) -> None:
+        log.warning("probing for cameras failed", exc_info=error)
+        self._cameras = []
+        self.camera_status.setText(f"cannot search for cameras ({error})")
+        self._fill_cameras()
+
+    def _fill_cameras(self) -> None:
+        """Found cameras, the current source (even if not found now), then the file choice."""
+        entries = [(f"Camera {index}", str(index)) for index in self._cameras or []]
+        if self._camera not in {value for _, value in entries}:
+            if self._camera.isascii() and self._camera.isdigit():
+                missing = self._cameras is not None
+                entries.insert(0, (f"Camera {self._camera}{' (not found)' if missing else ''}", self._camera))
+            else:
+                entries.insert(0, (self._camera, self._camera))
+        entries.append(("Video file or image folder…", CHOOSE_SOURCE))
+        self.camera_combo.blockSignals(True)
+        self.camera_combo.clear()
+        for label, value in entries:
+            self.camera_combo.addItem(label, value)
+        self.camera_combo.setCurrentIndex(self.camera_combo.findData(self._camera))
+        self.camera_combo.blockSignals(False)
+
+    def _camera_chosen(self, index: int) -> None:
+        value = self.camera_combo.itemData(index)
+        if value == CHOOSE_SOURCE:
+            value = self.ask_camera_source() or self._camera
+        self._camera = value
+        self._fill_cameras()
+        self._check()
+
+    def _choose_gallery(self) -> None:
+        path = self.ask_gallery_file()
+        if path:
+            self.gallery_edit.setText(path)
+
+    # -- prompts (replace on an instance in tests) ----------------------------------------------
+
+    def ask_camera_source(self) -> str | None:
+        """A video file, or the folder of the image picked; None when cancelled."""
+        path, chosen_filter = QFileDialog.getOpenFileName(self, "Video file or image folder", "",
+                                                          f"{VIDEO_FILTER};;{FOLDER_FILTER}")
+        if not path:
+            return None
+        return str(Path(path).parent) if chosen_filter == FOLDER_FILTER else path
+
+    def ask_gallery_file(self) -> str | None:
+        """A gallery file, new or existing; None when cancelled."""
+        start = self.gallery_edit.text() or self.gallery_edit.placeholderText()
+        path, _ = QFileDialog.getSaveFileName(self, "Gallery file", start, "OneShot gallery (*.db);;All files (*)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        return path or None
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    """Widgets side by side in one form cell."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return row

@@ -1,0 +1,108 @@
+"""Paints a frame and the faces found on it: box, name or "Unknown", distance, confidence colour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QWidget
+
+UNKNOWN = QColor(220, 60, 60)
+NEUTRAL = QColor(80, 160, 255)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One box to draw, in image pixels, with an optional label."""
+
+    box: tuple[float, float, float, float]
+    colour: QColor
+    label: str = ""
+
+
+def confidence_colour(distance: float | None, tau: float) -> QColor:
+    """Green for a clear match, amber near the threshold, red for unknown."""
+    if distance is None or distance >= tau:
+        return UNKNOWN
+    margin = 1.0 - distance / tau  # 1 at distance 0, 0 at tau
+    return QColor(40, 180, 70) if margin > 0.3 else QColor(230, 170, 30)
+
+
+def identity_overlays(faces, tau: float) -> list[Overlay]:
+    """Boxes for the live window: name or "Unknown", distance, confidence colour."""
+    overlays = []
+    for live in faces:
+        label = live.name if live.name is not None else "Unknown"
+        if live.distance is not None and live.distance != float("inf"):
+            label += f"  {live.distance:.2f}"
+        overlays.append(Overlay(live.face.box, confidence_colour(live.distance if live.name else None, tau), label))
+    return overlays
+
+
+class VideoView(QWidget):
+    """The live image, scaled to fit with its aspect ratio, with overlays in image coordinates."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(320, 240)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.image: QImage | None = None
+        self.overlays: list[Overlay] = []
+        self.placeholder = ""
+        self.guide = False  # draw the enrolment face guide
+
+    def show_frame(self, image: QImage, overlays: list[Overlay]) -> None:
+        self.image, self.overlays = image, overlays
+        self.update()
+
+    def show_message(self, text: str) -> None:
+        self.image, self.overlays, self.placeholder = None, [], text
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        if self.image is None:
+            return QRectF()
+        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRectF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2,
+                      size.width(), size.height())
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().window().color().darker(150))
+        if self.image is None:
+            painter.setPen(self.palette().windowText().color())
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        target = self.image_rect()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(target, self.image)
+        scale = target.width() / self.image.width()
+        painter.translate(target.topLeft())
+        painter.scale(scale, scale)
+        if self.guide:
+            self._paint_guide(painter)
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, 11.0 / scale))
+        painter.setFont(font)
+        for overlay in self.overlays:
+            self._paint_overlay(painter, overlay, scale)
+
+    def _paint_overlay(self, painter: QPainter, overlay: Overlay, scale: float) -> None:
+        x1, y1, x2, y2 = overlay.box
+        painter.setPen(QPen(overlay.colour, 2.5 / scale))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+        if not overlay.label:
+            return
+        metrics = painter.fontMetrics()
+        box = QRectF(x1, y1 - metrics.height() - 4 / scale, metrics.horizontalAdvance(overlay.label) + 8 / scale,
+                     metrics.height() + 4 / scale)
+        painter.fillRect(box, overlay.colour)
+        painter.setPen(QColor("white"))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, overlay.label)
+
+    def _paint_guide(self, painter: QPainter) -> None:
+        width, height = self.image.width(), self.image.height()
+        painter.setPen(QPen(QColor(255, 255, 255, 160), 2, Qt.PenStyle.DashLine))
+        painter.drawEllipse(QPointF(width / 2, height / 2), width * 0.18, height * 0.33)

@@ -1,0 +1,462 @@
+"""The gallery manager, settings and About dialogs: real widgets on real galleries and chips.
+
+Prompts are methods of the dialogs; each test sets the answers it expects to be asked for
+and every other prompt fails the test, so no modal dialog can ever block a run.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import PySide6
+import pytest
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
+
+from core.archive import export_gallery
+from core.errors import NoFaceError
+from core.gallery import Gallery
+from core.imaging import load_image
+from core.info import collect_info
+from core.models import shipped_models
+from core.settings import Settings
+from gui.about import AboutDialog
+from gui.gallery_dialog import GalleryDialog, delete_warning
+from gui.imageconv import rgb_to_qimage
+from gui.settings_dialog import SettingsDialog
+from gui.workers import wait_for_background_tasks
+
+EVERYONE = {"Barack Obama": 2, "Joe Biden": 1, "Kit Harington": 1}
+
+
+def face(pipeline, photo: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The chip and vector of the (only) face in a photo."""
+    image = load_image(photo)
+    chip = pipeline.align(image.pixels, pipeline.detect(image.pixels))[0]
+    return chip, pipeline.embed(chip[None])[0]
+
+
+@pytest.fixture(scope="module")
+def model_id(pipeline) -> str:
+    return pipeline.embedder.spec.id
+
+
+@pytest.fixture(scope="module")
+def faces(pipeline, people) -> list[tuple[str, np.ndarray, np.ndarray, Path]]:
+    """(name, chip, vector, photo) in enrolment order: Obama twice, Biden and Harington once."""
+    photos = [("Barack Obama", people["barack_obama"][0]), ("Barack Obama", people["barack_obama"][1]),
+              ("Joe Biden", people["joe_biden"][0]), ("Kit Harington", people["kit_harington"][0])]
+    return [(name, *face(pipeline, photo), photo) for name, photo in photos]
+
+
+@pytest.fixture
+def gallery_path(tmp_path, faces, model_id) -> Path:
+    path = tmp_path / "gallery.db"
+    with Gallery(path) as gallery:
+        for name, chip, vector, photo in faces:
+            known = any(person.name == name for person in gallery.people())
+            gallery.enroll(name, chip, vector, model_id, 0.9, str(photo), add_to_existing=known)
+    return path
+
+
+def enrolled(path: Path) -> dict[str, int]:
+    """name -> sample count, read through a connection of its own."""
+    with Gallery(path) as gallery:
+        return {person.name: person.samples for person in gallery.people()}
+
+
+def unexpected(prompt: str):
+    def fail(*args):
+        raise AssertionError(f"{prompt}{args} was not expected")
+    return fail
+
+
+def pixels_of(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+@pytest.fixture
+def open_dialog(qtbot, model_id):
+    """Open a gallery dialog on a file and wait for its first load; warnings land in ``.warnings``."""
+    galleries = []
+
+    def open_(path: Path, add_sample=None, model: str = model_id) -> GalleryDialog:
+        gallery = Gallery(path)
+        galleries.append(gallery)
+        dialog = GalleryDialog(gallery, model, add_sample)
+        qtbot.addWidget(dialog)
+        dialog.warnings = []
+        dialog.show_warning = lambda title, text: dialog.warnings.append(text)
+        for prompt in ("ask_new_name", "confirm_delete", "ask_open_file", "ask_save_file"):
+            setattr(dialog, prompt, unexpected(prompt))
+        with qtbot.waitSignal(dialog.loaded):  # the first load's result waits for this event loop
+            pass
+        return dialog
+
+    yield open_
+    wait_for_background_tasks()
+    for gallery in galleries:
+        gallery.close()
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def refused(qtbot, dialog: GalleryDialog, button) -> str:
+    """Click ``button``, expecting the change to fail; the one warning shown."""
+    with qtbot.assertNotEmitted(dialog.changed):
+        click(qtbot, button)
+        qtbot.waitUntil(lambda: len(dialog.warnings) > 0)
+    assert len(dialog.warnings) == 1 and button.isEnabled()
+    return dialog.warnings.pop()
+
+
+def item_texts(dialog: GalleryDialog) -> list[str]:
+    return [dialog.list.item(row).text() for row in range(dialog.list.count())]
+
+
+# -- gallery manager -----------------------------------------------------------------------------
+
+
+def test_lists_everyone_with_their_first_chip_and_sample_count(open_dialog, gallery_path, faces):
+    dialog = open_dialog(gallery_path)
+    assert dialog.visible_names() == list(EVERYONE)
+    assert item_texts(dialog) == ["Barack Obama\n2 samples", "Joe Biden\n1 sample", "Kit Harington\n1 sample"]
+    assert dialog.placeholder.isHidden()
+    first_chip, second_chip = faces[0][1], faces[1][1]
+    icon = pixels_of(dialog.list.item(0).icon().pixmap(QSize(150, 150)).toImage())
+    assert np.array_equal(icon, first_chip)
+    assert not np.array_equal(icon, second_chip)
+
+
+def test_search_filters_by_name_ignoring_case(qtbot, open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    dialog.select("Joe Biden")
+    qtbot.keyClicks(dialog.search_box, "BID")
+    assert dialog.visible_names() == ["Joe Biden"]
+    assert dialog.rename_button.isEnabled()
+    dialog.search_box.setText("ar")
+    assert dialog.visible_names() == ["Barack Obama", "Kit Harington"]
+    assert dialog.selected_name() is None and not dialog.rename_button.isEnabled()
+    dialog.search_box.setText("zz")
+    assert dialog.visible_names() == []
+    assert "zz" in dialog.placeholder.text() and not dialog.placeholder.isHidden()
+    dialog.search_box.clear()
+    assert dialog.visible_names() == list(EVERYONE)
+
+
+def test_rename_changes_the_gallery_file(qtbot, open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    dialog.select("Joe Biden")
+    dialog.ask_new_name = lambda old: "Joseph Biden" if old == "Joe Biden" else None
+    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict"):
+        click(qtbot, dialog.rename_button)
+    assert enrolled(gallery_path) == {"Barack Obama": 2, "Joseph Biden": 1, "Kit Harington": 1}
+    assert dialog.visible_names() == ["Barack Obama", "Joseph Biden", "Kit Harington"]
+    assert dialog.selected_name() == "Joseph Biden"
+    assert dialog.status.text() == "Renamed Joe Biden to Joseph Biden."
+    assert dialog.warnings == []
+
+
+def test_renaming_to_a_taken_name_shows_why_and_changes_nothing(qtbot, open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    dialog.select("Joe Biden")
+    dialog.ask_new_name = lambda old: "barack obama"
+    assert refused(qtbot, dialog, dialog.rename_button) == "a person named 'barack obama' is already enrolled"
+    assert enrolled(gallery_path) == EVERYONE
+    assert dialog.visible_names() == list(EVERYONE)
+
+
+def test_delete_asks_first_and_declining_keeps_the_person(qtbot, open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    asked = []
+
+    def decline(name: str) -> bool:
+        asked.append(name)
+        return False
+
+    dialog.confirm_delete = decline
+    dialog.select("Barack Obama")
+    click(qtbot, dialog.delete_button)
+    assert asked == ["Barack Obama"]
+    assert enrolled(gallery_path) == EVERYONE
+
+    dialog.confirm_delete = lambda name: True
+    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict"):
+        click(qtbot, dialog.delete_button)
+    assert enrolled(gallery_path) == {"Joe Biden": 1, "Kit Harington": 1}
+    assert dialog.visible_names() == ["Joe Biden", "Kit Harington"]
+    assert dialog.status.text() == "Deleted Barack Obama (2 samples)."
+
+
+def test_the_delete_confirmation_says_it_cannot_be_undone():
+    text = delete_warning("Ana", 3)
+    assert "Ana" in text and "3 samples" in text
+    assert "cannot be undone" in text and "irrecoverably" in text
+
+
+def test_f2_renames_and_del_deletes_the_selected_person(qtbot, open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    with qtbot.waitActive(dialog):  # shortcuts reach the active window only
+        dialog.show()
+        dialog.activateWindow()
+    dialog.select("Kit Harington")
+    dialog.list.setFocus()
+    asked = []
+
+    def cancel(name: str) -> None:
+        asked.append(name)
+
+    dialog.ask_new_name = cancel
+    dialog.confirm_delete = cancel
+    qtbot.keyClick(dialog.list, Qt.Key.Key_F2)  # a button shortcut clicks after a short animation
+    qtbot.waitUntil(lambda: asked == ["Kit Harington"])
+    qtbot.keyClick(dialog.list, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: asked == ["Kit Harington", "Kit Harington"])
+    dialog.search_box.setFocus()
+    qtbot.keyClicks(dialog.search_box, "kit")
+    qtbot.keyClick(dialog.search_box, Qt.Key.Key_Home)
+    qtbot.keyClick(dialog.search_box, Qt.Key.Key_Delete)  # edits the search, deletes nobody
+    assert dialog.search_box.text() == "it"
+    assert not dialog.delete_button.isDown()  # a shortcut would have pressed it at once
+
+
+def test_add_sample_calls_the_given_function_in_the_background(qtbot, open_dialog, gallery_path, people, pipeline,
+                                                                model_id):
+    photo = str(people["joe_biden"][1])
+    chip, vector = face(pipeline, Path(photo))
+    calls = []
+
+    def add_sample(name: str, path: str):
+        calls.append((name, path, threading.current_thread() is threading.main_thread()))
+        with Gallery(gallery_path) as gallery:
+            return gallery.enroll(name, chip, vector, model_id, 0.9, path, add_to_existing=True)
+
+    dialog = open_dialog(gallery_path, add_sample)
+    dialog.select("Joe Biden")
+    dialog.ask_open_file = lambda title, file_filter: photo
+    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict"):
+        click(qtbot, dialog.add_button)
+    assert calls == [("Joe Biden", photo, False)]
+    assert "Joe Biden\n2 samples" in item_texts(dialog)
+    assert dialog.selected_name() == "Joe Biden"
+    assert enrolled(gallery_path)["Joe Biden"] == 2
+
+
+def test_a_failed_add_sample_is_shown_and_changes_nothing(qtbot, open_dialog, gallery_path, tmp_path):
+    def add_sample(name: str, path: str):
+        raise NoFaceError(path)
+
+    dialog = open_dialog(gallery_path, add_sample)
+    dialog.select("Kit Harington")
+    dialog.ask_open_file = lambda title, file_filter: str(tmp_path / "wall.jpg")
+    assert refused(qtbot, dialog, dialog.add_button) == f"{tmp_path / 'wall.jpg'}: no face found"
+    assert enrolled(gallery_path) == EVERYONE
+
+
+def test_add_sample_is_disabled_without_an_enrolment_function(open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    dialog.select("Joe Biden")
+    assert dialog.rename_button.isEnabled() and not dialog.add_button.isEnabled()
+
+
+def test_export_then_import_into_an_empty_gallery_round_trips(qtbot, open_dialog, gallery_path, tmp_path, model_id):
+    source = open_dialog(gallery_path)
+    source.ask_save_file = lambda title, file_filter: str(tmp_path / "everyone")
+    click(qtbot, source.export_button)
+    qtbot.waitUntil(lambda: source.status.text().startswith("Exported"))
+    export = tmp_path / "everyone.zip"
+    assert source.status.text() == f"Exported 4 samples to {export}."
+
+    target_path = tmp_path / "empty.db"
+    target = open_dialog(target_path)
+    assert target.visible_names() == [] and not target.placeholder.isHidden()
+    assert target.placeholder.text().startswith("Nobody is enrolled yet")
+    assert not target.export_button.isEnabled()
+    target.ask_open_file = lambda title, file_filter: str(export)
+    with qtbot.waitSignals([target.changed, target.loaded], order="strict"):
+        click(qtbot, target.import_button)
+    assert target.status.text() == "Imported 3 people (4 samples)."
+    assert target.visible_names() == list(EVERYONE) and target.placeholder.isHidden()
+    assert enrolled(target_path) == EVERYONE
+    with Gallery(gallery_path) as original, Gallery(target_path) as copy:
+        assert [s.name for s in copy.samples()] == [s.name for s in original.samples()]
+        for a, b in zip(original.samples(), copy.samples()):
+            assert np.array_equal(a.chip, b.chip)
+        assert np.array_equal(original.vectors(model_id).matrix, copy.vectors(model_id).matrix)
+
+
+def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gallery_path, tmp_path, faces, model_id):
+    export = tmp_path / "everyone.zip"
+    with Gallery(gallery_path) as gallery:
+        export_gallery(gallery, model_id, export)
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_text("not a zip")
+    biden_only = tmp_path / "biden.db"
+    with Gallery(biden_only) as gallery:
+        name, chip, vector, photo = faces[2]
+        gallery.enroll(name, chip, vector, model_id, 0.9, str(photo))
+
+    cases = [
+        (biden_only, model_id, export, "a person named 'Joe Biden' is already enrolled"),
+        (tmp_path / "other.db", "another-model", export,
+         f"{export}: exported with model {model_id!r}, but this gallery matches with 'another-model'"),
+        (tmp_path / "fresh.db", model_id, damaged, f"{damaged}: not a OneShot gallery export"),
+    ]
+    for path, model, chosen, message in cases:
+        before = enrolled(path)
+        dialog = open_dialog(path, model=model)
+        dialog.ask_open_file = lambda title, file_filter, chosen=chosen: str(chosen)
+        assert refused(qtbot, dialog, dialog.import_button).startswith(message)
+        assert enrolled(path) == before
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_settings(qtbot, monkeypatch):
+    """A settings dialog whose camera probe finds the given indices (no real camera needed)."""
+
+    def open_(settings: Settings = Settings(), reason: str = "", cameras: tuple[int, ...] = ()) -> SettingsDialog:
+        monkeypatch.setattr("gui.settings_dialog.list_cameras", lambda: list(cameras))
+        dialog = SettingsDialog(settings, reason)
+        qtbot.addWidget(dialog)
+        dialog.ask_camera_source = unexpected("ask_camera_source")
+        dialog.ask_gallery_file = unexpected("ask_gallery_file")
+        return dialog
+
+    return open_
+
+
+def ok_button(dialog: SettingsDialog):
+    return dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+
+def test_tau_slider_spin_box_and_explanation_move_together(qtbot, open_settings):
+    window = {"geometry": "AdnQywADAAA="}
+    dialog = open_settings(Settings(window=window))
+    assert dialog.tau_slider.value() == 36 and dialog.tau_spin.value() == pytest.approx(0.36)
+    calibrated = dialog.tau_explanation.text()
+    assert "below 0.36" in calibrated and "Balanced" in calibrated
+
+    dialog.tau_slider.setFocus()
+    qtbot.keyClick(dialog.tau_slider, Qt.Key.Key_Right)
+    assert dialog.tau_spin.value() == pytest.approx(0.37)
+    dialog.tau_slider.setValue(55)
+    assert dialog.tau_spin.value() == pytest.approx(0.55)
+    lenient = dialog.tau_explanation.text()
+    assert "below 0.55" in lenient and "Very lenient" in lenient
+
+    dialog.tau_spin.setValue(0.2)
+    assert dialog.tau_slider.value() == 20
+    assert "below 0.20" in dialog.tau_explanation.text() and "Very strict" in dialog.tau_explanation.text()
+
+    dialog.score_spin.setValue(0.7)
+    dialog.nms_spin.setValue(0.3)
+    dialog.resolution_combo.setCurrentIndex(2)
+    dialog.provider_combo.setCurrentIndex(dialog.provider_combo.findData("cpu"))
+    expected = Settings(tau=0.2, score_threshold=0.7, nms_threshold=0.3, resolution=(1920, 1080), provider="cpu",
+                        window=window)
+    assert dialog.settings() == expected
+    assert ok_button(dialog).isEnabled()
+    click(qtbot, ok_button(dialog))
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_ok_is_disabled_with_a_reason_while_settings_are_invalid(qtbot, open_settings, tmp_path):
+    dialog = open_settings(Settings(resolution=(0, 480)))
+    assert not ok_button(dialog).isEnabled()
+    assert "resolution must be two positive numbers" in dialog.problem.text()
+    dialog.resolution_combo.setCurrentIndex(1)
+    assert ok_button(dialog).isEnabled() and dialog.problem.isHidden()
+
+    qtbot.keyClicks(dialog.gallery_edit, "gallery.db")
+    assert not ok_button(dialog).isEnabled() and "full path" in dialog.problem.text()
+    dialog.gallery_edit.setText(f"{tmp_path}/")
+    assert not ok_button(dialog).isEnabled() and "folder" in dialog.problem.text()
+    dialog.gallery_edit.setText(str(tmp_path / "g.db"))
+    assert ok_button(dialog).isEnabled()
+    assert dialog.settings().gallery == str(tmp_path / "g.db")
+    assert dialog.settings().resolution == (1280, 720)
+
+    unknown_provider = open_settings(Settings(provider="rocm"))
+    assert not ok_button(unknown_provider).isEnabled() and "provider" in unknown_provider.problem.text()
+
+
+def test_camera_choice_lists_found_cameras_and_a_file_or_folder(qtbot, open_settings, tmp_path):
+    dialog = open_settings(Settings(camera="2"), cameras=(0, 2))
+    assert dialog.camera_status.text() == "searching for cameras…"
+    qtbot.waitUntil(lambda: dialog.camera_status.text() == "found: 0, 2")
+    combo = dialog.camera_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels == ["Camera 0", "Camera 2", "Video file or image folder…"]
+    assert combo.currentText() == "Camera 2"
+    combo.setCurrentIndex(0)
+    assert dialog.settings().camera == "0"
+
+    dialog.ask_camera_source = lambda: str(tmp_path)
+    combo.setCurrentIndex(combo.count() - 1)
+    assert dialog.settings().camera == str(tmp_path) and combo.currentText() == str(tmp_path)
+    dialog.ask_camera_source = lambda: None  # cancelled: the folder stays
+    combo.setCurrentIndex(combo.count() - 1)
+    assert dialog.settings().camera == str(tmp_path) and combo.currentText() == str(tmp_path)
+
+
+def test_a_configured_camera_that_is_not_found_stays_chosen(qtbot, open_settings):
+    dialog = open_settings(Settings(camera="1"))
+    qtbot.waitUntil(lambda: dialog.camera_status.text() == "no camera found")
+    assert dialog.camera_combo.currentText() == "Camera 1 (not found)"
+    assert dialog.settings().camera == "1"
+
+
+def test_provider_reason_and_gallery_location(qtbot, open_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("ONESHOT_GALLERY", str(tmp_path / "default.db"))
+    reason = "CUDA is not available (no NVIDIA driver); using the CPU"
+    dialog = open_settings(reason=reason)
+    assert dialog.provider_reason.text() == reason and not dialog.provider_reason.isHidden()
+    assert dialog.gallery_edit.text() == ""
+    assert dialog.gallery_edit.placeholderText() == str(tmp_path / "default.db")
+    dialog.ask_gallery_file = lambda: str(tmp_path / "chosen.db")
+    click(qtbot, dialog.choose_gallery_button)
+    assert dialog.settings().gallery == str(tmp_path / "chosen.db")
+    assert open_settings().provider_reason.isHidden()
+
+
+# -- about ---------------------------------------------------------------------------------------
+
+
+def test_about_shows_versions_models_and_licence_texts(qtbot):
+    info = collect_info("cpu")
+    dialog = AboutDialog(info)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.licences.toPlainText().startswith("Reading"))
+    summary = dialog.summary.text()
+    assert info["versions"]["oneshot-faceid"] in summary and info["versions"]["python"] in summary
+    assert f"PySide6 {PySide6.__version__}" in summary
+    assert info["providers"]["chosen"]["reason"] in summary
+    licences = dialog.licences.toPlainText()
+    assert dialog.licences.isReadOnly()
+    for spec in shipped_models():
+        assert spec.id in summary and spec.sha256[:16] in summary and spec.licence in summary
+        assert spec.licence_path.read_text(encoding="utf-8").strip() in licences
+    assert "Permission is hereby granted" in licences and "CC0 1.0 Universal" in licences
+
+
+def test_rgb_to_qimage_copies_strided_pixels():
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    expected = pixels.copy()
+    image, flipped = rgb_to_qimage(pixels), rgb_to_qimage(pixels[:, ::-1])
+    pixels[:] = 0  # the image must own its pixels
+    assert (image.width(), image.height()) == (30, 20)
+    assert np.array_equal(pixels_of(image), expected)
+    assert np.array_equal(pixels_of(flipped), expected[:, ::-1])
+    with pytest.raises(ValueError, match="RGB"):
+        rgb_to_qimage(np.zeros((4, 4), np.uint8))
