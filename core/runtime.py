@@ -77,6 +77,8 @@ def create_session(model_path: Path, preference: str = "auto", threads: int | No
     """Open an inference session; return it with the provider choice actually in effect."""
     ort = onnxruntime()
     choice = choose_providers(preference, ort.get_available_providers())
+    if choice.device == "CUDA" and hasattr(ort, "preload_dlls"):
+        _preload_cuda_libraries(ort)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
@@ -98,6 +100,18 @@ def create_session(model_path: Path, preference: str = "auto", threads: int | No
             raise RuntimeUnavailableError(f"CUDA was requested but {choice.reason[5:]}")
     log.info("%s runs on %s (%s)", Path(model_path).name, ", ".join(in_effect), choice.reason)
     return session, choice
+
+
+def _preload_cuda_libraries(ort) -> None:
+    """Load CUDA and cuDNN from the nvidia-* wheels (bundled in the GPU installer) if present.
+
+    Without them ONNX Runtime looks only on the system library path; a failure here is not
+    fatal, the session start then says whether CUDA works.
+    """
+    try:
+        ort.preload_dlls()
+    except Exception as exc:  # missing wheels or driver: the session start reports the outcome
+        log.info("no bundled CUDA libraries preloaded (%s)", _first_line(exc))
 
 
 def _first_line(exc: Exception) -> str:

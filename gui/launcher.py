@@ -14,8 +14,8 @@ from core.cli import build_parser, main as cli_main, request_gui
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    if args.run is not request_gui:
+    if args.run is not request_gui or args.self_test:
         return cli_main(argv)
     from .app import run
 
-    return run(args.source)
+    return run(args.source, check_frames=args.check_frames)

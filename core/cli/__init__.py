@@ -19,16 +19,27 @@ from .common import common_options
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneshot", description="One-shot face recognition.",
                                      parents=[common_options()])
-    parser.set_defaults(run=request_gui, source=None)
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the installation: models, detection, embedding and matching on a sample")
+    parser.set_defaults(run=request_gui, source=None, check_frames=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     gui = commands.add_parser("gui", parents=[common_options()], help="open the desktop app (the default)")
     gui.add_argument("--source", default=None, metavar="PATH",
                      help="a webcam index, video file or image folder to use instead of the camera")
+    gui.add_argument("--check-frames", type=int, default=None, metavar="N",
+                     help="for installer smoke tests: quit after N frames with faces, printing who was seen")
     gui.set_defaults(run=request_gui)
     faces.register(commands)
     people.register(commands)
     watch.register(commands, people.gallery_option())
     return parser
+
+
+def run_self_test(args) -> int:
+    from ..selftest import run_self_test as self_test
+
+    print(self_test())
+    return 0
 
 
 def request_gui(args) -> int:
@@ -39,6 +50,8 @@ def request_gui(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``oneshot`` console script."""
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        args.run = run_self_test
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="oneshot: %(message)s")
     try:
         return args.run(args)
