@@ -83,6 +83,23 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
     return len(samples)
 
 
+def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None) -> tuple[int, int]:
+    """Add every person of an export, all or nothing; return (people, samples).
+
+    An export of another model has vectors this gallery cannot match against: it is refused,
+    unless ``embed`` (chip -> vector with the gallery's model) computes new ones from its chips.
+    """
+    archive = read_archive(path)
+    people = archive.people
+    if archive.model_id != model_id:
+        if embed is None:
+            raise ArchiveError(path, f"exported with model {archive.model_id!r}, but this gallery matches with "
+                                     f"{model_id!r} (import with re-embedding to compute new vectors from its chips)")
+        people = [(name, note, [(chip, embed(chip), quality, source) for chip, _, quality, source in samples])
+                  for name, note, samples in people]
+    return len(people), gallery.import_people(people, model_id)
+
+
 def read_archive(path: Path) -> Archive:
     """Read and check an export completely; raise ``ArchiveError`` saying what is wrong."""
     try:

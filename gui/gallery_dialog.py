@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.archive import export_gallery, read_archive
-from core.errors import InputError, OneShotError
+from core.archive import export_gallery, import_archive
+from core.errors import OneShotError
 from core.gallery import Gallery
 
 from .imageconv import rgb_to_qimage
@@ -56,19 +56,6 @@ def delete_warning(name: str, samples: int) -> str:
     """The confirmation text: deleting cannot be undone, so say so before it happens."""
     return (f"Delete {name} and {samples_text(samples)}?\n\nThis cannot be undone: the samples are erased "
             "from the gallery file irrecoverably. Export the gallery first to keep a copy.")
-
-
-def import_archive(gallery: Gallery, model_id: str, path: Path) -> tuple[int, int]:
-    """Add every person of an export, all or nothing; return (people, samples).
-
-    An export made with another model has vectors this gallery cannot match against, so it
-    is refused with the command that re-embeds it.
-    """
-    archive = read_archive(path)
-    if archive.model_id != model_id:
-        raise InputError(f"{path}: exported with model {archive.model_id!r}, but this gallery matches with "
-                         f"{model_id!r}; `oneshot import --reembed` can compute new vectors from its chips")
-    return len(archive.people), gallery.import_people(archive.people, model_id)
 
 
 def chip_icon(chip: np.ndarray | None) -> QIcon:
@@ -345,7 +332,7 @@ class GalleryDialog(QDialog):
         gallery, model_id = self._gallery, self._model_id
 
         def import_() -> tuple[str, None]:
-            people, samples = import_archive(gallery, model_id, Path(chosen))
+            people, samples = import_archive(gallery, Path(chosen), model_id)
             return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
 
         self._start(f"Importing {chosen}…", import_)

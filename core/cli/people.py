@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
 from .common import common_options, each_image, face_document, load_pipeline, model_options, print_faces
 
 
@@ -140,23 +139,17 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from ..archive import read_archive
+    from ..archive import import_archive
     from ..models import active_embedder
 
-    archive = read_archive(args.file)
-    model_id = active_embedder().id
-    people = archive.people
-    if archive.model_id != model_id:
-        if not args.reembed:
-            raise InputError(f"{args.file}: exported with model {archive.model_id!r}, but this gallery matches with "
-                             f"{model_id!r} (use --reembed to compute new vectors from the stored chips)")
+    embed = None
+    if args.reembed:
         pipeline = load_pipeline(args)
-        people = [(name, note, [(chip, pipeline.embed(chip[None])[0], q, src) for chip, _, q, src in samples])
-                  for name, note, samples in people]
+        embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
     with _open_gallery(args) as gallery:
-        count = gallery.import_people(people, model_id)
-    _emit(args, {"file": str(args.file), "people": len(people), "samples": count},
-          f"imported {len(people)} people ({count} samples) from {args.file}")
+        people, samples = import_archive(gallery, args.file, active_embedder().id, embed)
+    _emit(args, {"file": str(args.file), "people": people, "samples": samples},
+          f"imported {people} people ({samples} samples) from {args.file}")
     return 0
 
 
