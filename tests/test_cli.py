@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -120,3 +121,10 @@ def test_console_script_entry_point(tmp_path):
     assert len(json.loads(result.stdout)[0]["faces"]) == 1
     result = subprocess.run([sys.executable, "-m", "core.cli", "verify", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_app_without_a_display_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    oneshot = shutil.which("oneshot") or pytest.fail("the oneshot console script is not installed")
+    result = subprocess.run([oneshot], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "no display" in result.stderr
