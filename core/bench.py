@@ -7,6 +7,7 @@ the speed ratio compares like with like on this machine, measured seconds apart.
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import time
 from pathlib import Path
@@ -105,16 +106,31 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
     return report
 
 
+def dlib_model_file(name: str) -> Path | None:
+    """A model file of the ``face_recognition_models`` package, found without importing it.
+
+    Its ``__init__`` needs ``pkg_resources``, which current setuptools no longer ships.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
+    return path if path.is_file() else None
+
+
 def time_dlib(frame: np.ndarray, repeat: int) -> dict | None:
     """dlib's pipeline on the same frame, or None when dlib or its models are not installed."""
     try:
         import dlib
-        import face_recognition_models as dlib_models
     except ImportError:
         return None
+    shape_model = dlib_model_file("shape_predictor_5_face_landmarks.dat")
+    resnet_model = dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")
+    if shape_model is None or resnet_model is None:
+        return None
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(dlib_models.pose_predictor_five_point_model_location())
-    encoder = dlib.face_recognition_model_v1(dlib_models.face_recognition_model_location())
+    predictor = dlib.shape_predictor(str(shape_model))
+    encoder = dlib.face_recognition_model_v1(str(resnet_model))
     boxes = detector(frame, 1)
     if not boxes:
         return None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dlib
-import face_recognition_models
 import numpy as np
 import pytest
 
+from core.bench import dlib_model_file
 from core.embed import distance
 from core.imaging import load_image
 
@@ -15,8 +15,8 @@ from core.imaging import load_image
 def dlib_models():
     return (
         dlib.get_frontal_face_detector(),
-        dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()),
-        dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
+        dlib.shape_predictor(str(dlib_model_file("shape_predictor_5_face_landmarks.dat"))),
+        dlib.face_recognition_model_v1(str(dlib_model_file("dlib_face_recognition_resnet_model_v1.dat"))),
     )
 
 

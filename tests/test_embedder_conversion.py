@@ -7,19 +7,20 @@ from collections import Counter
 from pathlib import Path
 
 import dlib
-import face_recognition_models
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from PIL import Image, ImageOps
 
+from core.bench import dlib_model_file
 from core.modelbuild.dlib_format import parse_network, read_network
 from core.modelbuild.dlib_resnet import build_embedder
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "dlib_face_recognition_resnet_model_v1.onnx"
-DAT = Path(face_recognition_models.face_recognition_model_location())
+DAT = dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")
+FIVE_POINTS = dlib_model_file("shape_predictor_5_face_landmarks.dat")
 TOLERANCE = 1e-4
 
 
@@ -51,7 +52,7 @@ def chips() -> dict[str, np.ndarray]:
     photos = sorted(path for path in (DATA / "people").glob("*/*") if path.is_file())
     assert photos, f"no photos under {DATA / 'people'}"
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(str(FIVE_POINTS))
     found = {}
     for photo in photos:
         image = _load_rgb(photo)
@@ -123,7 +124,7 @@ def test_parser_rejects_damaged_files(damage, message: str) -> None:
 
 def test_builder_refuses_other_dlib_files() -> None:
     with pytest.raises(ValueError, match="byte offset 2: expected loss layer"):
-        build_embedder(face_recognition_models.pose_predictor_five_point_model_location())
+        build_embedder(FIVE_POINTS)
 
 
 def _dims(value: onnx.ValueInfoProto) -> list:
