@@ -254,18 +254,18 @@ class Gallery:
 
     # -- people --------------------------------------------------------------------------
 
+    _PEOPLE = ("SELECT p.name, count(s.id), p.created, p.note FROM people p "
+               "LEFT JOIN samples s ON s.person_id = p.id {where} GROUP BY p.id ORDER BY p.name_key")
+
     def people(self) -> list[Person]:
-        rows = self._read(
-            "SELECT p.name, count(s.id), p.created, p.note FROM people p "
-            "LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name_key"
-        )
-        return [Person(*row) for row in rows]
+        return [Person(*row) for row in self._read(self._PEOPLE.format(where=""))]
 
     def person(self, name: str) -> Person:
-        for person in self.people():
-            if person.name.casefold() == name_key(name):
-                return person
-        raise UnknownPersonError(name)
+        """One person by name (case-insensitive), looked up by its key, not by listing everyone."""
+        rows = self._read(self._PEOPLE.format(where="WHERE p.name_key = ?"), (name_key(name),))
+        if not rows:
+            raise UnknownPersonError(name)
+        return Person(*rows[0])
 
     def check_name(self, name: str, enrolled: bool) -> str:
         """Raise unless ``name`` is valid and (``enrolled``) known or (not) free; return it cleaned.
