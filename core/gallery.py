@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .paths import user_path
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,7 @@ class DuplicateNameError(InputError):
 
 def default_gallery_path() -> Path:
     """``ONESHOT_GALLERY`` if set, else ``gallery.db`` in the user data folder."""
-    configured = os.environ.get("ONESHOT_GALLERY")
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return platformdirs.user_data_path("OneShot", appauthor=False) / "gallery.db"
+    return user_path("ONESHOT_GALLERY", "data", "gallery.db")
 
 
 def clean_name(name: str) -> str:

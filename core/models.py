@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import ModelError
 
 TASKS = ("detect", "embed")
+DETAIL_KEYS = ("name", "parent", "created", "training", "metrics")
 
 
 def default_model_dir() -> Path:
@@ -43,6 +44,7 @@ class ModelSpec:
     outputs: dict = field(repr=False)
     defaults: dict = field(repr=False)
     rebuild: str = field(repr=False)
+    details: dict = field(default=None, repr=False)  # trained models: name, parent, created, training, metrics
 
 
 def read_manifest(manifest_path: Path) -> ModelSpec:
@@ -65,6 +67,7 @@ def read_manifest(manifest_path: Path) -> ModelSpec:
             outputs=raw["outputs"],
             defaults=raw["defaults"],
             rebuild=raw["rebuild"],
+            details={key: raw[key] for key in DETAIL_KEYS if key in raw},
         )
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{manifest_path}: model manifest lacks {exc}") from None
@@ -107,8 +110,3 @@ def verify_file(spec: ModelSpec) -> None:
             f"{spec.path}: model file is damaged or replaced (sha256 {actual[:12]}..., "
             f"manifest says {spec.sha256[:12]}...)"
         )
-
-
-def active_embedder(model_dir: Path | None = None) -> ModelSpec:
-    """The embedder whose vectors the gallery matches against (the shipped one for now)."""
-    return find_model("embed", model_dir)

@@ -15,6 +15,7 @@ from .align import align_face
 from .detect import Face, FaceDetector
 from .embed import FaceEmbedder
 from .imaging import LoadedImage
+from .model_store import active_embedder, get_embedder
 from .models import find_model, verify_file
 from .runtime import ProviderChoice, create_session
 from .timing import StageTimes
@@ -45,9 +46,11 @@ class FacePipeline:
         model_dir: Path | None = None,
         score_threshold: float | None = None,
         nms_threshold: float | None = None,
+        embedder_id: str | None = None,
     ) -> "FacePipeline":
-        """Open the shipped models (verified against their manifests) and warm them up."""
-        detector_spec, embedder_spec = find_model("detect", model_dir), find_model("embed", model_dir)
+        """Open the detector and the active (or the named) embedder, verified, and warm them up."""
+        detector_spec = find_model("detect", model_dir)
+        embedder_spec = get_embedder(embedder_id, model_dir) if embedder_id else active_embedder(model_dir)
         verify_file(detector_spec)
         verify_file(embedder_spec)
         detector_session, choice = create_session(detector_spec.path, provider)

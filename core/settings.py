@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from .paths import user_path
 
 log = logging.getLogger(__name__)
 
 
 def default_settings_path() -> Path:
     """``ONESHOT_SETTINGS`` if set, else ``settings.json`` in the user config folder."""
-    configured = os.environ.get("ONESHOT_SETTINGS")
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return platformdirs.user_config_path("OneShot", appauthor=False) / "settings.json"
+    return user_path("ONESHOT_SETTINGS", "config", "settings.json")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,17 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_folders(tmp_path_factory):
+    """Trained models, training runs and chip caches go to temporary folders, never the user's."""
+    root = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, folder in (("ONESHOT_USER_MODELS", "models"), ("ONESHOT_RUNS_DIR", "runs"),
+                                 ("ONESHOT_CACHE_DIR", "cache")):
+            patch.setenv(variable, str(root / folder))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data``; the tests that need it skip with this reason when it is absent."""
@@ -61,3 +72,27 @@ def pipeline():
     from core.pipeline import FacePipeline
 
     return FacePipeline.load("cpu")
+
+
+@pytest.fixture
+def orl_folder(tmp_path, data_dir):
+    """Factory: ``root/sN/k.pgm`` with copies of the first ``images`` ORL photos of ``people`` people."""
+
+    def make(people, images=4, name="people"):
+        root = tmp_path / name
+        for person in people:
+            (root / f"s{person}").mkdir(parents=True)
+            for image in range(1, images + 1):
+                source = data_dir / "orl" / f"s{person}" / f"{image}.pgm"
+                (root / f"s{person}" / f"{image}.pgm").write_bytes(source.read_bytes())
+        return root
+
+    return make
+
+
+@pytest.fixture
+def private_models(tmp_path, monkeypatch):
+    """A model store of this test's own, so activating a model touches no other test."""
+    folder = tmp_path / "user-models"
+    monkeypatch.setenv("ONESHOT_USER_MODELS", str(folder))
+    return folder

@@ -12,8 +12,8 @@ import logging
 import sys
 
 from ..errors import OneShotError
-from . import faces, people, watch
-from .common import common_options
+from . import faces, people, training, watch
+from .common import common_options, gallery_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(run=request_gui)
     faces.register(commands)
     people.register(commands)
-    watch.register(commands, people.gallery_option())
+    watch.register(commands, gallery_option())
+    training.register(commands)
     return parser
 
 

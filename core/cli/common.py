@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from ..errors import InputError
 from ..imaging import load_image
@@ -25,6 +27,24 @@ def model_options() -> argparse.ArgumentParser:
     options.add_argument("--nms-threshold", type=float, default=None, metavar="IOU",
                          help="suppress boxes overlapping a better one above this IoU")
     return options
+
+
+def gallery_option() -> argparse.ArgumentParser:
+    option = argparse.ArgumentParser(add_help=False)
+    option.add_argument("--gallery", type=Path, default=None, metavar="PATH",
+                        help="gallery file (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
+    return option
+
+
+def open_gallery(args):
+    from ..gallery import Gallery
+
+    return Gallery(args.gallery)
+
+
+def emit(args, document, text: str) -> None:
+    """One result: JSON for scripts, the sentence for people."""
+    print(json.dumps(document) if args.json else text)
 
 
 def load_pipeline(args):

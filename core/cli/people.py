@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .common import common_options, each_image, face_document, load_pipeline, model_options, print_faces
+from .common import (common_options, each_image, emit, face_document, gallery_option, load_pipeline, model_options,
+                     open_gallery, print_faces)
 
 
 def register(commands) -> None:
@@ -56,34 +56,17 @@ def register(commands) -> None:
     reembed.set_defaults(run=run_reembed)
 
 
-def gallery_option():
-    option = argparse.ArgumentParser(add_help=False)
-    option.add_argument("--gallery", type=Path, default=None, metavar="PATH",
-                        help="gallery file (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
-    return option
-
-
-def _open_gallery(args):
-    from ..gallery import Gallery
-
-    return Gallery(args.gallery)
-
-
 def _matcher(gallery, pipeline, tau=None, top_k=3):
     from ..match import Matcher
 
     return Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau if tau is None else tau, top_k)
 
 
-def _emit(args, document, text: str) -> None:
-    print(json.dumps(document) if args.json else text)
-
-
 def run_enroll(args) -> int:
     from ..enrol import enrol, prepare_candidate
     from ..imaging import load_image
 
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         gallery.check_name(args.name, enrolled=args.add)  # before any slow work
         pipeline = load_pipeline(args)
         candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest)
@@ -93,7 +76,7 @@ def run_enroll(args) -> int:
     if similar is not None:
         print(f"oneshot: warning: {args.image}: this face also resembles {similar.name!r} "
               f"(distance {similar.distance:.3f} < tau {pipeline.tau:.2f})", file=sys.stderr)
-    _emit(args, {"name": person.name, "samples": person.samples, "quality": candidate.quality.score,
+    emit(args, {"name": person.name, "samples": person.samples, "quality": candidate.quality.score,
                  "resembles": similar and [similar.name, similar.distance]},
           f"enrolled {person.name} ({person.samples} sample{'s' if person.samples != 1 else ''}, "
           f"quality {candidate.quality.score:.2f})")
@@ -101,7 +84,7 @@ def run_enroll(args) -> int:
 
 
 def run_people(args) -> int:
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         people = gallery.people()
     if args.json:
         print(json.dumps([vars(person) for person in people]))
@@ -114,41 +97,41 @@ def run_people(args) -> int:
 
 
 def run_rename(args) -> int:
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         person = gallery.rename(args.old, args.new)
-    _emit(args, {"name": person.name, "samples": person.samples}, f"renamed {args.old} to {person.name}")
+    emit(args, {"name": person.name, "samples": person.samples}, f"renamed {args.old} to {person.name}")
     return 0
 
 
 def run_forget(args) -> int:
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         count = gallery.forget(args.name)
-    _emit(args, {"name": args.name, "deleted_samples": count},
+    emit(args, {"name": args.name, "deleted_samples": count},
           f"forgot {args.name} ({count} sample{'s' if count != 1 else ''} deleted)")
     return 0
 
 
 def run_export(args) -> int:
     from ..archive import export_gallery
-    from ..models import active_embedder
+    from ..model_store import active_embedder
 
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         count = export_gallery(gallery, active_embedder().id, args.file)
-    _emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {args.file}")
+    emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {args.file}")
     return 0
 
 
 def run_import(args) -> int:
     from ..archive import import_archive
-    from ..models import active_embedder
+    from ..model_store import active_embedder
 
     embed = None
     if args.reembed:
         pipeline = load_pipeline(args)
         embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         people, samples = import_archive(gallery, args.file, active_embedder().id, embed)
-    _emit(args, {"file": str(args.file), "people": people, "samples": samples},
+    emit(args, {"file": str(args.file), "people": people, "samples": samples},
           f"imported {people} people ({samples} samples) from {args.file}")
     return 0
 
@@ -156,7 +139,7 @@ def run_import(args) -> int:
 def run_identify(args) -> int:
     pipeline = load_pipeline(args)
     documents = []
-    with _open_gallery(args) as gallery:
+    with open_gallery(args) as gallery:
         matcher = _matcher(gallery, pipeline, args.tau, args.top_k)
         try:
             for path, image in each_image(args.images):
@@ -179,19 +162,16 @@ def _rounded(value):
 
 
 def run_reembed(args) -> int:
+    from ..activation import reembed_gallery
+
     pipeline = load_pipeline(args)
     model_id = pipeline.embedder.spec.id
-    with _open_gallery(args) as gallery:
-        samples = gallery.samples()
-        vectors = {}
-        for start in range(0, len(samples), 32):
-            batch = samples[start:start + 32]
-            for sample, vector in zip(batch, pipeline.embed(np.stack([s.chip for s in batch]))):
-                vectors[sample.id] = vector
-            if not args.json:
-                print(f"\rre-embedded {len(vectors)}/{len(samples)}", end="", file=sys.stderr, flush=True)
-        gallery.store_embeddings(model_id, vectors)
-    if not args.json and samples:
-        print(file=sys.stderr)
-    _emit(args, {"model_id": model_id, "samples": len(vectors)}, f"re-embedded {len(vectors)} samples with {model_id}")
+
+    def progress(done: int, total: int) -> None:
+        if not args.json:
+            print(f"\rre-embedded {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    with open_gallery(args) as gallery:
+        count = reembed_gallery(gallery, pipeline.embedder, only_missing=False, progress=progress)
+    emit(args, {"model_id": model_id, "samples": count}, f"re-embedded {count} samples with {model_id}")
     return 0

@@ -43,3 +43,26 @@ class TripletLoss:
         count = int(active.sum())
         loss = losses[active].mean() if count else losses.sum() * 0.0
         return LossResult(loss, len(anchors), count)
+
+
+class PairClassifierLoss(torch.nn.Module):
+    """The binary alternative: a Siamese pair classifier on |f(a) - f(b)| (logistic, BCE).
+
+    Every pair in the batch is a trial; the few same-person pairs are weighted up so both
+    classes count equally. Its "active share" is the share of pairs on the wrong side. The
+    runtime still decides with the squared distance and tau, recalibrated after training.
+    """
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(dimensions, 1)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
+        first, second = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
+        same = (labels[first] == labels[second]).float()
+        logits = self.classifier((embeddings[first] - embeddings[second]).abs()).squeeze(1)
+        positives = same.sum().clamp_min(1.0)
+        weight = torch.where(same > 0, (len(same) - positives) / positives, torch.ones_like(same))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, same, weight=weight)
+        wrong = ((logits > 0).float() != same).float().mean()
+        return loss, float(wrong)

@@ -1,0 +1,51 @@
+"""Putting an embedder into service: vectors for every stored chip, then the switch.
+
+The gallery keeps each sample's chip, so a new embedder needs no new photos: its vectors are
+computed from the chips and stored beside the old model's, in one transaction. Only then is
+the model recorded as active, so an interrupted activation leaves the previous model running
+with its vectors intact, and switching back later costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .embed import FaceEmbedder
+from .gallery import Gallery
+from .model_store import get_embedder, set_active
+from .models import ModelSpec, verify_file
+from .runtime import create_session
+
+BATCH = 32
+
+
+def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool = True,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+    """Embed stored chips with ``embedder`` and store the vectors; return how many were embedded."""
+    model_id = embedder.spec.id
+    samples = gallery.samples()
+    if only_missing:
+        have = gallery.sample_vectors(model_id)
+        samples = [s for s in samples if s.id not in have]
+    vectors = {}
+    for start in range(0, len(samples), BATCH):
+        batch = samples[start:start + BATCH]
+        vectors.update(zip((s.id for s in batch), embedder.embed(np.stack([s.chip for s in batch]))))
+        if progress:
+            progress(len(vectors), len(samples))
+    if vectors:
+        gallery.store_embeddings(model_id, vectors)
+    return len(vectors)
+
+
+def activate_model(model_id: str, gallery: Gallery, provider: str = "auto",
+                   progress: Callable[[int, int], None] | None = None) -> tuple[ModelSpec, int]:
+    """Verify the model, embed the gallery's chips it lacks, then make it the active embedder."""
+    spec = get_embedder(model_id)
+    verify_file(spec)
+    session, _ = create_session(spec.path, provider)
+    embedded = reembed_gallery(gallery, FaceEmbedder(session, spec), progress=progress)
+    set_active(spec.id)
+    return spec, embedded

@@ -1,0 +1,191 @@
+"""``oneshot train | models | models activate``: fine-tuning and choosing the embedder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from .common import common_options, emit, gallery_option, load_pipeline, model_options, open_gallery
+
+METRIC_LABELS = (("auc", "ROC AUC"), ("accuracy", "accuracy (balanced, best threshold)"),
+                 ("tar_at_far_1e-2", "TAR at FAR 1e-2"), ("tar_at_far_1e-3", "TAR at FAR 1e-3"),
+                 ("rank1", "one-shot rank-1"), ("threshold", "best threshold (tau)"))
+
+
+def register(commands) -> None:
+    train = commands.add_parser("train", parents=[common_options(), model_options(), gallery_option()],
+                                help="fine-tune the embedder on a folder per person (needs the train extra)")
+    train.add_argument("data", nargs="?", type=Path, metavar="DATA",
+                       help="folder with one sub-folder of images per person")
+    train.add_argument("--from-gallery", action="store_true", help="train on the gallery's own samples instead")
+    train.add_argument("--crops", action="store_true", help="the images are tight face crops (like ORL)")
+    train.add_argument("--validate-on", type=Path, metavar="DIR",
+                       help="held-out people to evaluate on (default: a share of DATA's people)")
+    train.add_argument("--holdout", type=float, default=0.25, metavar="SHARE",
+                       help="share of people held out for evaluation when --validate-on is not given (0.25)")
+    train.add_argument("--loss", choices=("triplet", "binary"), default="triplet")
+    train.add_argument("--mining", choices=("semi-hard", "batch-hard", "batch-all"), default="semi-hard")
+    train.add_argument("--margin", type=float, default=0.2, metavar="ALPHA", help="triplet margin alpha (0.2)")
+    train.add_argument("-P", "--people-per-batch", type=int, default=8, metavar="P")
+    train.add_argument("-K", "--images-per-person", type=int, default=4, metavar="K")
+    train.add_argument("--epochs", type=int, default=40)
+    train.add_argument("--learning-rate", type=float, default=3e-4, metavar="LR")
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--train-layers", type=int, default=3, metavar="N",
+                       help="train only the last N layers (0: all); fewer overfit less on small data (3)")
+    train.add_argument("--patience", type=int, default=8, help="stop after this many epochs without progress (0: never)")
+    train.add_argument("--no-augment", action="store_true", help="no flips, colour, rotation, scale or blur")
+    train.add_argument("--greyscale", type=float, default=0.0, metavar="P",
+                       help="probability of turning a training chip grey (0.5 for a grey or infrared camera)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where torch trains")
+    train.add_argument("--name", default=None, help="a name for the new model version")
+    train.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
+    train.add_argument("--activate", action="store_true", help="put the new model into service when done")
+    train.set_defaults(run=run_train)
+
+    models = commands.add_parser("models", parents=[common_options()], help="list embedders; activate one")
+    models.set_defaults(run=run_models)
+    actions = models.add_subparsers(title="actions", metavar="ACTION")
+    activate = actions.add_parser("activate", parents=[common_options(), gallery_option()],
+                                  help="re-embed the gallery with a model and make it the active one")
+    activate.add_argument("model_id", metavar="ID")
+    activate.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    activate.set_defaults(run=run_activate)
+
+
+def _say(args, text: str) -> None:
+    if not args.json:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = round(width * done / total) if total else width
+    return "#" * filled + "." * (width - filled)
+
+
+def load_data(args, pipeline):
+    """(train, held_out, summary) from the command's options, with what was skipped reported."""
+    from ..training.data import chips_from_folder, chips_from_gallery, split_by_identity
+
+    def progress(done: int, total: int, _path: str) -> None:
+        if not args.json:
+            print(f"\rreading faces [{_bar(done, total)}] {done}/{total}", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    if args.from_gallery:
+        with open_gallery(args) as gallery:
+            data = chips_from_gallery(gallery)
+    elif args.data is None:
+        raise InputError("give a DATA folder, or --from-gallery to train on the gallery")
+    else:
+        data = chips_from_folder(args.data, pipeline, args.crops, progress=progress)
+    data = data.trainable()
+    if args.validate_on:
+        held_out = chips_from_folder(args.validate_on, pipeline, args.crops, progress=progress).trainable()
+        train = data
+    else:
+        train, held_out = split_by_identity(data, args.holdout, args.seed)
+    for path, reason in held_out.skipped + data.skipped:
+        _say(args, f"skipped {path}: {reason}")
+    summary = {"source": "gallery" if args.from_gallery else str(args.data), "crops": args.crops,
+               **data.summary()}
+    return train, held_out, summary
+
+
+def run_train(args) -> int:
+    from ..training import require_training
+
+    require_training()
+    from ..training.trainer import TrainConfig
+    from ..training.workflow import Callbacks, fine_tune
+
+    config = TrainConfig(args.loss, args.mining, args.margin, args.people_per_batch, args.images_per_person,
+                         args.epochs, args.learning_rate, args.weight_decay, args.train_layers,
+                         patience=args.patience, augment=not args.no_augment, greyscale=args.greyscale,
+                         seed=args.seed)
+    try:
+        config.validated()
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    pipeline = load_pipeline(args)
+    train, held_out, summary = load_data(args, pipeline)
+
+    def step(report) -> None:
+        if not args.json:
+            eta = f"{int(report.eta_seconds // 60)}:{int(report.eta_seconds % 60):02d}"
+            print(f"\repoch {report.epoch} [{_bar(report.step, report.total_steps)}] step {report.step}/"
+                  f"{report.total_steps} loss {report.loss:.4f} active {report.active_share:.0%} "
+                  f"{report.images_per_second:.0f} img/s ETA {eta}  ", end="", file=sys.stderr, flush=True)
+
+    def epoch(report) -> None:
+        monitor = "" if report.monitor_auc is None else f", monitor AUC {report.monitor_auc:.4f}"
+        _say(args, f"\nepoch {report.epoch}: mean loss {report.loss:.4f}{monitor} (best epoch {report.best_epoch})")
+
+    name = args.name or f"fine-tuned on {summary['source']}"
+    outcome = fine_tune(train, held_out, config, name, summary, args.device, args.restart,
+                        callbacks=Callbacks(phase=lambda text: _say(args, text), step=step, epoch=epoch))
+    if outcome.model is None:
+        _say(args, f"cancelled; run the same command again to resume from {outcome.run_dir}")
+    elif args.activate:
+        _activate(args, outcome.model.id)
+    if args.json:
+        print(json.dumps(outcome.document()))
+    else:
+        print(metrics_table(outcome.before.metrics, outcome.after.metrics if outcome.after else None))
+        if outcome.model is not None:
+            print(f"registered {outcome.model.id} (tau {outcome.tau:.3f}, stopped: {outcome.state.stop_reason}, "
+                  f"best epoch {outcome.state.best_epoch})" + ("" if args.activate else
+                  f"; put it into service with `oneshot models activate {outcome.model.id}`"))
+    return 0
+
+
+def metrics_table(before: dict, after: dict | None) -> str:
+    lines = [f"{'':38} {'before':>8} {'after':>8}"]
+    for key, label in METRIC_LABELS:
+        later = f"{after[key]:8.4f}" if after else f"{'-':>8}"
+        lines.append(f"{label:38} {before[key]:8.4f} {later}")
+    pairs = before["pairs"]
+    lines.append(f"(held-out pairs: {pairs['same']} same person, {pairs['different']} different)")
+    return "\n".join(lines)
+
+
+def run_models(args) -> int:
+    from ..model_store import active_embedder, embedders
+
+    active = active_embedder().id
+    listing = []
+    for spec in embedders():
+        after = (spec.details.get("metrics") or {}).get("after", {})
+        listing.append({"id": spec.id, "name": spec.details.get("name", spec.source.get("network", "")),
+                        "parent": spec.details.get("parent"), "created": spec.details.get("created"),
+                        "tau": spec.defaults["tau"], "active": spec.id == active, "metrics": after})
+    if args.json:
+        print(json.dumps(listing))
+        return 0
+    for row in listing:
+        figures = ", ".join(f"{key} {row['metrics'][key]:.4f}" for key in ("auc", "rank1") if key in row["metrics"])
+        print(f"{'*' if row['active'] else ' '} {row['id']}  tau {row['tau']:.3f}  {row['name']}"
+              + (f"  (from {row['parent']}, {row['created']}; held-out {figures})" if row["parent"] else ""))
+    return 0
+
+
+def _activate(args, model_id: str) -> None:
+    from ..activation import activate_model
+
+    def progress(done: int, total: int) -> None:
+        if not args.json:
+            print(f"\rre-embedding the gallery [{_bar(done, total)}] {done}/{total}", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    with open_gallery(args) as gallery:
+        spec, embedded = activate_model(model_id, gallery, getattr(args, "provider", "auto"), progress)
+    _say(args, f"{spec.id} is now active (tau {spec.defaults['tau']:.3f}; {embedded} gallery samples embedded)")
+
+
+def run_activate(args) -> int:
+    _activate(args, args.model_id)
+    emit(args, {"active": args.model_id}, f"active: {args.model_id}")
+    return 0

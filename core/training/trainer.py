@@ -1,0 +1,338 @@
+"""The training loop: P x K batches, augmentation, mining + loss, schedule, checkpoints, resume.
+
+A run lives in its own folder. After every epoch, and when the user cancels or presses
+Ctrl-C, the whole state (weights, optimiser, schedule, step, best weights, history) is written
+atomically to ``checkpoint.pt``, so closing the app or killing the process loses at most one
+epoch, and a resumed run continues from the exact step it stopped at (the sampler replays
+epoch e identically). Early stopping watches the AUC of monitor people the network never
+trains on, and the best weights, not the last, are what the run returns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import OneShotError
+from ..evaluation import evaluate, mean_triplet_loss
+from .augment import Augmentation
+from .data import ChipSet
+from .losses import PairClassifierLoss, TripletLoss
+from .mining import MINERS
+from .network import OnnxEmbeddingNet
+from .sampler import PKSampler
+
+CHECKPOINT = "checkpoint.pt"
+LOSSES = ("triplet", "binary")
+
+
+class TrainingError(OneShotError):
+    """Training cannot go on (out of memory, a checkpoint from another run, ...)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "triplet"
+    mining: str = "semi-hard"
+    margin: float = 0.2  # alpha, in squared-distance units (tau is 0.36 in the same units)
+    people_per_batch: int = 8  # P
+    images_per_person: int = 4  # K
+    epochs: int = 40
+    learning_rate: float = 3e-4
+    weight_decay: float = 1e-4
+    train_layers: int = 3  # trainable layers counted back from the output; 0 trains all of them
+    warmup_epochs: int = 2
+    patience: int = 8  # epochs without a better monitor AUC before stopping; 0 never stops early
+    augment: bool = True
+    greyscale: float = 0.0
+    mixed_precision: bool = True  # on CUDA only
+    seed: int = 0
+
+    def validated(self) -> "TrainConfig":
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
+        if self.mining not in MINERS:
+            raise ValueError(f"mining must be one of {', '.join(MINERS)}")
+        if self.people_per_batch < 2 or self.images_per_person < 2:
+            raise ValueError("P and K must both be at least 2")
+        if not (self.margin > 0 and self.epochs >= 1 and self.learning_rate > 0 and self.weight_decay >= 0):
+            raise ValueError("margin, epochs and learning rate must be positive")
+        if self.train_layers < 0 or not 0.0 <= self.greyscale <= 1.0:
+            raise ValueError("train_layers must be 0 or more and greyscale a probability")
+        return self
+
+
+@dataclass(frozen=True)
+class StepReport:
+    epoch: int
+    step: int  # global, from 1
+    total_steps: int
+    loss: float
+    active_share: float  # triplets with loss > 0 (binary loss: pairs on the wrong side)
+    learning_rate: float
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    loss: float
+    monitor_auc: float | None
+    best_epoch: int
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # the epoch in progress (0-based)
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_score: tuple | None = None  # (monitor AUC, -monitor triplet loss)
+    best_epoch: int = 0  # 0: the starting weights
+    best_weights: dict | None = None
+    stale_epochs: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+    history: list = field(default_factory=list)  # per step: (step, loss, active share)
+    epochs: list = field(default_factory=list)  # per epoch: (epoch, mean loss, monitor AUC, monitor triplet loss)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise TrainingError("CUDA was asked for, but torch sees no CUDA device")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def trainable_layers(net: OnnxEmbeddingNet) -> list[list[str]]:
+    """Parameter names per Conv/MatMul layer, in graph order (input to output)."""
+    return [[name for name in inputs if name in net.weights]
+            for op, inputs, _, _ in net.nodes if op in ("Conv", "MatMul")]
+
+
+def freeze_all_but(net: OnnxEmbeddingNet, last_layers: int) -> int:
+    """Train only the last ``last_layers`` layers (0: all); return the number of trained weights."""
+    layers = trainable_layers(net)
+    chosen = {name for layer in (layers[-last_layers:] if last_layers else layers) for name in layer}
+    for name, parameter in net.weights.items():
+        parameter.requires_grad_(name in chosen)
+    return sum(p.numel() for p in net.weights.values() if p.requires_grad)
+
+
+def to_network_input(chips: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 0..255, the ONNX graph's input."""
+    return torch.from_numpy(np.ascontiguousarray(chips)).to(device).permute(0, 3, 1, 2).float()
+
+
+@torch.no_grad()
+def embed_chips(net: OnnxEmbeddingNet, chips: np.ndarray, device: torch.device, batch: int = 64) -> np.ndarray:
+    net.eval()
+    parts = [net(to_network_input(chips[i:i + batch], device)).float().cpu().numpy()
+             for i in range(0, len(chips), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in text or (
+        "can't allocate memory" in text)
+
+
+class Trainer:
+    """Fine-tunes ``net`` in place on ``train``; watches ``monitor`` (may be None) for early stopping."""
+
+    def __init__(self, net: OnnxEmbeddingNet, config: TrainConfig, train: ChipSet, monitor: ChipSet | None,
+                 run_dir: Path, device: torch.device | None = None,
+                 on_step: Callable[[StepReport], None] | None = None,
+                 on_epoch: Callable[[EpochReport], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.config = config.validated()
+        self.net = net
+        self.train = train
+        self.monitor = monitor
+        self.run_dir = Path(run_dir)
+        self.device = device or pick_device()
+        self.on_step = on_step or (lambda report: None)
+        self.on_epoch = on_epoch or (lambda report: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.sampler = PKSampler(train.labels, config.people_per_batch, config.images_per_person, config.seed)
+        self.trained_weights = freeze_all_but(net, config.train_layers)
+        net.to(self.device)
+        parameters = [p for p in net.weights.values() if p.requires_grad]
+        self.pair_head = PairClassifierLoss(net_dimensions(net)).to(self.device) if config.loss == "binary" else None
+        if self.pair_head is not None:
+            parameters += list(self.pair_head.parameters())
+        self.optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.total_steps = config.epochs * len(self.sampler)
+        warmup = max(1, config.warmup_epochs * len(self.sampler))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(
+            (step + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))))
+        self.mixed = config.mixed_precision and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed)
+        self.triplet_loss = TripletLoss(config.margin)
+        self.augment = Augmentation(greyscale=config.greyscale) if config.augment else None
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(config.seed)
+        self.state = TrainState()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        """Write the whole state next to the old file, then rename over it (never half a file)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "config": asdict(self.config),
+            "weights": {k: v.detach().cpu() for k, v in self.net.weights.items() if v.requires_grad},
+            "pair_head": self.pair_head.state_dict() if self.pair_head is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "state": asdict(self.state),
+        }
+        partial = self.checkpoint_path.with_suffix(".partial")
+        torch.save(state, partial)
+        os.replace(partial, self.checkpoint_path)
+
+    def resume(self) -> bool:
+        """Load ``checkpoint.pt`` if the run folder has one; False when starting fresh."""
+        if not self.checkpoint_path.is_file():
+            return False
+        try:
+            saved = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        except Exception as error:  # a damaged file: say so, never train on half a state
+            raise TrainingError(f"{self.checkpoint_path}: unreadable checkpoint ({error}); start over with --restart") from None
+        if saved["config"] != asdict(self.config):
+            raise TrainingError(f"{self.checkpoint_path}: checkpoint of a run with other settings; start over with --restart")
+        with torch.no_grad():
+            for name, value in saved["weights"].items():
+                self.net.weights[name].copy_(value)
+        if self.pair_head is not None:
+            self.pair_head.load_state_dict(saved["pair_head"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.generator.set_state(saved["generator"].cpu())
+        self.state = TrainState(**saved["state"])
+        if not self.state.finished:
+            self.state.stop_reason = ""  # it was cancelled or killed; now it goes on
+        return True
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> TrainState:
+        """Train until the last epoch, early stop or ``should_stop``; the best weights end in ``net``."""
+        state = self.state
+        if state.global_step == 0 and state.epoch == 0:
+            self._watch(epoch=0, loss=float("nan"))  # the starting weights are the first candidate
+        started, steps_done = time.perf_counter(), 0
+        try:
+            while state.epoch < self.config.epochs and not state.finished:
+                batches = self.sampler.epoch(state.epoch)
+                losses = []
+                while state.step_in_epoch < len(batches):
+                    if self.should_stop():
+                        state.stop_reason = "cancelled"
+                        self.save_checkpoint()
+                        return state
+                    report = self._step(batches[state.step_in_epoch])
+                    state.step_in_epoch += 1
+                    state.global_step += 1
+                    steps_done += 1
+                    losses.append(report[0])
+                    state.history.append((state.global_step, report[0], report[1]))
+                    elapsed = time.perf_counter() - started
+                    self.on_step(StepReport(state.epoch + 1, state.global_step, self.total_steps, report[0], report[1],
+                                            self.schedule.get_last_lr()[0],
+                                            steps_done * self.sampler.batch_size / elapsed,
+                                            elapsed / steps_done * (self.total_steps - state.global_step)))
+                state.epoch += 1
+                state.step_in_epoch = 0
+                self._watch(state.epoch, float(np.mean(losses)) if losses else float("nan"))
+                self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise
+        except (RuntimeError, MemoryError) as error:
+            if is_out_of_memory(error):
+                raise TrainingError(
+                    f"out of memory with batches of P x K = {self.sampler.people_per_batch} x "
+                    f"{self.config.images_per_person} = {self.sampler.batch_size} chips on {self.device.type}: "
+                    "choose fewer people per batch (P) or images per person (K); the last checkpoint is kept"
+                ) from None
+            raise
+        state.finished = True
+        state.stop_reason = state.stop_reason or "all epochs done"
+        self.save_checkpoint()
+        self.restore_best()
+        return state
+
+    def restore_best(self) -> None:
+        if self.state.best_weights is not None:
+            with torch.no_grad():
+                for name, value in self.state.best_weights.items():
+                    self.net.weights[name].copy_(value.to(self.device))
+
+    def _step(self, indices: np.ndarray) -> tuple[float, float]:
+        self.net.train()
+        chips = to_network_input(self.train.chips[indices], self.device)
+        labels = torch.from_numpy(self.train.labels[indices]).to(self.device)
+        if self.augment is not None:
+            chips = self.augment(chips, self.generator)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.mixed):
+            embeddings = self.net(chips).float()
+        if self.pair_head is not None:
+            loss, active_share = self.pair_head(embeddings, labels)
+        else:
+            result = self.triplet_loss(embeddings, MINERS[self.config.mining](embeddings, labels, self.config.margin))
+            loss, active_share = result.loss, result.active_share
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        return float(loss.detach()), float(active_share)
+
+    def _watch(self, epoch: int, loss: float) -> None:
+        """Score the monitor people; keep the best weights; stop after ``patience`` flat epochs.
+
+        The score is (AUC, -mean triplet loss): AUC first, and on data where AUC is already
+        1.0 the triplet loss of people never trained on still tells better from worse.
+        """
+        state = self.state
+        monitor_auc = None
+        score = (float(epoch), 0.0)  # no monitor: the newest weights count as best
+        if self.monitor is not None:
+            embeddings = embed_chips(self.net, self.monitor.chips, self.device)
+            monitor_auc = evaluate(embeddings, self.monitor.labels).metrics["auc"]
+            score = (round(monitor_auc, 4), -mean_triplet_loss(embeddings, self.monitor.labels, self.config.margin))
+        if state.best_score is None or score > tuple(state.best_score):
+            state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
+            state.best_weights = {k: v.detach().cpu().clone() for k, v in self.net.weights.items() if v.requires_grad}
+        elif epoch > 0:
+            state.stale_epochs += 1
+        if epoch > 0:
+            state.epochs.append((epoch, loss, monitor_auc, -score[1] if self.monitor is not None else None))
+            self.on_epoch(EpochReport(epoch, loss, monitor_auc, state.best_epoch))
+        if self.config.patience and state.stale_epochs >= self.config.patience:
+            state.finished, state.stop_reason = True, f"no better monitor score for {self.config.patience} epochs"
+
+
+def net_dimensions(net: OnnxEmbeddingNet) -> int:
+    """The descriptor length: the columns of the final projection."""
+    last = trainable_layers(net)[-1][0]
+    return int(net.weights[last].shape[-1])
