@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
 
+from core.activation import activate_model
 from core.camera import CameraError, LatestFrameGrabber, open_source
 from core.enrol import EnrolmentCandidate, enrol, prepare_candidate
 from core.errors import OneShotError
@@ -74,6 +75,8 @@ class RecognitionEngine(QThread):
     cameraLost = Signal(str)
     cameraRestored = Signal()
     galleryChanged = Signal(int)  # number of people
+    modelChanged = Signal(object)  # ModelSpec of the embedder now in service
+    modelFailed = Signal(str)
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -111,6 +114,10 @@ class RecognitionEngine(QThread):
 
     def enrol_candidate(self, name: str, candidate: EnrolmentCandidate, force: bool) -> None:
         self._commands.put(("enrol", (name, candidate, force)))
+
+    def switch_model(self, model_id: str) -> None:
+        """Re-embed the gallery with ``model_id`` and put it into service (between frames)."""
+        self._commands.put(("model", model_id))
 
     def refresh_gallery(self) -> None:
         """The gallery was changed elsewhere (the gallery manager): recount its people."""
@@ -169,6 +176,8 @@ class RecognitionEngine(QThread):
         except OneShotError as error:
             if command in ("photo", "enrol", "burst"):
                 self.enrolFailed.emit(str(error))
+            elif command == "model":
+                self.modelFailed.emit(str(error))
             else:
                 self.cameraLost.emit(str(error))
 
@@ -194,6 +203,16 @@ class RecognitionEngine(QThread):
         self.matcher.tau = settings.tau
         self.pipeline.detector.score_threshold = settings.score_threshold
         self.pipeline.detector.nms_threshold = settings.nms_threshold
+
+    def _do_model(self, model_id: str) -> None:
+        """The previous model keeps running unless every step succeeds."""
+        spec, _ = activate_model(model_id, self.gallery, self.settings.provider)
+        pipeline = FacePipeline.load(self.settings.provider, score_threshold=self.settings.score_threshold,
+                                     nms_threshold=self.settings.nms_threshold, embedder_id=spec.id)
+        self.pipeline = pipeline
+        self.matcher = Matcher(self.gallery, spec.id, float(spec.defaults["tau"]))
+        self.recognizer = LiveRecognizer(pipeline, self.matcher)
+        self.modelChanged.emit(spec)
 
     def _do_mode(self, mode: str) -> None:
         self._mode = mode

@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
             ("settings", "Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
             ("snapshot", "Snapshot", "Ctrl+S", self.snapshot),
             ("demo", "Open video or folder…", "Ctrl+Shift+O", self.open_demo_source),
+            ("train", "Train the face model…", "Ctrl+T", self.open_training),
             ("about", "About OneShot", "F1", self.open_about),
             ("quit", "Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
@@ -70,7 +71,7 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(slot)
             self.actions_by_name[name] = action
-            if name not in ("quit", "about", "demo"):
+            if name not in ("quit", "about", "demo", "train"):
                 toolbar.addAction(action)
         file_menu = self.menuBar().addMenu("&File")
         for name in ("demo", "snapshot", "quit"):
@@ -78,9 +79,13 @@ class MainWindow(QMainWindow):
         people_menu = self.menuBar().addMenu("&People")
         for name in ("enroll", "enroll_photo", "gallery"):
             people_menu.addAction(self.actions_by_name[name])
-        self.menuBar().addMenu("&Tools").addAction(self.actions_by_name["settings"])
+        tools = self.menuBar().addMenu("&Tools")
+        tools.addAction(self.actions_by_name["settings"])
+        tools.addAction(self.actions_by_name["train"])
+        self.models_menu = tools.addMenu("Face &model")
+        self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self.menuBar().addMenu("&Help").addAction(self.actions_by_name["about"])
-        for name in ("start", "enroll", "enroll_photo", "gallery", "snapshot"):
+        for name in ("start", "enroll", "enroll_photo", "gallery", "snapshot", "train"):
             self.actions_by_name[name].setEnabled(False)  # until the engine is ready
 
     def _build_status_bar(self) -> None:
@@ -114,6 +119,8 @@ class MainWindow(QMainWindow):
         engine.cameraLost.connect(self._camera_lost)
         engine.cameraRestored.connect(lambda: self.statusBar().showMessage("Camera back", 3000))
         engine.galleryChanged.connect(self._gallery_changed)
+        engine.modelChanged.connect(self._model_changed)
+        engine.modelFailed.connect(lambda message: QMessageBox.warning(self, "Model not changed", message))
 
     # -- engine events ----------------------------------------------------------------------
 
@@ -122,6 +129,7 @@ class MainWindow(QMainWindow):
         self.provider_label.setToolTip(providers.reason)
         for name in ("start", "enroll_photo", "gallery"):
             self.actions_by_name[name].setEnabled(True)
+        self._offer_training()
         self.view.show_message("Starting the camera…")
         self.engine.start_source(self.source)
 
@@ -236,6 +244,56 @@ class MainWindow(QMainWindow):
         self.about_dialog.open()
 
     # -- window state --------------------------------------------------------------------------
+
+    def _offer_training(self) -> None:
+        """Training needs the train extra; without it the action stays off and says how to get it."""
+        from core.training import INSTALL_HINT, missing_packages
+
+        action = self.actions_by_name["train"]
+        missing = missing_packages()
+        action.setEnabled(not missing)
+        tip = f"Training needs {' and '.join(missing)}: {INSTALL_HINT}" if missing else "Fine-tune the face model"
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+
+    def open_training(self):
+        from .training_wizard import TrainingWizard
+
+        wizard = TrainingWizard(self.engine.pipeline, self.engine.gallery, parent=self)
+        wizard.activateRequested.connect(self.switch_model)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.open()
+        return wizard
+
+    def switch_model(self, model_id: str) -> None:
+        self.statusBar().showMessage(f"Switching to {model_id}: embedding the gallery again…")
+        self.engine.switch_model(model_id)
+
+    def _model_changed(self, spec) -> None:
+        """A model's tau is calibrated for it, so switching models switches tau too."""
+        self.apply_settings(replace(self.settings, tau=float(spec.defaults["tau"])))
+        self.statusBar().showMessage(f"Face model: {spec.id} (tau {self.settings.tau:.3f})", 8000)
+
+    def _fill_models_menu(self) -> None:
+        from PySide6.QtGui import QActionGroup
+
+        from core.errors import OneShotError
+        from core.model_store import embedders
+
+        self.models_menu.clear()
+        group = QActionGroup(self.models_menu)
+        current = self.engine.pipeline.embedder.spec.id if self.engine.pipeline else None
+        try:
+            specs = embedders()
+        except OneShotError as error:
+            self.models_menu.addAction(str(error)).setEnabled(False)
+            return
+        for spec in specs:
+            action = self.models_menu.addAction(f"{spec.id}: {spec.details.get('name', 'shipped')}")
+            action.setCheckable(True)
+            action.setChecked(spec.id == current)
+            action.triggered.connect(lambda _=False, model_id=spec.id: self.switch_model(model_id))
+            group.addAction(action)
 
     def _restore_window(self) -> None:
         window = self.settings.window

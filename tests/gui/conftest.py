@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
-from gui.workers import wait_for_background_tasks
-
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt creates the application
+
+from core.settings import Settings  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.workers import wait_for_background_tasks  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +25,25 @@ def background_tasks_finish(qtbot):
     """Every task a test started finishes before the next test begins."""
     yield
     assert wait_for_background_tasks(), "a background task was still running after 10 s"
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Factory: a main window on a temporary gallery and settings file; closed and checked after."""
+    windows = []
+
+    def make(source, **overrides):
+        settings = Settings(gallery=str(tmp_path / "gallery.db"), **overrides)
+        window = MainWindow(settings, tmp_path / "settings.json", str(source))
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert window.engine.isFinished(), "the engine thread outlived its window"
+    leftovers = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+                 and "grabber" in t.name.lower()]
+    assert not leftovers, f"threads left running: {leftovers}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -16,8 +15,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from core.bench import letterbox  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
 from core.imaging import load_image  # noqa: E402
-from core.settings import Settings, load_settings  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 
 LEFT = Qt.MouseButton.LeftButton
 WAIT_MS = 60_000  # model loading and the first frames on a busy 2-core machine
@@ -30,28 +28,6 @@ def write_frames(folder, photos, count):
     for n in range(count):
         Image.fromarray(frames[n % len(frames)]).save(folder / f"{n:03d}.jpg", quality=92)
     return folder
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    """Factory: a main window on a temporary gallery and settings file; closed and checked after."""
-    windows = []
-
-    def make(source, **overrides):
-        settings = Settings(gallery=str(tmp_path / "gallery.db"), **overrides)
-        window = MainWindow(settings, tmp_path / "settings.json", str(source))
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert window.engine.isFinished(), "the engine thread outlived its window"
-    leftovers = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
-                 and "grabber" in t.name.lower()]
-    assert not leftovers, f"threads left running: {leftovers}"
 
 
 def next_report(qtbot, window, condition=lambda report: True):

@@ -1,0 +1,440 @@
+"""The training wizard: data -> settings -> training -> evaluation -> activation.
+
+Reading faces and training run on their own threads (``Job``); the pages only show what those
+report, so the window stays responsive and Cancel is honoured within one training step. A
+cancelled run keeps its checkpoint: starting again with the same data and settings resumes it.
+Nothing changes in the running app until the last page's "Use this model now" is accepted.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from core.errors import OneShotError
+from core.training.data import chips_from_folder, chips_from_gallery, split_by_identity
+
+from .plot import LinePlot, Series
+
+METRIC_ROWS = (("auc", "ROC AUC"), ("accuracy", "Accuracy (balanced, best threshold)"),
+               ("tar_at_far_1e-2", "TAR at FAR 1e-2"), ("tar_at_far_1e-3", "TAR at FAR 1e-3"),
+               ("rank1", "One-shot rank-1"), ("threshold", "Best threshold (tau)"))
+
+HELP = {
+    "margin": "Alpha: how much farther a different person must be than the same person before a "
+              "triplet stops teaching anything. Larger pushes people further apart but is harder to meet.",
+    "people": "P: people in each batch. More people give each face more chances to meet a look-alike.",
+    "images": "K: photos of each person in a batch (at least 2). P x K photos go through the network "
+              "at once; lower them if training runs out of memory.",
+    "mining": "Which triplets to learn from. Semi-hard (FaceNet): negatives just inside the margin, "
+              "stable. Batch-hard: only the hardest pair per face, fast but touchy. Batch-all: every "
+              "triplet that still breaks the margin.",
+    "layers": "How many of the network's last layers learn; the rest stay as shipped. Few layers "
+              "overfit less on small data; 0 trains everything (slow, needs many people).",
+    "greyscale": "Share of training photos turned grey: raise it to 0.5 or more for a grey or infrared camera.",
+}
+
+
+class Job(QThread):
+    """``function(report, should_stop)`` on its own thread; results come back as signals."""
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, function, parent=None) -> None:
+        super().__init__(parent)
+        self.function = function
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        try:
+            result = self.function(self.progress.emit, self.cancel.is_set)
+        except OneShotError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # shown to the user; the log has the details
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.succeeded.emit(result)
+
+
+def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -> None:
+    form.addRow(label, widget)
+    note = QLabel(help_text)
+    note.setWordWrap(True)
+    note.setStyleSheet("color: palette(mid);")
+    form.addRow(note)
+    widget.setToolTip(help_text)
+
+
+class DataPage(QWizardPage):
+    def __init__(self, wizard: "TrainingWizard") -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Training data")
+        self.setSubTitle("A folder with one sub-folder of photos per person, or the people in your gallery. "
+                         "A share of the people is held out to measure the model before and after.")
+        self.folder_choice = QRadioButton("Folder of people:")
+        self.gallery_choice = QRadioButton("The gallery's own samples")
+        self.folder_choice.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.folder_choice)
+        group.addButton(self.gallery_choice)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("one sub-folder per person")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.crops = QCheckBox("The photos are tight face crops (like ORL)")
+        self.holdout = QDoubleSpinBox()
+        self.holdout.setRange(0.1, 0.5)
+        self.holdout.setSingleStep(0.05)
+        self.holdout.setValue(0.25)
+        self.read_button = QPushButton("Read faces")
+        self.read_button.clicked.connect(self.read)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Person", "Usable photos"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.warnings = QPlainTextEdit()
+        self.warnings.setReadOnly(True)
+        self.warnings.setMaximumHeight(90)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_choice)
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.gallery_choice)
+        layout.addWidget(self.crops)
+        held = QHBoxLayout()
+        held.addWidget(QLabel("Share of people held out for evaluation:"))
+        held.addWidget(self.holdout)
+        held.addStretch(1)
+        held.addWidget(self.read_button)
+        layout.addLayout(held)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(QLabel("Skipped:"))
+        layout.addWidget(self.warnings)
+        layout.addWidget(self.status)
+        self.data = None
+        self.job: Job | None = None
+        for signal in (self.folder.textChanged, self.crops.toggled, self.gallery_choice.toggled, self.holdout.valueChanged):
+            signal.connect(self._forget)
+
+    def _browse(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per person")
+        if chosen:
+            self.folder.setText(chosen)
+            self.folder_choice.setChecked(True)
+
+    def _forget(self, *_) -> None:
+        self.data = None
+        self.completeChanged.emit()
+
+    def read(self) -> None:
+        """Detect and align every photo on a worker thread, then preview the counts."""
+        pipeline, gallery = self.owner.pipeline, self.owner.gallery
+        from_gallery, folder, crops = self.gallery_choice.isChecked(), self.folder.text().strip(), self.crops.isChecked()
+
+        def work(report, _should_stop):
+            if from_gallery:
+                return chips_from_gallery(gallery).trainable()
+            if not folder:
+                raise OneShotError("choose a folder first")
+            return chips_from_folder(Path(folder), pipeline, crops,
+                                     progress=lambda done, total, _path: report((done, total))).trainable()
+
+        self.read_button.setEnabled(False)
+        self.progress.setVisible(True)
+        self.status.setText("Reading faces…")
+        self.job = Job(work, self)
+        self.job.progress.connect(lambda value: (self.progress.setMaximum(value[1]), self.progress.setValue(value[0])))
+        self.job.succeeded.connect(self._show)
+        self.job.failed.connect(self._failed)
+        self.job.start()
+
+    def _failed(self, message: str) -> None:
+        self.read_button.setEnabled(True)
+        self.progress.setVisible(False)
+        self.status.setText(f"<b>Cannot train on this:</b> {message}")
+
+    def _show(self, data) -> None:
+        self.read_button.setEnabled(True)
+        self.progress.setVisible(False)
+        counts = data.counts()
+        self.table.setRowCount(len(counts))
+        for row, (name, count) in enumerate(counts.items()):
+            self.table.setItem(row, 0, QTableWidgetItem(name))
+            self.table.setItem(row, 1, QTableWidgetItem(str(count)))
+        self.warnings.setPlainText("\n".join(f"{path}: {reason}" for path, reason in data.skipped) or "nothing")
+        try:
+            train, held_out = split_by_identity(data, self.holdout.value())
+        except OneShotError as error:
+            self._failed(str(error))
+            return
+        self.data = (data, train, held_out)
+        self.status.setText(f"{len(data)} photos of {len(data.names)} people: {len(train.names)} to train on, "
+                            f"{len(held_out.names)} held out ({', '.join(held_out.names)}).")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.data is not None
+
+    def summary(self) -> dict:
+        data = self.data[0]
+        source = "gallery" if self.gallery_choice.isChecked() else self.folder.text().strip()
+        return {"source": source, "crops": self.crops.isChecked(), **data.summary()}
+
+
+class SettingsPage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Training settings")
+        self.setSubTitle("The defaults suit a few dozen people; each setting says what it changes.")
+        form = QFormLayout(self)
+        self.margin = self._spin(0.05, 1.0, 0.05, 0.2, 2)
+        self.people = self._int_spin(2, 64, 8)
+        self.images = self._int_spin(2, 16, 4)
+        self.mining = QComboBox()
+        self.mining.addItems(["semi-hard", "batch-hard", "batch-all"])
+        self.loss = QComboBox()
+        self.loss.addItems(["triplet", "binary"])
+        self.loss.setToolTip("Triplet: the distance itself is trained. Binary: a pair classifier on |f(a) - f(b)|.")
+        self.layers = self._int_spin(0, 30, 3)
+        self.epochs = self._int_spin(1, 500, 40)
+        self.greyscale = self._spin(0.0, 1.0, 0.1, 0.0, 2)
+        _explained(form, "Margin alpha:", self.margin, HELP["margin"])
+        _explained(form, "People per batch (P):", self.people, HELP["people"])
+        _explained(form, "Photos per person (K):", self.images, HELP["images"])
+        _explained(form, "Triplet mining:", self.mining, HELP["mining"])
+        form.addRow("Loss:", self.loss)
+        _explained(form, "Layers to train:", self.layers, HELP["layers"])
+        form.addRow("Epochs (at most; stops early when the monitor people stop improving):", self.epochs)
+        _explained(form, "Grey photos:", self.greyscale, HELP["greyscale"])
+
+    @staticmethod
+    def _spin(low, high, step, value, decimals) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setDecimals(decimals)
+        spin.setValue(value)
+        return spin
+
+    @staticmethod
+    def _int_spin(low, high, value) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        return spin
+
+    def config(self):
+        from core.training.trainer import TrainConfig
+
+        return TrainConfig(loss=self.loss.currentText(), mining=self.mining.currentText(), margin=self.margin.value(),
+                           people_per_batch=self.people.value(), images_per_person=self.images.value(),
+                           epochs=self.epochs.value(), train_layers=self.layers.value(),
+                           greyscale=self.greyscale.value())
+
+
+class TrainPage(QWizardPage):
+    def __init__(self, wizard: "TrainingWizard") -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Training")
+        self.setSubTitle("Cancel keeps a checkpoint: start again with the same data and settings to resume.")
+        self.phase = QLabel("")
+        self.phase.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.eta = QLabel("")
+        self.loss_plot = LinePlot("Training", "step", "loss / active share", y_range=None)
+        self.cancel_button = QPushButton("Cancel training")
+        self.cancel_button.clicked.connect(self.cancel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.phase)
+        layout.addWidget(self.bar)
+        row = QHBoxLayout()
+        row.addWidget(self.eta, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        layout.addWidget(self.loss_plot, 1)
+        self.outcome = None
+        self.job: Job | None = None
+        self._steps: list = []
+
+    def initializePage(self) -> None:
+        self.outcome = None
+        self._steps = []
+        data_page, settings_page = self.owner.data_page, self.owner.settings_page
+        _, train, held_out = data_page.data
+        config, summary, name = settings_page.config(), data_page.summary(), f"fine-tuned on {data_page.summary()['source']}"
+
+        def work(report, should_stop):
+            from core.training.workflow import Callbacks, fine_tune
+
+            return fine_tune(train, held_out, config, name, summary, callbacks=Callbacks(
+                phase=lambda text: report(("phase", text)), step=lambda r: report(("step", r)),
+                epoch=lambda r: report(("epoch", r)), should_stop=should_stop))
+
+        self.cancel_button.setEnabled(True)
+        self.job = Job(work, self)
+        self.job.progress.connect(self._progress)
+        self.job.succeeded.connect(self._done)
+        self.job.failed.connect(self._failed)
+        self.job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.isRunning():
+            self.job.cancel.set()
+            self.cancel_button.setEnabled(False)
+            self.phase.setText("Cancelling after this step…")
+
+    def _progress(self, item) -> None:
+        kind, value = item
+        if kind == "phase":
+            self.phase.setText(value)
+        elif kind == "step":
+            self.bar.setMaximum(value.total_steps)
+            self.bar.setValue(value.step)
+            minutes, seconds = divmod(int(value.eta_seconds), 60)
+            self.eta.setText(f"epoch {value.epoch}, loss {value.loss:.4f}, active triplets {value.active_share:.0%}, "
+                             f"{value.images_per_second:.0f} photos/s, about {minutes}:{seconds:02d} left")
+            self._steps.append((value.step, value.loss, value.active_share))
+            self.loss_plot.set_series([Series("loss", [s[0] for s in self._steps], [s[1] for s in self._steps]),
+                                       Series("active share", [s[0] for s in self._steps], [s[2] for s in self._steps])])
+
+    def _done(self, outcome) -> None:
+        self.outcome = outcome
+        self.cancel_button.setEnabled(False)
+        if outcome.model is None:
+            self.phase.setText(f"Cancelled. The checkpoint in {outcome.run_dir} is kept: go back and press Next "
+                               "with the same data and settings to resume.")
+        else:
+            self.phase.setText(f"Done ({outcome.state.stop_reason}); best epoch {outcome.state.best_epoch}. "
+                               f"Saved as {outcome.model.id}.")
+        self.completeChanged.emit()
+
+    def _failed(self, message: str) -> None:
+        self.cancel_button.setEnabled(False)
+        self.phase.setText(f"<b>Training stopped:</b> {message}")
+
+    def isComplete(self) -> bool:
+        return self.outcome is not None and self.outcome.model is not None
+
+    def validatePage(self) -> bool:
+        return self.job is None or not self.job.isRunning()
+
+
+class EvaluationPage(QWizardPage):
+    def __init__(self, wizard: "TrainingWizard") -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Before and after")
+        self.setSubTitle("Measured on the held-out people, whom training never saw.")
+        self.table = QTableWidget(len(METRIC_ROWS), 2)
+        self.table.setHorizontalHeaderLabels(["Before", "After"])
+        self.table.setVerticalHeaderLabels([label for _, label in METRIC_ROWS])
+        self.roc = LinePlot("Verification ROC", "false accept rate (log)", "true accept rate", log_x=True,
+                            x_range=(1e-4, 1.0), y_range=(0.0, 1.0))
+        self.verdict = QLabel("")
+        self.verdict.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.roc, 1)
+
+    def initializePage(self) -> None:
+        outcome = self.owner.train_page.outcome
+        for row, (key, _) in enumerate(METRIC_ROWS):
+            self.table.setItem(row, 0, QTableWidgetItem(f"{outcome.before.metrics[key]:.4f}"))
+            self.table.setItem(row, 1, QTableWidgetItem(f"{outcome.after.metrics[key]:.4f}"))
+        better = outcome.after.metrics["auc"] - outcome.before.metrics["auc"]
+        self.verdict.setText(f"ROC AUC {'rose' if better > 0 else 'did not rise'} by {better:+.4f}; the new model's "
+                             f"threshold tau is {outcome.tau:.3f} (calibrated on the held-out pairs).")
+        self.roc.set_series([Series("before", list(outcome.before.roc.far), list(outcome.before.roc.tar)),
+                             Series("after", list(outcome.after.roc.far), list(outcome.after.roc.tar))])
+
+
+class ActivatePage(QWizardPage):
+    def __init__(self, wizard: "TrainingWizard") -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Put it into service")
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.use_now = QCheckBox("Use this model now (the gallery's photos are embedded again; the current model stays "
+                                 "available to switch back to)")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(self.use_now)
+        layout.addStretch(1)
+
+    def initializePage(self) -> None:
+        outcome = self.owner.train_page.outcome
+        helped = outcome.after.metrics["auc"] > outcome.before.metrics["auc"]
+        self.use_now.setChecked(helped)
+        self.text.setText(f"The new model {outcome.model.id} is saved. "
+                          + ("It beat the current model on the held-out people." if helped else
+                             "It did not beat the current model on the held-out people; keeping the current "
+                             "one is recommended."))
+
+
+class TrainingWizard(QWizard):
+    """Emits ``activateRequested(model_id)`` when the user chooses to use the new model."""
+
+    activateRequested = Signal(str)
+
+    def __init__(self, pipeline, gallery, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train the face model")
+        self.pipeline, self.gallery = pipeline, gallery
+        self.data_page = DataPage(self)
+        self.settings_page = SettingsPage()
+        self.train_page = TrainPage(self)
+        self.evaluation_page = EvaluationPage(self)
+        self.activate_page = ActivatePage(self)
+        for page in (self.data_page, self.settings_page, self.train_page, self.evaluation_page, self.activate_page):
+            self.addPage(page)
+        self.resize(760, 640)
+
+    def accept(self) -> None:
+        outcome = self.train_page.outcome
+        if outcome is not None and outcome.model is not None and self.activate_page.use_now.isChecked():
+            self.activateRequested.emit(outcome.model.id)
+        super().accept()
+
+    def reject(self) -> None:
+        """Closing mid-training cancels it (the checkpoint is written) before the window goes."""
+        for job in (self.train_page.job, self.data_page.job):
+            if job is not None and job.isRunning():
+                job.cancel.set()
+                job.wait()
+        super().reject()
