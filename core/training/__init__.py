@@ -11,7 +11,7 @@ from importlib.util import find_spec
 from ..errors import OneShotError
 
 TRAINING_PACKAGES = ("torch", "onnx")
-INSTALL_HINT = 'pip install "oneshot-faceid[train]"'
+INSTALL_HINT = 'pip install "oneshot-faceid[train]" (installers: the "full" build)'
 
 
 def missing_packages() -> list[str]:
