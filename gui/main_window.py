@@ -201,7 +201,9 @@ class MainWindow(QMainWindow):
     def open_settings(self):
         from .settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self.provider_label.toolTip(), parent=self)
+        pipeline = self.engine.pipeline
+        dialog = SettingsDialog(self.settings, self.provider_label.toolTip(), parent=self,
+                                calibrated_tau=pipeline.tau if pipeline else Settings().tau)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()

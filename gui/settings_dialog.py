@@ -45,15 +45,18 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)"
 FOLDER_FILTER = "Image folder: pick any image in it (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm)"
 
 
-def explain_tau(tau: float) -> str:
-    """What tau means at this value, for someone who never heard of embeddings."""
+def explain_tau(tau: float, calibrated: float = CALIBRATED_TAU) -> str:
+    """What tau means at this value, for someone who never heard of embeddings.
+
+    ``calibrated`` is the active model's own tau (a fine-tuned model brings its own).
+    """
     if tau < 0.25:
         verdict = "Very strict: even the same person in other light or pose will often stay Unknown."
-    elif tau < CALIBRATED_TAU - 0.03:
-        verdict = f"Strict: safer than the model's calibrated {CALIBRATED_TAU:.2f}, at the cost of more Unknown faces."
-    elif tau <= CALIBRATED_TAU + 0.03:
-        verdict = f"Balanced: close to the model's calibrated {CALIBRATED_TAU:.2f}."
-    elif tau <= 0.50:
+    elif tau < calibrated - 0.03:
+        verdict = f"Strict: safer than the model's calibrated {calibrated:.2f}, at the cost of more Unknown faces."
+    elif tau <= calibrated + 0.03:
+        verdict = f"Balanced: close to the model's calibrated {calibrated:.2f}."
+    elif tau <= max(0.50, calibrated + 0.1):
         verdict = "Lenient: more faces get a name, and look-alikes may get the wrong one."
     else:
         verdict = "Very lenient: different people will often be given each other's names."
@@ -80,9 +83,11 @@ class SettingsDialog(QDialog):
     ``core.runtime``), shown beside the provider choice.
     """
 
-    def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None,
+                 calibrated_tau: float = CALIBRATED_TAU) -> None:
         super().__init__(parent)
         self._original = settings
+        self._calibrated_tau = calibrated_tau
         self._camera = settings.camera
         self._cameras: list[int] | None = None  # None while the probe runs
         self._resolutions = list(RESOLUTIONS)
@@ -187,7 +192,7 @@ class SettingsDialog(QDialog):
 
     def _tau_changed(self, value: float) -> None:
         self.tau_slider.setValue(round(value * 100))
-        self.tau_explanation.setText(explain_tau(value))
+        self.tau_explanation.setText(explain_tau(value, self._calibrated_tau))
         self._check()
 
     def _check(self) -> None:
