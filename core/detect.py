@@ -98,19 +98,23 @@ class FaceDetector:
         self.stride = int(spec.outputs["stride"])
         self.multiple = int(spec.input["size_multiple"])
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in an (H, W, 3) uint8 RGB frame, best score first, in frame pixels."""
-        prepared = self.prepare(rgb)
+    def detect(self, rgb: np.ndarray, long_side: int | None = None) -> list[Face]:
+        """Faces in an (H, W, 3) uint8 RGB frame, best score first, in frame pixels.
+
+        ``long_side`` fixes the network input's longest side (the live loop's choice, see
+        ``LIVE_LONG_SIDE``); by default it fits [min_side, max_side].
+        """
+        prepared = self.prepare(rgb, long_side)
         return self.decode(self.infer(prepared.blob), prepared)
 
-    def prepare(self, rgb: np.ndarray) -> DetectorInput:
-        """Resize so the longest side fits [min_side, max_side], pad to the size multiple."""
+    def prepare(self, rgb: np.ndarray, long_side: int | None = None) -> DetectorInput:
+        """Resize so the longest side is ``long_side`` or fits [min_side, max_side]; pad to the size multiple."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {rgb.shape} {rgb.dtype}")
         height, width = rgb.shape[:2]
         longest = max(height, width)
-        factor = min(self.max_side, max(self.min_side, longest)) / longest
-        factor = min(factor, self.max_upscale)
+        target = long_side or min(self.max_side, max(self.min_side, longest))
+        factor = min(target / longest, self.max_upscale)
         new_w, new_h = max(1, round(width * factor)), max(1, round(height * factor))
         if (new_w, new_h) != (width, height):
             interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR

@@ -112,6 +112,21 @@ def test_bench_json_contract(capsys):
     assert code == 0
     assert {"detect", "align", "embed_batch1", "embed_batch8"} <= set(report["stage_ms"])
     assert report["fps"] == pytest.approx(1000 / report["frame_ms"])
+    assert report["live_fps"] == pytest.approx(1000 / report["live_frame_ms"])
+
+
+def test_bench_matrix_json_contract(capsys):
+    code, out, _ = run(capsys, "bench", "--matrix", "--json", "--repeat", "1")
+    live, full = json.loads(out)
+    assert code == 0 and live["detector_long_side"] == 384 and full["detector_long_side"] is None
+    cells = {(row["resolution"], row["faces"]) for row in live["rows"]}
+    assert cells == {(r, n) for r in ("480p", "720p", "1080p") for n in (1, 4, 16)}
+    stages = {"decode", "resize", "detect", "nms", "align", "embed", "match", "track", "paint"}
+    assert all(set(row["stage_ms"]) == stages for row in live["rows"] + full["rows"])
+    assert all(row["frame_ms"] == pytest.approx(sum(row["stage_ms"].values())) for row in live["rows"])
+    one_face = [row for row in live["rows"] + full["rows"] if row["faces"] == 1]
+    assert all(row["found"] == 1 for row in one_face), "the sample face is found at every size"
+    assert live["peak_memory_mb"] > 50
 
 
 def test_console_script_entry_point(tmp_path):

@@ -8,15 +8,19 @@ import pytest
 from core.detect import FaceDetector, decode_grid
 from core.errors import ModelError
 from core.imaging import load_image
+from core.live import LIVE_LONG_SIDE
 from core.nms import iou
 
 # Who is where in scenes/, left to right, and whether each face must be found.
 SCENES = {"two_people.jpg": 2, "obama_and_biden.jpg": 2, "kit_with_rose.jpg": 2}
 
 
-def test_all_labelled_faces_found_and_nothing_else(pipeline, labelled_boxes):
+@pytest.mark.parametrize("long_side", [None, LIVE_LONG_SIDE], ids=["still-photo-size", "live-size"])
+def test_all_labelled_faces_found_and_nothing_else(pipeline, labelled_boxes, long_side):
+    """Also at the live loop's smaller detector input, which is chosen on exactly this."""
     for path, truth in labelled_boxes.items():
-        faces = pipeline.find_faces(load_image(path))
+        image = load_image(path)
+        faces = [face.scaled(image.scale) for face in pipeline.detect(image.pixels, long_side)]
         boxes = np.array([face.box for face in faces])
         assert len(faces) == len(truth), f"{path.name}: {len(faces)} boxes for {len(truth)} faces"
         for labelled in np.array(truth, dtype=float):

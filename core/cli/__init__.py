@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except OneShotError as error:
         print(f"oneshot: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # the reader went away (``oneshot watch ... | head``): nothing left to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("oneshot: interrupted", file=sys.stderr)
         return 130

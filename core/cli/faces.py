@@ -35,6 +35,8 @@ def register(commands) -> None:
     bench.add_argument("--image", type=Path, default=None, help="a frame with one face (default: the bundled sample)")
     bench.add_argument("--repeat", type=int, default=30, help="timed runs per stage (default 30)")
     bench.add_argument("--no-reference", action="store_true", help="skip timing dlib's pipeline even if installed")
+    bench.add_argument("--matrix", action="store_true",
+                       help="every stage for 1, 4 and 16 faces at 480p, 720p and 1080p (a few minutes)")
     bench.set_defaults(run=run_bench)
 
 
@@ -102,6 +104,15 @@ def run_info(args) -> int:
 def run_bench(args) -> int:
     from ..bench import format_bench, run_benchmark
 
+    if args.matrix:
+        from ..bench_matrix import format_matrix, run_matrix
+
+        from ..live import LIVE_LONG_SIDE
+
+        pipeline = load_pipeline(args)
+        reports = [run_matrix(pipeline, min(args.repeat, 10), side) for side in (LIVE_LONG_SIDE, None)]
+        print(json.dumps(reports, indent=2) if args.json else "\n\n".join(map(format_matrix, reports)))
+        return 0
     report = run_benchmark(load_pipeline(args), args.image, args.repeat, reference=not args.no_reference)
     print(json.dumps(report, indent=2) if args.json else format_bench(report))
     return 0

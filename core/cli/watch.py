@@ -21,6 +21,8 @@ def register(commands, gallery_option) -> None:
     watch.add_argument("source", metavar="SOURCE", help="webcam index (0), video file or image folder")
     watch.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     watch.add_argument("--tau", type=float, default=None, help="distance threshold (default from the model)")
+    watch.add_argument("--detect-side", type=int, default=None, metavar="PX",
+                       help="longest side of the detector's input (default 384; 0: the full-size rule of still photos)")
     watch.set_defaults(run=run_watch)
 
 
@@ -61,7 +63,7 @@ def _print_event(args, event, frame) -> None:
 def run_watch(args) -> int:
     from ..camera import open_source
     from ..gallery import Gallery
-    from ..live import LiveRecognizer
+    from ..live import LIVE_LONG_SIDE, LiveRecognizer
     from ..match import Matcher
 
     pipeline = load_pipeline(args)
@@ -69,7 +71,8 @@ def run_watch(args) -> int:
     status = 0
     with Gallery(args.gallery) as gallery:
         matcher = Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau if args.tau is None else args.tau)
-        recognizer = LiveRecognizer(pipeline, matcher)
+        side = LIVE_LONG_SIDE if args.detect_side is None else (args.detect_side or None)
+        recognizer = LiveRecognizer(pipeline, matcher, detect_long_side=side)
         start = time.perf_counter()
         frame = None
         try:

@@ -1,0 +1,106 @@
+"""``oneshot bench --matrix``: every live stage for 1, 4 and 16 faces at 480p, 720p and 1080p.
+
+Frames are tiles of the bundled sample face (so the command needs no test photos), encoded
+as JPEG the way a webcam's MJPEG stream arrives. Each stage is timed alone, median of the
+runs: decode, resize (detector input), detect (network), NMS (grid decode and suppression),
+align, embed (all faces in one batch), match (against a 1,000-person gallery), track and
+paint (boxes and labels). End to end is the sum of one frame's stages done in order, and
+throughput follows from it; peak memory is the process's resident high-water mark.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+import cv2
+import numpy as np
+
+from .bench import letterbox, median_ms
+from .drawing import draw_faces
+from .gallery import GalleryVectors
+from .imaging import load_image
+from .live import LIVE_LONG_SIDE
+from .match import VectorIndex, decide
+from .pipeline import FacePipeline
+from .resources import sample_face
+from .track import FaceTracker
+
+RESOLUTIONS = {"480p": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
+FACE_COUNTS = (1, 4, 16)
+GALLERY_PEOPLE = 1000
+STAGES = ("decode", "resize", "detect", "nms", "align", "embed", "match", "track", "paint")
+
+
+def tiled_frame(face_photo: np.ndarray, faces: int, size: tuple[int, int]) -> np.ndarray:
+    """A frame of ``size`` holding ``faces`` copies of the photo in a square grid."""
+    width, height = size
+    side = int(np.ceil(np.sqrt(faces)))
+    tile = letterbox(face_photo, (width // side, height // side))
+    frame = np.zeros((height, width, 3), np.uint8)
+    for n in range(faces):
+        row, column = divmod(n, side)
+        frame[row * tile.shape[0]:(row + 1) * tile.shape[0], column * tile.shape[1]:(column + 1) * tile.shape[1]] = tile
+    return frame
+
+
+def peak_memory_mb() -> float:
+    """The process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def time_stages(pipeline: FacePipeline, index: VectorIndex, frame: np.ndarray, repeat: int,
+                long_side: int | None) -> tuple[dict, int]:
+    """Median ms of each stage on one frame, and how many faces were found in it."""
+    detector, embedder = pipeline.detector, pipeline.embedder
+    encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+    prepared = detector.prepare(frame, long_side)
+    grids = detector.infer(prepared.blob)
+    found = detector.decode(grids, prepared)
+    chips = pipeline.align(frame, found)
+    embeddings = embedder.embed(chips)
+    tracker = FaceTracker()
+    stage_ms = {
+        "decode": median_ms(lambda: cv2.imdecode(encoded, cv2.IMREAD_COLOR), repeat),
+        "resize": median_ms(lambda: detector.prepare(frame, long_side), repeat),
+        "detect": median_ms(lambda: detector.infer(prepared.blob), repeat),
+        "nms": median_ms(lambda: detector.decode(grids, prepared), repeat),
+        "align": median_ms(lambda: pipeline.align(frame, found), repeat),
+        "embed": median_ms(lambda: embedder.embed(chips), repeat),
+        "match": median_ms(lambda: decide(index.person_distances(embeddings), index.names, pipeline.tau, 3), repeat),
+        "track": median_ms(lambda: tracker.update(found), repeat),
+        "paint": median_ms(lambda: draw_faces(frame, found), repeat),
+    }
+    return stage_ms, len(found)
+
+
+def run_matrix(pipeline: FacePipeline, repeat: int = 10, long_side: int | None = LIVE_LONG_SIDE) -> dict:
+    photo = load_image(sample_face()).pixels
+    rng = np.random.default_rng(0)
+    gallery = GalleryVectors([f"person {n}" for n in range(GALLERY_PEOPLE)], np.arange(GALLERY_PEOPLE),
+                             rng.normal(scale=0.09, size=(GALLERY_PEOPLE, pipeline.embedder.embedding_size)).astype(np.float32))
+    index = VectorIndex(gallery)
+    rows = []
+    for label, size in RESOLUTIONS.items():
+        for faces in FACE_COUNTS:
+            stage_ms, found = time_stages(pipeline, index, tiled_frame(photo, faces, size), repeat, long_side)
+            frame_ms = sum(stage_ms.values())
+            rows.append({"resolution": label, "frame": list(size), "faces": faces, "found": found,
+                         "stage_ms": stage_ms, "frame_ms": frame_ms, "fps": 1000.0 / frame_ms,
+                         "faces_per_second": found * 1000.0 / frame_ms})
+    return {"device": pipeline.providers.device, "detector_long_side": long_side, "repeat": repeat,
+            "gallery_people": GALLERY_PEOPLE, "rows": rows, "peak_memory_mb": peak_memory_mb()}
+
+
+def format_matrix(report: dict) -> str:
+    lines = [f"oneshot bench --matrix: {report['device']}, detector input {report['detector_long_side'] or 'full'} px, "
+             f"{report['gallery_people']}-person gallery, median of {report['repeat']} runs (ms)",
+             f"{'frame':>6} {'faces':>5} {'found':>5} " + " ".join(f"{s:>7}" for s in STAGES)
+             + f" {'total':>7} {'fps':>6} {'faces/s':>7}"]
+    for row in report["rows"]:
+        lines.append(f"{row['resolution']:>6} {row['faces']:>5} {row['found']:>5} "
+                     + " ".join(f"{row['stage_ms'][s]:7.2f}" for s in STAGES)
+                     + f" {row['frame_ms']:7.2f} {row['fps']:6.1f} {row['faces_per_second']:7.1f}")
+    lines.append(f"peak memory {report['peak_memory_mb']:.0f} MB")
+    return "\n".join(lines)
