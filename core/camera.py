@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,12 +32,15 @@ class Frame:
 
     ``timestamp`` is the position in seconds for a video file and ``time.monotonic()`` at
     capture for cameras and image folders; ``name`` is the file name of an image-folder frame.
+    ``captured`` is ``time.monotonic()`` when the frame was read, for every kind of source:
+    the start of the capture-to-paint latency the window reports.
     """
 
     pixels: np.ndarray
     index: int
     timestamp: float
     name: str | None = None
+    captured: float = field(default_factory=time.monotonic)
 
 
 class FrameSource(ABC):

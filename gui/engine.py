@@ -46,6 +46,7 @@ class FrameReport:
     tau: float
     fps: float
     stage_ms: dict
+    captured: float  # time.monotonic() when the camera delivered the frame
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ class RecognitionEngine(QThread):
             instant = 1.0 / max(now - self._last_frame_time, 1e-6)
             self._fps = instant if self._fps == 0 else 0.9 * self._fps + 0.1 * instant
         self._last_frame_time = now
-        report = FrameReport(result.faces, self.matcher.tau, self._fps, self.pipeline.times.medians())
+        report = FrameReport(result.faces, self.matcher.tau, self._fps, self.pipeline.times.medians(), frame.captured)
         self.frameProcessed.emit(rgb_to_qimage(frame.pixels), report)
 
     def _preview_enrolment(self, frame) -> None:

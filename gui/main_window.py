@@ -139,8 +139,9 @@ class MainWindow(QMainWindow):
 
     def _show_frame(self, image, report) -> None:
         self.last_image = image
-        self.view.show_frame(image, identity_overlays(report.faces, report.tau))
-        self.fps_label.setText(f"{report.fps:.1f} fps")
+        self.view.show_frame(image, identity_overlays(report.faces, report.tau), report.captured)
+        latency = self.view.latency_ms()
+        self.fps_label.setText(f"{report.fps:.1f} fps" + (f" · {latency:.0f} ms capture to screen" if latency else ""))
         self.stages_label.setText(" · ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.stage_ms.items()))
 
     def _source_changed(self, description: str) -> None:

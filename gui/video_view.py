@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -40,6 +43,9 @@ def identity_overlays(faces, tau: float) -> list[Overlay]:
     return overlays
 
 
+LATENCY_WINDOW = 60  # frames the status bar's latency median is taken over
+
+
 class VideoView(QWidget):
     """The live image, scaled to fit with its aspect ratio, with overlays in image coordinates."""
 
@@ -51,9 +57,12 @@ class VideoView(QWidget):
         self.overlays: list[Overlay] = []
         self.placeholder = ""
         self.guide = False  # draw the enrolment face guide
+        self._captured: float | None = None
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)  # capture -> painted, newest last
 
-    def show_frame(self, image: QImage, overlays: list[Overlay]) -> None:
-        self.image, self.overlays = image, overlays
+    def show_frame(self, image: QImage, overlays: list[Overlay], captured: float | None = None) -> None:
+        """Paint ``image``; with ``captured`` (monotonic seconds), time capture to painted pixels."""
+        self.image, self.overlays, self._captured = image, overlays, captured
         self.update()
 
     def show_message(self, text: str) -> None:
@@ -87,6 +96,14 @@ class VideoView(QWidget):
         painter.setFont(font)
         for overlay in self.overlays:
             self._paint_overlay(painter, overlay, scale)
+        painter.end()
+        if self._captured is not None:  # the first paint of this frame; repaints do not count
+            self.latencies_ms.append((time.monotonic() - self._captured) * 1000.0)
+            self._captured = None
+
+    def latency_ms(self) -> float | None:
+        """Median capture-to-paint latency of the recent frames, or None before the first."""
+        return statistics.median(self.latencies_ms) if self.latencies_ms else None
 
     def _paint_overlay(self, painter: QPainter, overlay: Overlay, scale: float) -> None:
         x1, y1, x2, y2 = overlay.box
