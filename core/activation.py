@@ -40,12 +40,21 @@ def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool
     return len(vectors)
 
 
+def open_embedder(spec: ModelSpec, provider: str = "auto") -> FaceEmbedder:
+    """An inference session on the model's file (not checked against its manifest: callers do)."""
+    session, _ = create_session(spec.path, provider)
+    return FaceEmbedder(session, spec)
+
+
 def activate_model(model_id: str, gallery: Gallery, provider: str = "auto",
-                   progress: Callable[[int, int], None] | None = None) -> tuple[ModelSpec, int]:
-    """Verify the model, embed the gallery's chips it lacks, then make it the active embedder."""
+                   progress: Callable[[int, int], None] | None = None) -> tuple[FaceEmbedder, int]:
+    """Verify the model, embed the gallery's chips it lacks, then make it the active embedder.
+
+    Returns the open embedder (the app runs on it from now on) and how many chips it embedded.
+    """
     spec = get_embedder(model_id)
     verify_file(spec)
-    session, _ = create_session(spec.path, provider)
-    embedded = reembed_gallery(gallery, FaceEmbedder(session, spec), progress=progress)
+    embedder = open_embedder(spec, provider)
+    embedded = reembed_gallery(gallery, embedder, progress=progress)
     set_active(spec.id)
-    return spec, embedded
+    return embedder, embedded

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 FAR_TARGETS = (1e-2, 1e-3)
+# The figures a before/after table shows, in order, with the words people read for them.
+METRIC_LABELS = (("auc", "ROC AUC"), ("accuracy", "Accuracy (balanced, best threshold)"),
+                 ("tar_at_far_1e-2", "TAR at FAR 1e-2"), ("tar_at_far_1e-3", "TAR at FAR 1e-3"),
+                 ("rank1", "One-shot rank-1"), ("threshold", "Best threshold (tau)"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -206,14 +206,13 @@ class RecognitionEngine(QThread):
         self.pipeline.detector.nms_threshold = settings.nms_threshold
 
     def _do_model(self, model_id: str) -> None:
-        """The previous model keeps running unless every step succeeds."""
-        spec, _ = activate_model(model_id, self.gallery, self.settings.provider)
-        pipeline = FacePipeline.load(self.settings.provider, score_threshold=self.settings.score_threshold,
-                                     nms_threshold=self.settings.nms_threshold, embedder_id=spec.id)
-        self.pipeline = pipeline
-        self.matcher = Matcher(self.gallery, spec.id, float(spec.defaults["tau"]))
-        self.recognizer = LiveRecognizer(pipeline, self.matcher)
-        self.modelChanged.emit(spec)
+        """The previous model keeps running unless every step succeeds; the detector stays as it is."""
+        embedder, _ = activate_model(model_id, self.gallery, self.settings.provider)
+        self.pipeline = FacePipeline(self.pipeline.detector, embedder, self.pipeline.providers)
+        self.pipeline.warm_up()
+        self.matcher = Matcher(self.gallery, embedder.spec.id, embedder.tau)
+        self.recognizer = LiveRecognizer(self.pipeline, self.matcher)
+        self.modelChanged.emit(embedder.spec)
 
     def _do_mode(self, mode: str) -> None:
         self._mode = mode

@@ -36,13 +36,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import OneShotError
+from core.evaluation import METRIC_LABELS
+from core.training.config import LOSSES, MINING, TrainConfig
 from core.training.data import chips_from_folder, chips_from_gallery, split_by_identity
 
 from .plot import LinePlot, Series
-
-METRIC_ROWS = (("auc", "ROC AUC"), ("accuracy", "Accuracy (balanced, best threshold)"),
-               ("tar_at_far_1e-2", "TAR at FAR 1e-2"), ("tar_at_far_1e-3", "TAR at FAR 1e-3"),
-               ("rank1", "One-shot rank-1"), ("threshold", "Best threshold (tau)"))
 
 HELP = {
     "margin": "Alpha: how much farther a different person must be than the same person before a "
@@ -92,9 +90,8 @@ def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -
 
 
 class DataPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.owner = wizard
         self.setTitle("Training data")
         self.setSubTitle("A folder with one sub-folder of photos per person, or the people in your gallery. "
                          "A share of the people is held out to measure the model before and after.")
@@ -161,7 +158,7 @@ class DataPage(QWizardPage):
 
     def read(self) -> None:
         """Detect and align every photo on a worker thread, then preview the counts."""
-        pipeline, gallery = self.owner.pipeline, self.owner.gallery
+        pipeline, gallery = self.wizard().pipeline, self.wizard().gallery
         from_gallery, folder, crops = self.gallery_choice.isChecked(), self.folder.text().strip(), self.crops.isChecked()
 
         def work(report, _should_stop):
@@ -220,17 +217,20 @@ class SettingsPage(QWizardPage):
         self.setTitle("Training settings")
         self.setSubTitle("The defaults suit a few dozen people; each setting says what it changes.")
         form = QFormLayout(self)
-        self.margin = self._spin(0.05, 1.0, 0.05, 0.2, 2)
-        self.people = self._int_spin(2, 64, 8)
-        self.images = self._int_spin(2, 16, 4)
+        defaults = TrainConfig()
+        self.margin = self._spin(0.05, 1.0, 0.05, defaults.margin, 2)
+        self.people = self._int_spin(2, 64, defaults.people_per_batch)
+        self.images = self._int_spin(2, 16, defaults.images_per_person)
         self.mining = QComboBox()
-        self.mining.addItems(["semi-hard", "batch-hard", "batch-all"])
+        self.mining.addItems(MINING)
+        self.mining.setCurrentText(defaults.mining)
         self.loss = QComboBox()
-        self.loss.addItems(["triplet", "binary"])
+        self.loss.addItems(LOSSES)
+        self.loss.setCurrentText(defaults.loss)
         self.loss.setToolTip("Triplet: the distance itself is trained. Binary: a pair classifier on |f(a) - f(b)|.")
-        self.layers = self._int_spin(0, 30, 3)
-        self.epochs = self._int_spin(1, 500, 40)
-        self.greyscale = self._spin(0.0, 1.0, 0.1, 0.0, 2)
+        self.layers = self._int_spin(0, 30, defaults.train_layers)
+        self.epochs = self._int_spin(1, 500, defaults.epochs)
+        self.greyscale = self._spin(0.0, 1.0, 0.1, defaults.greyscale, 2)
         _explained(form, "Margin alpha:", self.margin, HELP["margin"])
         _explained(form, "People per batch (P):", self.people, HELP["people"])
         _explained(form, "Photos per person (K):", self.images, HELP["images"])
@@ -256,9 +256,7 @@ class SettingsPage(QWizardPage):
         spin.setValue(value)
         return spin
 
-    def config(self):
-        from core.training.trainer import TrainConfig
-
+    def config(self) -> TrainConfig:
         return TrainConfig(loss=self.loss.currentText(), mining=self.mining.currentText(), margin=self.margin.value(),
                            people_per_batch=self.people.value(), images_per_person=self.images.value(),
                            epochs=self.epochs.value(), train_layers=self.layers.value(),
@@ -266,9 +264,8 @@ class SettingsPage(QWizardPage):
 
 
 class TrainPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.owner = wizard
         self.setTitle("Training")
         self.setSubTitle("Cancel keeps a checkpoint: start again with the same data and settings to resume.")
         self.phase = QLabel("")
@@ -293,9 +290,10 @@ class TrainPage(QWizardPage):
     def initializePage(self) -> None:
         self.outcome = None
         self._steps = []
-        data_page, settings_page = self.owner.data_page, self.owner.settings_page
+        data_page, settings_page = self.wizard().data_page, self.wizard().settings_page
         _, train, held_out = data_page.data
-        config, summary, name = settings_page.config(), data_page.summary(), f"fine-tuned on {data_page.summary()['source']}"
+        config, summary = settings_page.config(), data_page.summary()
+        name = f"fine-tuned on {summary['source']}"
 
         def work(report, should_stop):
             from core.training.workflow import Callbacks, fine_tune
@@ -354,14 +352,13 @@ class TrainPage(QWizardPage):
 
 
 class EvaluationPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.owner = wizard
         self.setTitle("Before and after")
         self.setSubTitle("Measured on the held-out people, whom training never saw.")
-        self.table = QTableWidget(len(METRIC_ROWS), 2)
+        self.table = QTableWidget(len(METRIC_LABELS), 2)
         self.table.setHorizontalHeaderLabels(["Before", "After"])
-        self.table.setVerticalHeaderLabels([label for _, label in METRIC_ROWS])
+        self.table.setVerticalHeaderLabels([label for _, label in METRIC_LABELS])
         self.roc = LinePlot("Verification ROC", "false accept rate (log)", "true accept rate", log_x=True,
                             x_range=(1e-4, 1.0), y_range=(0.0, 1.0))
         self.verdict = QLabel("")
@@ -372,8 +369,8 @@ class EvaluationPage(QWizardPage):
         layout.addWidget(self.roc, 1)
 
     def initializePage(self) -> None:
-        outcome = self.owner.train_page.outcome
-        for row, (key, _) in enumerate(METRIC_ROWS):
+        outcome = self.wizard().train_page.outcome
+        for row, (key, _) in enumerate(METRIC_LABELS):
             self.table.setItem(row, 0, QTableWidgetItem(f"{outcome.before.metrics[key]:.4f}"))
             self.table.setItem(row, 1, QTableWidgetItem(f"{outcome.after.metrics[key]:.4f}"))
         better = outcome.after.metrics["auc"] - outcome.before.metrics["auc"]
@@ -384,9 +381,8 @@ class EvaluationPage(QWizardPage):
 
 
 class ActivatePage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.owner = wizard
         self.setTitle("Put it into service")
         self.text = QLabel("")
         self.text.setWordWrap(True)
@@ -398,7 +394,7 @@ class ActivatePage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
-        outcome = self.owner.train_page.outcome
+        outcome = self.wizard().train_page.outcome
         helped = outcome.after.metrics["auc"] > outcome.before.metrics["auc"]
         self.use_now.setChecked(helped)
         self.text.setText(f"The new model {outcome.model.id} is saved. "
@@ -416,11 +412,11 @@ class TrainingWizard(QWizard):
         super().__init__(parent)
         self.setWindowTitle("Train the face model")
         self.pipeline, self.gallery = pipeline, gallery
-        self.data_page = DataPage(self)
+        self.data_page = DataPage()
         self.settings_page = SettingsPage()
-        self.train_page = TrainPage(self)
-        self.evaluation_page = EvaluationPage(self)
-        self.activate_page = ActivatePage(self)
+        self.train_page = TrainPage()
+        self.evaluation_page = EvaluationPage()
+        self.activate_page = ActivatePage()
         for page in (self.data_page, self.settings_page, self.train_page, self.evaluation_page, self.activate_page):
             self.addPage(page)
         self.resize(760, 640)

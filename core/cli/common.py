@@ -47,6 +47,22 @@ def emit(args, document, text: str) -> None:
     print(json.dumps(document) if args.json else text)
 
 
+def progress_bar(done: int, total: int, width: int = 24) -> str:
+    filled = round(width * done / total) if total else width
+    return "#" * filled + "." * (width - filled)
+
+
+def progress_printer(args, label: str):
+    """A ``(done, total)`` callback redrawing ``label [###...] done/total`` on stderr; silent with --json."""
+
+    def show(done: int, total: int) -> None:
+        if not args.json:
+            print(f"\r{label} [{progress_bar(done, total)}] {done}/{total}", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    return show
+
+
 def load_pipeline(args):
     from ..pipeline import FacePipeline
 

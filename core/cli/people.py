@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (common_options, each_image, emit, face_document, gallery_option, load_pipeline, model_options,
-                     open_gallery, print_faces)
+                     open_gallery, print_faces, progress_printer)
 
 
 def register(commands) -> None:
@@ -166,12 +166,8 @@ def run_reembed(args) -> int:
 
     pipeline = load_pipeline(args)
     model_id = pipeline.embedder.spec.id
-
-    def progress(done: int, total: int) -> None:
-        if not args.json:
-            print(f"\rre-embedded {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
     with open_gallery(args) as gallery:
-        count = reembed_gallery(gallery, pipeline.embedder, only_missing=False, progress=progress)
+        count = reembed_gallery(gallery, pipeline.embedder, only_missing=False,
+                                progress=progress_printer(args, "re-embedding"))
     emit(args, {"model_id": model_id, "samples": count}, f"re-embedded {count} samples with {model_id}")
     return 0

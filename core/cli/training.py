@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .common import common_options, emit, gallery_option, load_pipeline, model_options, open_gallery
-
-METRIC_LABELS = (("auc", "ROC AUC"), ("accuracy", "accuracy (balanced, best threshold)"),
-                 ("tar_at_far_1e-2", "TAR at FAR 1e-2"), ("tar_at_far_1e-3", "TAR at FAR 1e-3"),
-                 ("rank1", "one-shot rank-1"), ("threshold", "best threshold (tau)"))
-
+from ..evaluation import METRIC_LABELS
+from ..training.config import LOSSES, MINING, TrainConfig
+from .common import (common_options, emit, gallery_option, load_pipeline, model_options, open_gallery, progress_bar,
+                     progress_printer)
 
 def register(commands) -> None:
     train = commands.add_parser("train", parents=[common_options(), model_options(), gallery_option()],
@@ -25,21 +23,24 @@ def register(commands) -> None:
                        help="held-out people to evaluate on (default: a share of DATA's people)")
     train.add_argument("--holdout", type=float, default=0.25, metavar="SHARE",
                        help="share of people held out for evaluation when --validate-on is not given (0.25)")
-    train.add_argument("--loss", choices=("triplet", "binary"), default="triplet")
-    train.add_argument("--mining", choices=("semi-hard", "batch-hard", "batch-all"), default="semi-hard")
-    train.add_argument("--margin", type=float, default=0.2, metavar="ALPHA", help="triplet margin alpha (0.2)")
-    train.add_argument("-P", "--people-per-batch", type=int, default=8, metavar="P")
-    train.add_argument("-K", "--images-per-person", type=int, default=4, metavar="K")
-    train.add_argument("--epochs", type=int, default=40)
-    train.add_argument("--learning-rate", type=float, default=3e-4, metavar="LR")
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--train-layers", type=int, default=3, metavar="N",
-                       help="train only the last N layers (0: all); fewer overfit less on small data (3)")
-    train.add_argument("--patience", type=int, default=8, help="stop after this many epochs without progress (0: never)")
+    defaults = TrainConfig()
+    train.add_argument("--loss", choices=LOSSES, default=defaults.loss)
+    train.add_argument("--mining", choices=MINING, default=defaults.mining)
+    train.add_argument("--margin", type=float, default=defaults.margin, metavar="ALPHA",
+                       help="triplet margin alpha (%(default)s)")
+    train.add_argument("-P", "--people-per-batch", type=int, default=defaults.people_per_batch, metavar="P")
+    train.add_argument("-K", "--images-per-person", type=int, default=defaults.images_per_person, metavar="K")
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate, metavar="LR")
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    train.add_argument("--train-layers", type=int, default=defaults.train_layers, metavar="N",
+                       help="train only the last N layers (0: all); fewer overfit less on small data (%(default)s)")
+    train.add_argument("--patience", type=int, default=defaults.patience,
+                       help="stop after this many epochs without progress (0: never)")
     train.add_argument("--no-augment", action="store_true", help="no flips, colour, rotation, scale or blur")
-    train.add_argument("--greyscale", type=float, default=0.0, metavar="P",
+    train.add_argument("--greyscale", type=float, default=defaults.greyscale, metavar="P",
                        help="probability of turning a training chip grey (0.5 for a grey or infrared camera)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where torch trains")
     train.add_argument("--name", default=None, help="a name for the new model version")
     train.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
@@ -61,19 +62,14 @@ def _say(args, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def _bar(done: int, total: int, width: int = 24) -> str:
-    filled = round(width * done / total) if total else width
-    return "#" * filled + "." * (width - filled)
-
-
 def load_data(args, pipeline):
     """(train, held_out, summary) from the command's options, with what was skipped reported."""
     from ..training.data import chips_from_folder, chips_from_gallery, split_by_identity
 
+    show = progress_printer(args, "reading faces")
+
     def progress(done: int, total: int, _path: str) -> None:
-        if not args.json:
-            print(f"\rreading faces [{_bar(done, total)}] {done}/{total}", end="" if done < total else "\n",
-                  file=sys.stderr, flush=True)
+        show(done, total)
 
     if args.from_gallery:
         with open_gallery(args) as gallery:
@@ -88,7 +84,7 @@ def load_data(args, pipeline):
         train = data
     else:
         train, held_out = split_by_identity(data, args.holdout, args.seed)
-    for path, reason in held_out.skipped + data.skipped:
+    for path, reason in data.skipped + (held_out.skipped if args.validate_on else []):  # a split shares data's
         _say(args, f"skipped {path}: {reason}")
     summary = {"source": "gallery" if args.from_gallery else str(args.data), "crops": args.crops,
                **data.summary()}
@@ -99,7 +95,6 @@ def run_train(args) -> int:
     from ..training import require_training
 
     require_training()
-    from ..training.trainer import TrainConfig
     from ..training.workflow import Callbacks, fine_tune
 
     config = TrainConfig(args.loss, args.mining, args.margin, args.people_per_batch, args.images_per_person,
@@ -116,7 +111,7 @@ def run_train(args) -> int:
     def step(report) -> None:
         if not args.json:
             eta = f"{int(report.eta_seconds // 60)}:{int(report.eta_seconds % 60):02d}"
-            print(f"\repoch {report.epoch} [{_bar(report.step, report.total_steps)}] step {report.step}/"
+            print(f"\repoch {report.epoch} [{progress_bar(report.step, report.total_steps)}] step {report.step}/"
                   f"{report.total_steps} loss {report.loss:.4f} active {report.active_share:.0%} "
                   f"{report.images_per_second:.0f} img/s ETA {eta}  ", end="", file=sys.stderr, flush=True)
 
@@ -175,14 +170,10 @@ def run_models(args) -> int:
 def _activate(args, model_id: str) -> None:
     from ..activation import activate_model
 
-    def progress(done: int, total: int) -> None:
-        if not args.json:
-            print(f"\rre-embedding the gallery [{_bar(done, total)}] {done}/{total}", end="" if done < total else "\n",
-                  file=sys.stderr, flush=True)
-
     with open_gallery(args) as gallery:
-        spec, embedded = activate_model(model_id, gallery, getattr(args, "provider", "auto"), progress)
-    _say(args, f"{spec.id} is now active (tau {spec.defaults['tau']:.3f}; {embedded} gallery samples embedded)")
+        embedder, embedded = activate_model(model_id, gallery, getattr(args, "provider", "auto"),
+                                        progress_printer(args, "re-embedding the gallery"))
+    _say(args, f"{embedder.spec.id} is now active (tau {embedder.tau:.3f}; {embedded} gallery samples embedded)")
 
 
 def run_activate(args) -> int:

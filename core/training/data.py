@@ -144,8 +144,7 @@ def chips_from_folder(root: str | Path, pipeline, crops: bool = False, cache_dir
 def _collect(root: Path, files, pipeline, crops: bool, progress: Progress | None) -> ChipSet:
     from ..imaging import load_image
 
-    names: list[str] = []
-    labels, chips, skipped = [], [], []
+    owners, chips, skipped = [], [], []
     for done, (person, path) in enumerate(files):
         if progress:
             progress(done, len(files), str(path))
@@ -160,15 +159,19 @@ def _collect(root: Path, files, pipeline, crops: bool, progress: Progress | None
             skipped.append((shown, "no face" if not faces else f"{len(faces)} faces (one expected)"))
             continue
         chip_source, face = faces[0]
-        if person not in names:
-            names.append(person)
-        labels.append(names.index(person))
+        owners.append(person)
         chips.append(pipeline.align(chip_source, [face])[0])
     if progress:
         progress(len(files), len(files), "")
     size = pipeline.embedder.chip_size
-    return ChipSet(names, np.array(labels, dtype=np.int64),
-                   np.stack(chips) if chips else np.zeros((0, size, size, 3), np.uint8), skipped)
+    return _labelled(owners, np.stack(chips) if chips else np.zeros((0, size, size, 3), np.uint8), skipped)
+
+
+def _labelled(owners: list[str], chips: np.ndarray, skipped: list | None = None) -> ChipSet:
+    """Chips with the name of each one's person -> a ChipSet, people numbered in order of appearance."""
+    names = list(dict.fromkeys(owners))
+    number = {name: label for label, name in enumerate(names)}
+    return ChipSet(names, np.array([number[owner] for owner in owners], dtype=np.int64), chips, skipped or [])
 
 
 def _faces(pixels: np.ndarray, pipeline, crops: bool) -> list[tuple[np.ndarray, object]]:
@@ -218,13 +221,7 @@ def _write_cache(path: Path, data: ChipSet) -> None:
 
 def chips_from_gallery(gallery) -> ChipSet:
     """The gallery's own stored chips, one label per enrolled person."""
-    names: list[str] = []
-    labels, chips = [], []
-    for sample in gallery.samples():
-        if sample.name not in names:
-            names.append(sample.name)
-        labels.append(names.index(sample.name))
-        chips.append(sample.chip)
-    if not chips:
+    samples = gallery.samples()
+    if not samples:
         raise TrainingDataError(f"{gallery.path}: the gallery has no samples to train on")
-    return ChipSet(names, np.array(labels, dtype=np.int64), np.stack(chips))
+    return _labelled([s.name for s in samples], np.stack([s.chip for s in samples]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from .config import MINING
 from .distances import SquaredL2
 
 Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -61,4 +62,4 @@ def semi_hard(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
     return anchors[has], positives[has], nearest[has]
 
 
-MINERS = {"batch-all": batch_all, "batch-hard": batch_hard, "semi-hard": semi_hard}
+MINERS = dict(zip(MINING, (semi_hard, batch_hard, batch_all)))

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 from ..errors import OneShotError
 from ..evaluation import evaluate, mean_triplet_loss
 from .augment import Augmentation
+from .config import TrainConfig
 from .data import ChipSet
 from .losses import PairClassifierLoss, TripletLoss
 from .mining import MINERS
@@ -30,45 +31,12 @@ from .network import OnnxEmbeddingNet
 from .sampler import PKSampler
 
 CHECKPOINT = "checkpoint.pt"
-LOSSES = ("triplet", "binary")
 
 
 class TrainingError(OneShotError):
     """Training cannot go on (out of memory, a checkpoint from another run, ...)."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    loss: str = "triplet"
-    mining: str = "semi-hard"
-    margin: float = 0.2  # alpha, in squared-distance units (tau is 0.36 in the same units)
-    people_per_batch: int = 8  # P
-    images_per_person: int = 4  # K
-    epochs: int = 40
-    learning_rate: float = 3e-4
-    weight_decay: float = 1e-4
-    train_layers: int = 3  # trainable layers counted back from the output; 0 trains all of them
-    warmup_epochs: int = 2
-    patience: int = 8  # epochs without a better monitor AUC before stopping; 0 never stops early
-    augment: bool = True
-    greyscale: float = 0.0
-    mixed_precision: bool = True  # on CUDA only
-    seed: int = 0
-
-    def validated(self) -> "TrainConfig":
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
-        if self.mining not in MINERS:
-            raise ValueError(f"mining must be one of {', '.join(MINERS)}")
-        if self.people_per_batch < 2 or self.images_per_person < 2:
-            raise ValueError("P and K must both be at least 2")
-        if not (self.margin > 0 and self.epochs >= 1 and self.learning_rate > 0 and self.weight_decay >= 0):
-            raise ValueError("margin, epochs and learning rate must be positive")
-        if self.train_layers < 0 or not 0.0 <= self.greyscale <= 1.0:
-            raise ValueError("train_layers must be 0 or more and greyscale a probability")
-        return self
 
 
 @dataclass(frozen=True)
@@ -102,8 +70,6 @@ class TrainState:
     stale_epochs: int = 0
     finished: bool = False
     stop_reason: str = ""
-    history: list = field(default_factory=list)  # per step: (step, loss, active share)
-    epochs: list = field(default_factory=list)  # per epoch: (epoch, mean loss, monitor AUC, monitor triplet loss)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -166,7 +132,7 @@ class Trainer:
         self.on_epoch = on_epoch or (lambda report: None)
         self.should_stop = should_stop or (lambda: False)
         self.sampler = PKSampler(train.labels, config.people_per_batch, config.images_per_person, config.seed)
-        self.trained_weights = freeze_all_but(net, config.train_layers)
+        freeze_all_but(net, config.train_layers)
         net.to(self.device)
         parameters = [p for p in net.weights.values() if p.requires_grad]
         self.pair_head = PairClassifierLoss(net_dimensions(net)).to(self.device) if config.loss == "binary" else None
@@ -196,7 +162,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {
             "config": asdict(self.config),
-            "weights": {k: v.detach().cpu() for k, v in self.net.weights.items() if v.requires_grad},
+            "weights": self._trained_weights(),
             "pair_head": self.pair_head.state_dict() if self.pair_head is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -218,9 +184,7 @@ class Trainer:
             raise TrainingError(f"{self.checkpoint_path}: unreadable checkpoint ({error}); start over with --restart") from None
         if saved["config"] != asdict(self.config):
             raise TrainingError(f"{self.checkpoint_path}: checkpoint of a run with other settings; start over with --restart")
-        with torch.no_grad():
-            for name, value in saved["weights"].items():
-                self.net.weights[name].copy_(value)
+        self._load_weights(saved["weights"])
         if self.pair_head is not None:
             self.pair_head.load_state_dict(saved["pair_head"])
         self.optimizer.load_state_dict(saved["optimizer"])
@@ -254,7 +218,6 @@ class Trainer:
                     state.global_step += 1
                     steps_done += 1
                     losses.append(report[0])
-                    state.history.append((state.global_step, report[0], report[1]))
                     elapsed = time.perf_counter() - started
                     self.on_step(StepReport(state.epoch + 1, state.global_step, self.total_steps, report[0], report[1],
                                             self.schedule.get_last_lr()[0],
@@ -283,9 +246,16 @@ class Trainer:
 
     def restore_best(self) -> None:
         if self.state.best_weights is not None:
-            with torch.no_grad():
-                for name, value in self.state.best_weights.items():
-                    self.net.weights[name].copy_(value.to(self.device))
+            self._load_weights(self.state.best_weights)
+
+    def _trained_weights(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the weights being trained (the frozen ones are the parent file's)."""
+        return {name: value.detach().cpu().clone() for name, value in self.net.weights.items() if value.requires_grad}
+
+    @torch.no_grad()
+    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        for name, value in weights.items():
+            self.net.weights[name].copy_(value.to(self.device))
 
     def _step(self, indices: np.ndarray) -> tuple[float, float]:
         self.net.train()
@@ -322,11 +292,10 @@ class Trainer:
             score = (round(monitor_auc, 4), -mean_triplet_loss(embeddings, self.monitor.labels, self.config.margin))
         if state.best_score is None or score > tuple(state.best_score):
             state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
-            state.best_weights = {k: v.detach().cpu().clone() for k, v in self.net.weights.items() if v.requires_grad}
+            state.best_weights = self._trained_weights()
         elif epoch > 0:
             state.stale_epochs += 1
         if epoch > 0:
-            state.epochs.append((epoch, loss, monitor_auc, -score[1] if self.monitor is not None else None))
             self.on_epoch(EpochReport(epoch, loss, monitor_auc, state.best_epoch))
         if self.config.patience and state.stale_epochs >= self.config.patience:
             state.finished, state.stop_reason = True, f"no better monitor score for {self.config.patience} epochs"

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embed import FaceEmbedder
+from ..activation import open_embedder
 from ..evaluation import Evaluation, evaluate
 from ..model_store import active_embedder, register_embedder
 from ..models import ModelSpec, verify_file
 from ..paths import user_path
-from ..runtime import create_session
+from .config import TrainConfig
 from .data import ChipSet, split_by_identity
 from .export import export_onnx, parity
 from .network import OnnxEmbeddingNet
-from .trainer import EpochReport, StepReport, TrainConfig, Trainer, TrainState, pick_device
+from .trainer import EpochReport, StepReport, Trainer, TrainState, pick_device
 
 MONITOR_SHARE = 0.2
 MIN_PEOPLE_FOR_MONITOR = 8  # below this, every training person is needed to train
@@ -55,9 +55,7 @@ class Outcome:
     after: Evaluation | None
     tau: float | None
     state: TrainState
-    resumed: bool
     run_dir: Path
-    parity: float | None = None
     details: dict = field(default_factory=dict)
 
     def document(self) -> dict:
@@ -78,8 +76,7 @@ def _public(metrics: dict) -> dict:
 
 def embed_with(spec: ModelSpec, chips: np.ndarray, provider: str = "auto") -> np.ndarray:
     """Descriptors from the ONNX file itself, as the runtime computes them."""
-    session, _ = create_session(spec.path, provider)
-    embedder = FaceEmbedder(session, spec)
+    embedder = open_embedder(spec, provider)
     return np.concatenate([embedder.embed(chips[i:i + 64]) for i in range(0, len(chips), 64)])
 
 
@@ -119,12 +116,12 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     details = {"epochs": state.epoch, "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
                "resumed": resumed, "device": torch_device.type, "run_dir": str(run_dir)}
     if state.stop_reason == "cancelled":
-        return Outcome(None, before, None, None, state, resumed, run_dir, details=details)
+        return Outcome(None, before, None, None, state, run_dir, details)
 
     calls.phase("Exporting to ONNX and checking it against the trained network")
     exported = run_dir / "model.onnx"
     export_onnx(trainer.net, parent.path, exported)
-    worst = parity(trainer.net, exported, held_out.chips[:PARITY_CHIPS])
+    parity(trainer.net, exported, held_out.chips[:PARITY_CHIPS])  # raises unless they agree
     calls.phase("Evaluating the fine-tuned model on the held-out people")
     candidate = replace(parent, id="candidate", path=exported)
     after = evaluate(embed_with(candidate, held_out.chips), held_out.labels)
@@ -135,4 +132,4 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     model = register_embedder(exported, parent, name, training,
                               {"before": _public(before.metrics), "after": _public(after.metrics)}, tau)
     shutil.rmtree(run_dir, ignore_errors=True)  # the model is stored; the checkpoint is no longer needed
-    return Outcome(model, before, after, tau, state, resumed, run_dir, worst, details)
+    return Outcome(model, before, after, tau, state, run_dir, details)

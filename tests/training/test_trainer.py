@@ -110,6 +110,7 @@ def test_registered_model_is_activated_with_the_gallery_re_embedded_and_can_be_s
         gallery.enroll("s1", chips.chips[0], vectors[0], shipped.id, 1.0, "test")
         gallery.enroll("s2", chips.chips[3], vectors[1], shipped.id, 1.0, "test")
         activated, embedded = activate_model(spec.id, gallery, "cpu")
+        assert activated.spec.id == spec.id
         assert embedded == 2 and len(gallery.sample_vectors(spec.id)) == 2
         assert active_embedder().id == spec.id
         assert FacePipeline.load("cpu").embedder.spec.id == spec.id
