@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -359,6 +360,9 @@ class EvaluationPage(QWizardPage):
         self.table = QTableWidget(len(METRIC_LABELS), 2)
         self.table.setHorizontalHeaderLabels(["Before", "After"])
         self.table.setVerticalHeaderLabels([label for _, label in METRIC_LABELS])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        rows = self.table.verticalHeader().defaultSectionSize() * len(METRIC_LABELS)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + rows + 4)  # no scrolling
         self.roc = LinePlot("Verification ROC", "false accept rate (log)", "true accept rate", log_x=True,
                             x_range=(1e-4, 1.0), y_range=(0.0, 1.0))
         self.verdict = QLabel("")
@@ -373,8 +377,10 @@ class EvaluationPage(QWizardPage):
         for row, (key, _) in enumerate(METRIC_LABELS):
             self.table.setItem(row, 0, QTableWidgetItem(f"{outcome.before.metrics[key]:.4f}"))
             self.table.setItem(row, 1, QTableWidgetItem(f"{outcome.after.metrics[key]:.4f}"))
-        better = outcome.after.metrics["auc"] - outcome.before.metrics["auc"]
-        self.verdict.setText(f"ROC AUC {'rose' if better > 0 else 'did not rise'} by {better:+.4f}; the new model's "
+        before, after = outcome.before.metrics["auc"], outcome.after.metrics["auc"]
+        change = ("unchanged" if round(after - before, 4) == 0
+                  else f"{'rose' if after > before else 'fell'} by {after - before:+.4f}")
+        self.verdict.setText(f"ROC AUC {change} ({before:.4f} -> {after:.4f}); the new model's "
                              f"threshold tau is {outcome.tau:.3f} (calibrated on the held-out pairs).")
         self.roc.set_series([Series("before", list(outcome.before.roc.far), list(outcome.before.roc.tar)),
                              Series("after", list(outcome.after.roc.far), list(outcome.after.roc.tar))])

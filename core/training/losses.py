@@ -35,7 +35,7 @@ class TripletLoss:
     def __call__(self, embeddings: torch.Tensor, triplets) -> LossResult:
         anchors, positives, negatives = triplets
         if len(anchors) == 0:
-            return LossResult(embeddings.sum() * 0.0, 0, 0)  # keeps the graph, contributes nothing
+            return LossResult(embeddings.sum().abs() * 0.0, 0, 0)  # keeps the graph, adds nothing (+0.0, not -0.0)
         d_ap = self.distance.paired(embeddings[anchors], embeddings[positives])
         d_an = self.distance.paired(embeddings[anchors], embeddings[negatives])
         losses = (d_ap - d_an + self.margin).clamp_min(0.0)
