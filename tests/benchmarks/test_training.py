@@ -8,6 +8,7 @@ CPU unless torch sees a CUDA device.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra")
@@ -27,7 +28,7 @@ def orl_chips(pipeline, data_dir, tmp_path_factory):
 
 def test_reference_embedding_32_chips(benchmark, pipeline, orl_chips):
     chips = orl_chips.chips[:BATCH]
-    benchmark(pipeline.embed, chips)
+    assert benchmark(pipeline.embed, chips).shape == (BATCH, 128)
 
 
 @pytest.mark.parametrize("train_layers", [3, 0], ids=["last-3-layers", "all-layers"])
@@ -37,5 +38,6 @@ def test_training_step_32_chips(benchmark, orl_chips, tmp_path, train_layers):
                       pick_device())
     batches = [batch for epoch in range(3) for batch in trainer.sampler.epoch(epoch)]
     steps = iter(batches * 10)
-    benchmark.pedantic(lambda: trainer._step(next(steps)), rounds=8, warmup_rounds=1)
+    loss, active_share = benchmark.pedantic(lambda: trainer._step(next(steps)), rounds=8, warmup_rounds=1)
     benchmark.extra_info["images_per_second"] = BATCH / benchmark.stats.stats.mean
+    assert np.isfinite(loss) and 0.0 <= active_share <= 1.0
