@@ -117,8 +117,7 @@ class FaceDetector:
         factor = min(target / longest, self.max_upscale)
         new_w, new_h = max(1, round(width * factor)), max(1, round(height * factor))
         if (new_w, new_h) != (width, height):
-            interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-            rgb = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+            rgb = resize_for_network(rgb, (new_w, new_h))
         pad_h, pad_w = -new_h % self.multiple, -new_w % self.multiple
         blob = np.zeros((1, 3, new_h + pad_h, new_w + pad_w), dtype=np.float32)
         blob[0, :, :new_h, :new_w] = rgb.transpose(2, 0, 1)
@@ -146,6 +145,21 @@ class FaceDetector:
             )
             for box, score, points in zip(boxes, scores[keep], landmarks)
         ]
+
+
+def resize_for_network(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (width, height): halve by pixel averaging while that stays above it, then bilinear.
+
+    Bilinear alone reads every source pixel only down to half size, so larger steps go through
+    OpenCV's fast exact-halving average first. 640x480 to the live 384x288 takes 0.14 ms this
+    way against 0.93 for averaging all the way (INTER_AREA), 1920x1080 to 384x216 0.70 against
+    2.6; NumPy index sampling takes 2.7-3.3 (``tests/benchmarks/test_preprocess.py``). On the
+    shared photos the same faces are found and their descriptors move a median 0.003 (tau 0.36).
+    """
+    width, height = size
+    while rgb.shape[1] >= 2 * width and rgb.shape[0] >= 2 * height:
+        rgb = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
 
 
 def decode_grid(

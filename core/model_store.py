@@ -93,15 +93,24 @@ def set_active(model_id: str, model_dir: Path | None = None) -> ModelSpec:
     return spec
 
 
-def register_embedder(onnx_file: Path, parent: ModelSpec, name: str, training: dict, metrics: dict,
-                      tau: float) -> ModelSpec:
-    """Move a trained ONNX file into the store as a new model version; return its spec."""
-    created = datetime.now(timezone.utc)
-    model_id = f"{parent.id.split('-ft-')[0]}-ft-{created:%Y%m%d-%H%M%S}"
-    folder = user_model_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    while (folder / f"{model_id}.json").exists():  # two runs within one second
+def trained_model_id(parent: ModelSpec) -> str:
+    """``<base>-ft-<UTC time>``: a new id per training run, free in the store."""
+    model_id = f"{parent.id.split('-ft-')[0]}-ft-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    while (user_model_dir() / f"{model_id}.json").exists():  # two runs within one second
         model_id += "b"
+    return model_id
+
+
+def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: str, tau: float,
+                      details: dict, rebuild: str) -> ModelSpec:
+    """Move an ONNX file derived from ``parent`` into the store as model ``model_id``; return its spec.
+
+    ``details`` (how it was made and measured) go into the manifest beside the lineage.
+    """
+    folder = user_model_dir()
+    if (folder / f"{model_id}.json").exists():
+        raise InputError(f"a model {model_id!r} already exists in {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
     licence_file = Path("LICENSES") / parent.licence_path.name
     (folder / licence_file).parent.mkdir(exist_ok=True)
     shutil.copyfile(parent.licence_path, folder / licence_file)
@@ -114,16 +123,15 @@ def register_embedder(onnx_file: Path, parent: ModelSpec, name: str, training: d
         "file": target.name,
         "name": name,
         "parent": parent.id,
-        "created": created.isoformat(timespec="seconds"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "licence": {"name": parent.licence, "file": licence_file.as_posix()},
-        "source": {"trained_from": parent.id, **parent.source},
+        "source": {"derived_from": parent.id, **parent.source},
         "input": parent.input,
         "outputs": parent.outputs,
         "defaults": {"tau": round(tau, 4),
                      "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4)},
-        "training": training,
-        "metrics": metrics,
-        "rebuild": "trained with `oneshot train`; not rebuildable from a download (keep a copy)",
+        **details,
+        "rebuild": rebuild,
         "sha256": file_sha256(target),
         "bytes": target.stat().st_size,
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import ModelError
 
 TASKS = ("detect", "embed")
-DETAIL_KEYS = ("name", "parent", "created", "training", "metrics")
+DETAIL_KEYS = ("name", "parent", "created", "training", "metrics", "precision", "accuracy")
 
 
 def default_model_dir() -> Path:
@@ -44,7 +44,7 @@ class ModelSpec:
     outputs: dict = field(repr=False)
     defaults: dict = field(repr=False)
     rebuild: str = field(repr=False)
-    details: dict = field(default=None, repr=False)  # trained models: name, parent, created, training, metrics
+    details: dict = field(default=None, repr=False)  # derived models: lineage, how made, measured
 
 
 def read_manifest(manifest_path: Path) -> ModelSpec:

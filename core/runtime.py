@@ -1,8 +1,10 @@
 """ONNX Runtime sessions: which execution provider runs the models, and why.
 
-The provider choice lives here only. ``auto`` prefers CUDA and falls back to the CPU with a
-reason the user can read (no CUDA build installed, no driver, the provider failed to start).
-Detector and embedder receive a ready session, so tests can hand in any session they like.
+The provider choice lives here only. ``auto`` prefers the GPU, through TensorRT when the
+ONNX Runtime build has it (CUDA then runs what TensorRT cannot) and CUDA otherwise, and falls
+back to the CPU with a reason the user can read (no GPU build installed, no driver, the
+provider failed to start). Detector and embedder receive a ready session, so tests can hand
+in any session they like.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError, RuntimeUnavailableError
+from .paths import user_path
 
 log = logging.getLogger(__name__)
 
+TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+DEVICES = {TENSORRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 PREFERENCES = ("auto", "cuda", "cpu")
 
 
@@ -30,8 +35,12 @@ class ProviderChoice:
 
     @property
     def device(self) -> str:
-        """``CUDA`` or ``CPU``: what the UI and ``oneshot info`` show."""
-        return "CUDA" if self.providers and self.providers[0] == CUDA else "CPU"
+        """``TensorRT``, ``CUDA`` or ``CPU``: what the UI and ``oneshot info`` show."""
+        return DEVICES.get(self.providers[0], self.providers[0]) if self.providers else "CPU"
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device != "CPU"
 
 
 def onnxruntime():
@@ -54,6 +63,8 @@ def choose_providers(preference: str = "auto", available: list[str] | None = Non
         available = onnxruntime().get_available_providers()
     if preference == "cpu":
         return ProviderChoice((CPU,), "CPU chosen in settings")
+    if CUDA in available and TENSORRT in available:
+        return ProviderChoice((TENSORRT, CUDA, CPU), "TensorRT and CUDA providers available")
     if CUDA in available:
         return ProviderChoice((CUDA, CPU), "CUDA provider available")
     reason = "this ONNX Runtime build has no CUDA provider (install oneshot-faceid[gpu])"
@@ -77,7 +88,7 @@ def create_session(model_path: Path, preference: str = "auto", threads: int | No
     """Open an inference session; return it with the provider choice actually in effect."""
     ort = onnxruntime()
     choice = choose_providers(preference, ort.get_available_providers())
-    if choice.device == "CUDA" and hasattr(ort, "preload_dlls"):
+    if choice.on_gpu and hasattr(ort, "preload_dlls"):
         _preload_cuda_libraries(ort)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -89,17 +100,32 @@ def create_session(model_path: Path, preference: str = "auto", threads: int | No
     # an idle desktop app would burn CPU: a 640x480 frame took 72 ms with spinning, 41 without.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=list(choice.providers))
+        session = ort.InferenceSession(str(model_path), options, providers=provider_options(choice))
     except Exception as exc:  # ORT raises its own exception types for a bad file
         raise ModelError(f"{model_path}: not a usable ONNX model ({_first_line(exc)})") from None
     in_effect = tuple(session.get_providers())
-    if choice.providers[0] == CUDA and in_effect[0] != CUDA:
-        # The CUDA provider is installed but could not start (no driver, no device, ...).
-        choice = ProviderChoice(in_effect, "CPU: the CUDA provider failed to start (driver or device missing)")
-        if preference == "cuda":
-            raise RuntimeUnavailableError(f"CUDA was requested but {choice.reason[5:]}")
+    if in_effect[0] != choice.providers[0]:
+        # A GPU provider is installed but could not start (no driver, no device, no TensorRT libraries).
+        failure = f"the {choice.device} provider failed to start (driver, device or its libraries missing)"
+        choice = ProviderChoice(in_effect, f"{DEVICES.get(in_effect[0], in_effect[0])}: {failure}")
+        if preference == "cuda" and not choice.on_gpu:
+            raise RuntimeUnavailableError(f"CUDA was requested but {failure}")
     log.info("%s runs on %s (%s)", Path(model_path).name, ", ".join(in_effect), choice.reason)
     return session, choice
+
+
+def provider_options(choice: ProviderChoice) -> list:
+    """The providers with their options: TensorRT keeps its built engines in the user cache.
+
+    Building a TensorRT engine takes a while; the cache makes it a first-start cost only.
+    Engines stay FP32 (TensorRT's own FP16 switch is unchecked): FP16 comes from a model made
+    and checked by ``oneshot models half``.
+    """
+    if choice.providers[0] != TENSORRT:
+        return list(choice.providers)
+    cache = user_path("ONESHOT_TENSORRT_CACHE", "cache", "tensorrt")
+    return [(TENSORRT, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+                        "trt_timing_cache_enable": True}), *choice.providers[1:]]
 
 
 def _preload_cuda_libraries(ort) -> None:

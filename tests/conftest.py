@@ -24,7 +24,7 @@ def private_user_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("user")
     with pytest.MonkeyPatch.context() as patch:
         for variable, folder in (("ONESHOT_USER_MODELS", "models"), ("ONESHOT_RUNS_DIR", "runs"),
-                                 ("ONESHOT_CACHE_DIR", "cache")):
+                                 ("ONESHOT_CACHE_DIR", "cache"), ("ONESHOT_TENSORRT_CACHE", "tensorrt")):
             patch.setenv(variable, str(root / folder))
         yield root
 

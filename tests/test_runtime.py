@@ -6,12 +6,27 @@ import pytest
 
 from core.errors import RuntimeUnavailableError
 from core.models import find_model
-from core.runtime import CPU, CUDA, choose_providers, create_session, onnxruntime
+from core.runtime import CPU, CUDA, TENSORRT, choose_providers, create_session, onnxruntime, provider_options
 
 
 def test_cuda_is_preferred_when_available():
     choice = choose_providers("auto", [CUDA, CPU])
     assert choice.providers == (CUDA, CPU) and choice.device == "CUDA"
+
+
+def test_tensorrt_leads_when_present_with_cuda_behind_it_and_engines_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONESHOT_TENSORRT_CACHE", str(tmp_path / "engines"))
+    choice = choose_providers("auto", [TENSORRT, CUDA, CPU])
+    assert choice.providers == (TENSORRT, CUDA, CPU) and choice.device == "TensorRT" and choice.on_gpu
+    assert choose_providers("cuda", [TENSORRT, CUDA, CPU]).device == "TensorRT"
+    (name, options), *rest = provider_options(choice)
+    assert name == TENSORRT and rest == [CUDA, CPU]
+    assert options["trt_engine_cache_enable"] and options["trt_engine_cache_path"] == str(tmp_path / "engines")
+    assert provider_options(choose_providers("auto", [CUDA, CPU])) == [CUDA, CPU]
+
+
+def test_tensorrt_alone_without_cuda_is_not_used():
+    assert choose_providers("auto", [TENSORRT, CPU]).providers == (CPU,)
 
 
 def test_cpu_fallback_says_why():
@@ -46,7 +61,8 @@ def test_cuda_that_fails_to_start_falls_back_with_reason(monkeypatch):
     monkeypatch.setattr(ort, "InferenceSession", cpu_only_session)
     session, choice = create_session(find_model("detect").path, "auto")
     assert session.get_providers() == [CPU]
-    assert choice.device == "CPU" and "failed to start" in choice.reason
+    assert choice.device == "CPU" and not choice.on_gpu
+    assert choice.reason.startswith("CPU: the CUDA provider failed to start")
 
 
 @pytest.mark.gpu

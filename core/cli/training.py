@@ -1,4 +1,4 @@
-"""``oneshot train | models | models activate``: fine-tuning and choosing the embedder."""
+"""``oneshot train | models | models activate | models half``: fine-tuning and choosing the embedder."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ def register(commands) -> None:
     activate.add_argument("model_id", metavar="ID")
     activate.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
     activate.set_defaults(run=run_activate)
+    half = actions.add_parser("half", parents=[common_options(), model_options(), gallery_option()],
+                              help="make an FP16 copy of an embedder for the GPU, checked against FP32 on real faces")
+    half.add_argument("model_id", nargs="?", metavar="ID", help="the embedder to copy (default: the active one)")
+    half.add_argument("--check-on", type=Path, metavar="DIR",
+                      help="also check on the faces in this folder (a sub-folder per person), beside the gallery's")
+    half.add_argument("--crops", action="store_true", help="the --check-on images are tight face crops (like ORL)")
+    half.set_defaults(run=run_half)
 
 
 def _say(args, text: str) -> None:
@@ -162,8 +169,9 @@ def run_models(args) -> int:
         return 0
     for row in listing:
         figures = ", ".join(f"{key} {row['metrics'][key]:.4f}" for key in ("auc", "rank1") if key in row["metrics"])
+        lineage = f"  (from {row['parent']}, {row['created']}" + (f"; held-out {figures})" if figures else ")")
         print(f"{'*' if row['active'] else ' '} {row['id']}  tau {row['tau']:.3f}  {row['name']}"
-              + (f"  (from {row['parent']}, {row['created']}; held-out {figures})" if row["parent"] else ""))
+              + (lineage if row["parent"] else ""))
     return 0
 
 
@@ -179,4 +187,30 @@ def _activate(args, model_id: str) -> None:
 def run_activate(args) -> int:
     _activate(args, args.model_id)
     emit(args, {"active": args.model_id}, f"active: {args.model_id}")
+    return 0
+
+
+def run_half(args) -> int:
+    """Chips from the gallery and --check-on, then the converted, checked and registered copy."""
+    import numpy as np
+
+    from ..half_precision import LIMIT, make_half_precision
+    from ..model_store import active_embedder, get_embedder
+    from ..training.data import chips_from_folder
+
+    parent = get_embedder(args.model_id) if args.model_id else active_embedder()
+    with open_gallery(args) as gallery:
+        chips = [sample.chip[None] for sample in gallery.samples()]
+    if args.check_on:
+        show = progress_printer(args, "reading faces")
+        found = chips_from_folder(args.check_on, load_pipeline(args), args.crops,
+                                  progress=lambda done, total, _path: show(done, total))
+        chips.append(found.chips)
+    size = int(parent.input["shape"][-1])
+    stacked = np.concatenate(chips) if chips else np.zeros((0, size, size, 3), np.uint8)
+    spec, measured = make_half_precision(parent, stacked, args.provider)
+    emit(args, {"model": spec.id, "parent": parent.id, **spec.details["accuracy"]},
+         f"{spec.id} registered. On {measured.chips} faces ({measured.pairs} pairs) its distances differ from "
+         f"{parent.id}'s by {measured.mean_pair_error:.5f} on average, {measured.max_pair_error:.5f} at most "
+         f"(limit {LIMIT}).\nIt pays on CUDA only; use it with `oneshot models activate {spec.id}`.")
     return 0

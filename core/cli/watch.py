@@ -2,7 +2,8 @@
 
 Prints one line per identity event (appeared, left) and a final summary. A live camera is
 read on its own thread that keeps only the newest frame, so a slow machine drops frames
-instead of falling behind; files are processed frame by frame.
+instead of falling behind; a file's frames are all processed (on a GPU, each detected while
+the one before is embedded).
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def run_watch(args) -> int:
         start = time.perf_counter()
         frame = None
         try:
-            for frame in _frames(source, args.max_frames):
-                for event in recognizer.process(frame).events:
+            for result in recognizer.results(_frames(source, args.max_frames), source.is_live):
+                frame = result.frame
+                for event in result.events:
                     _print_event(args, event, frame)
         except CameraError as error:  # the camera went away: report, then summarise what we saw
             print(f"oneshot: {error}", file=sys.stderr)

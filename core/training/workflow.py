@@ -20,7 +20,7 @@ import numpy as np
 
 from ..activation import open_embedder
 from ..evaluation import Evaluation, evaluate
-from ..model_store import active_embedder, register_embedder
+from ..model_store import active_embedder, register_embedder, trained_model_id
 from ..models import ModelSpec, verify_file
 from ..paths import user_path
 from .config import TrainConfig
@@ -129,7 +129,9 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     training = {"data": data_summary, "train_people": len(train.names), "train_images": len(train),
                 "monitor_people": len(monitor.names) if monitor else 0, "held_out_people": held_out.names,
                 "config": asdict(config), **details}
-    model = register_embedder(exported, parent, name, training,
-                              {"before": _public(before.metrics), "after": _public(after.metrics)}, tau)
+    metrics = {"before": _public(before.metrics), "after": _public(after.metrics)}
+    model = register_embedder(exported, parent, trained_model_id(parent), name, tau,
+                              {"training": training, "metrics": metrics},
+                              "trained with `oneshot train`; not rebuildable from a download (keep a copy)")
     shutil.rmtree(run_dir, ignore_errors=True)  # the model is stored; the checkpoint is no longer needed
     return Outcome(model, before, after, tau, state, run_dir, details)

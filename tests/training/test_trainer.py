@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch", reason="training needs the train extra: pip
 from core.activation import activate_model  # noqa: E402
 from core.embed import FaceEmbedder  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
-from core.model_store import active_embedder, active_id, get_embedder, register_embedder  # noqa: E402
+from core.model_store import active_embedder, active_id, get_embedder, register_embedder, trained_model_id  # noqa: E402
 from core.models import find_model  # noqa: E402
 from core.pipeline import FacePipeline  # noqa: E402
 from core.runtime import create_session  # noqa: E402
@@ -99,8 +99,8 @@ def test_registered_model_is_activated_with_the_gallery_re_embedded_and_can_be_s
     trainer.run()
     shipped = find_model("embed")
     export_onnx(trainer.net, shipped.path, tmp_path / "model.onnx")
-    spec = register_embedder(tmp_path / "model.onnx", shipped, "test model", {"data": "orl"},
-                             {"before": {}, "after": {}}, tau=0.3)
+    spec = register_embedder(tmp_path / "model.onnx", shipped, trained_model_id(shipped), "test model", 0.3,
+                             {"training": {"data": "orl"}}, "test")
     assert get_embedder(spec.id).defaults["tau"] == 0.3 and spec.details["parent"] == shipped.id
     assert active_id() is None, "registering must not activate"
 
