@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .activation import open_embedder
+from .embed import distance
 from .errors import InputError, OneShotError
-from .model_store import register_embedder, user_model_dir
+from .evaluation import squared_distances
+from .model_store import manifest_path, register_embedder, user_model_dir
 from .models import ModelSpec, verify_file
 
 LIMIT = 1e-2  # largest |d_fp16(a, b) - d_fp32(a, b)| accepted
@@ -54,19 +56,13 @@ def convert(parent: ModelSpec, destination: Path) -> None:
     onnx.save(half, str(destination))
 
 
-def squared_distances(vectors: np.ndarray) -> np.ndarray:
-    """d(a, b) for every pair of rows, in float64."""
-    vectors = vectors.astype(np.float64)
-    return ((vectors[:, None, :] - vectors[None, :, :]) ** 2).sum(-1)
-
-
 def agreement(full: np.ndarray, half: np.ndarray) -> Agreement:
     """Compare the two models' descriptors of the same chips."""
     upper = np.triu_indices(len(full), k=1)
     errors = np.abs(squared_distances(half) - squared_distances(full))[upper]
     return Agreement(chips=len(full), pairs=len(errors), max_pair_error=float(errors.max()),
                      mean_pair_error=float(errors.mean()),
-                     max_self_distance=float(((half.astype(np.float64) - full) ** 2).sum(-1).max()))
+                     max_self_distance=float(distance(half, full).max()))
 
 
 def make_half_precision(parent: ModelSpec, chips: np.ndarray, provider: str = "auto") -> tuple[ModelSpec, Agreement]:
@@ -78,7 +74,7 @@ def make_half_precision(parent: ModelSpec, chips: np.ndarray, provider: str = "a
         raise InputError("checking an FP16 model needs at least two face chips: enrol people or give photos")
     verify_file(parent)
     model_id = half_precision_id(parent)
-    if (user_model_dir() / f"{model_id}.json").exists():
+    if manifest_path(model_id).exists():  # before the work; register_embedder checks again
         raise InputError(f"{model_id} already exists: activate it with `oneshot models activate {model_id}`")
     with tempfile.TemporaryDirectory(dir=_scratch_dir()) as scratch:
         candidate = Path(scratch) / "half.onnx"

@@ -93,10 +93,15 @@ def set_active(model_id: str, model_dir: Path | None = None) -> ModelSpec:
     return spec
 
 
+def manifest_path(model_id: str) -> Path:
+    """Where the store keeps (or would keep) the manifest of ``model_id``."""
+    return user_model_dir() / f"{model_id}.json"
+
+
 def trained_model_id(parent: ModelSpec) -> str:
     """``<base>-ft-<UTC time>``: a new id per training run, free in the store."""
     model_id = f"{parent.id.split('-ft-')[0]}-ft-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
-    while (user_model_dir() / f"{model_id}.json").exists():  # two runs within one second
+    while manifest_path(model_id).exists():  # two runs within one second
         model_id += "b"
     return model_id
 
@@ -108,7 +113,7 @@ def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: s
     ``details`` (how it was made and measured) go into the manifest beside the lineage.
     """
     folder = user_model_dir()
-    if (folder / f"{model_id}.json").exists():
+    if manifest_path(model_id).exists():
         raise InputError(f"a model {model_id!r} already exists in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     licence_file = Path("LICENSES") / parent.licence_path.name

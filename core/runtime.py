@@ -26,6 +26,11 @@ DEVICES = {TENSORRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 PREFERENCES = ("auto", "cuda", "cpu")
 
 
+def device_name(provider: str) -> str:
+    """``TensorRT``, ``CUDA`` or ``CPU`` for an ONNX Runtime provider (any other by its own name)."""
+    return DEVICES.get(provider, provider)
+
+
 @dataclass(frozen=True)
 class ProviderChoice:
     """The providers a session runs on, in priority order, and the reason for that choice."""
@@ -36,7 +41,7 @@ class ProviderChoice:
     @property
     def device(self) -> str:
         """``TensorRT``, ``CUDA`` or ``CPU``: what the UI and ``oneshot info`` show."""
-        return DEVICES.get(self.providers[0], self.providers[0]) if self.providers else "CPU"
+        return device_name(self.providers[0]) if self.providers else "CPU"
 
     @property
     def on_gpu(self) -> bool:
@@ -107,7 +112,7 @@ def create_session(model_path: Path, preference: str = "auto", threads: int | No
     if in_effect[0] != choice.providers[0]:
         # A GPU provider is installed but could not start (no driver, no device, no TensorRT libraries).
         failure = f"the {choice.device} provider failed to start (driver, device or its libraries missing)"
-        choice = ProviderChoice(in_effect, f"{DEVICES.get(in_effect[0], in_effect[0])}: {failure}")
+        choice = ProviderChoice(in_effect, f"{device_name(in_effect[0])}: {failure}")
         if preference == "cuda" and not choice.on_gpu:
             raise RuntimeUnavailableError(f"CUDA was requested but {failure}")
     log.info("%s runs on %s (%s)", Path(model_path).name, ", ".join(in_effect), choice.reason)
