@@ -1,86 +1,167 @@
 """Export and import a gallery as one portable file: names, chips and vectors with the model id.
 
-The file is a zip holding ``oneshot-export.json`` and one PNG per chip. Export writes a
-temporary file beside the target and renames it only when complete, owner-readable only
-(it holds biometric data). Import reads and checks everything before the gallery is touched,
-then adds all people in one transaction, or nobody.
+The file is a zip holding ``oneshot-export.json`` and one PNG per chip. It holds biometric
+data, so export writes it owner-readable only (0600): to a temporary file with a random name
+beside the target, created exclusively and never through a symbolic link, renamed over the
+target only when complete. It refuses to write over the gallery itself (or its log), however
+the name reaches it (symbolic or hard links).
+
+Import trusts nothing in the file. Only regular files are read; the number of members, the
+size of the central directory and the size of every member are bounded, and sizes are
+counted while inflating, in chunks, never taken from a header; only members the index names
+are ever inflated. The index is checked against the schema (types, names, lengths of
+vectors and that they are finite, a 150x150 PNG chip for every sample, the model id), and
+only then are all people added in one transaction, or nobody.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import stat
+import struct
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from .align import CHIP_SIZE
 from .errors import InputError
-from .gallery import Gallery, decode_chip, encode_chip
+from .gallery import (MAX_DIMENSIONS, Gallery, GalleryError, sync_folder, clean_name, decode_chip, encode_chip,
+                      name_key, png_size, printable, printable_path)
 
 FORMAT = "oneshot-gallery-export"
 VERSION = 1
 INDEX = "oneshot-export.json"
+
+# Limits on what an import reads. A real export of the largest gallery we accept stays well
+# inside all of them; a hostile file hits one long before memory or time run out.
+MAX_MEMBERS = 20_000  # entries in the zip (the index and one chip per sample, plus slack)
+MAX_CENTRAL_DIRECTORY = 8 << 20  # bytes of the zip's directory, checked before it is parsed
+MAX_PEOPLE = 10_000
+MAX_SAMPLES = 10_000
+MAX_INDEX_BYTES = 64 << 20  # the JSON index, inflated
+MAX_CHIP_BYTES = 512 << 10  # one chip PNG, inflated (a 150x150 RGB PNG is at most ~70 KB)
+MAX_TOTAL_BYTES = 1 << 30  # everything inflated by one import
+MAX_MODEL_ID = 200
+MAX_NOTE = 10_000
+MAX_SOURCE = 4096
+MAX_MEMBER_NAME = 1024
+CHUNK = 64 << 10
 
 
 class ArchiveError(InputError):
     """An export file that cannot be imported, and why."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{printable_path(path)}: {reason}")
 
 
 @dataclass(frozen=True, eq=False)
 class Archive:
     model_id: str
-    people: list[tuple[str, str, list[tuple]]]  # (name, note, [(chip, embedding, quality, source)])
+    # (name, note, [(chip PNG bytes, checked to be a 150x150 chip, embedding, quality, source)])
+    people: list[tuple[str, str, list[tuple]]]
 
     @property
     def sample_count(self) -> int:
         return sum(len(samples) for _, _, samples in self.people)
 
 
+# -- export ---------------------------------------------------------------------------------
+
+
 def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
     """Write every person with their chips and ``model_id`` vectors; return the sample count."""
+    path = Path(path)
+    shown = printable_path(path)
+    _refuse_gallery_target(gallery, path)
+    if path.is_dir():
+        raise InputError(f"{shown}: is a directory; name the export file")
     notes = {person.name: person.note for person in gallery.people()}
-    people: dict[str, list] = {}
     samples = gallery.samples()
     sample_vectors = gallery.sample_vectors(model_id)
-    temporary = path.with_name(f".{path.name}.partial")
+    for sample in samples:
+        if sample.id not in sample_vectors:
+            raise InputError(f"{printable_path(gallery.path)}: sample {sample.id} of {printable(sample.name)} has "
+                             f"no {printable(model_id)} vector; run `oneshot reembed` first")
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.partial"
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(temporary, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
-            for number, sample in enumerate(samples, 1):
-                if sample.id not in sample_vectors:
-                    raise InputError(f"{gallery.path}: sample {sample.id} of {sample.name!r} has no {model_id} "
-                                     "vector; run `oneshot reembed` first")
-                chip_name = f"chips/{number:06d}.png"
-                archive.writestr(chip_name, encode_chip(sample.chip))
-                people.setdefault(sample.name, []).append({
-                    "chip": chip_name,
-                    "embedding": [float(v) for v in sample_vectors[sample.id]],
-                    "quality": sample.quality,
-                    "source": sample.source,
-                    "created": sample.created,
-                })
-            document = {
-                "format": FORMAT,
-                "version": VERSION,
-                "model_id": model_id,
-                "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "people": [{"name": name, "note": notes.get(name, ""), "samples": entries}
-                           for name, entries in people.items()],
-            }
-            archive.writestr(INDEX, json.dumps(document, indent=1))
-        os.replace(temporary, path)
+        fd = os.open(temporary, flags, 0o600)
     except OSError as exc:
-        raise InputError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
+        raise _write_error(path, exc) from None
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            people: dict[str, list] = {}
+            with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+                for number, sample in enumerate(samples, 1):
+                    chip_name = f"chips/{number:06d}.png"
+                    archive.writestr(chip_name, encode_chip(sample.chip))
+                    people.setdefault(sample.name, []).append({
+                        "chip": chip_name,
+                        "embedding": [float(v) for v in sample_vectors[sample.id]],
+                        "quality": sample.quality,
+                        "source": sample.source,
+                        "created": sample.created,
+                    })
+                document = {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "model_id": model_id,
+                    "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "people": [{"name": name, "note": notes.get(name, ""), "samples": entries}
+                               for name, entries in people.items()],
+                }
+                archive.writestr(INDEX, json.dumps(document, separators=(",", ":")))
+            stream.flush()
+            os.fsync(stream.fileno())
+        _refuse_gallery_target(gallery, path)  # again: the target may have been swapped meanwhile
+        os.replace(temporary, path)
+        done = True
+        sync_folder(path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        if not done:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
     return len(samples)
+
+
+def _refuse_gallery_target(gallery: Gallery, path: Path) -> None:
+    """An export must never replace the gallery, its log or its reserve, by any name."""
+    base = os.fsdecode(gallery.path)
+    protected = [gallery.path, Path(base + "-wal"), Path(base + "-shm"), Path(base + "-journal"),
+                 gallery.path.with_name(f".{gallery.path.name}.reserve")]
+    for own in protected:
+        same = os.path.abspath(path) == os.path.abspath(own)
+        if not same:
+            try:
+                same = os.path.samefile(path, own)
+            except (OSError, ValueError):
+                same = False
+        if same:
+            what = "the gallery itself" if own == gallery.path else f"the gallery's {own.name}"
+            raise InputError(f"{printable_path(path)}: is {what}; export to another file (nothing was written)")
+
+
+def _write_error(path: Path, exc: OSError) -> InputError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InputError(f"{printable_path(path)}: disk full: the export was not written")
+    return InputError(f"{printable_path(path)}: cannot write the export ({exc.strerror or exc})")
+
+
+# -- import ---------------------------------------------------------------------------------
 
 
 def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None) -> tuple[int, int]:
@@ -89,47 +170,280 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None) -> t
     An export of another model has vectors this gallery cannot match against: it is refused,
     unless ``embed`` (chip -> vector with the gallery's model) computes new ones from its chips.
     """
+    gallery.require_writable()
     archive = read_archive(path)
     people = archive.people
     if archive.model_id != model_id:
         if embed is None:
             raise ArchiveError(path, f"exported with model {archive.model_id!r}, but this gallery matches with "
                                      f"{model_id!r} (import with re-embedding to compute new vectors from its chips)")
-        people = [(name, note, [(chip, embed(chip), quality, source) for chip, _, quality, source in samples])
+        people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source)
+                                for png, _, quality, source in samples])
                   for name, note, samples in people]
     return len(people), gallery.import_people(people, model_id)
 
 
+class _Budget:
+    """Bytes inflated so far by one import, against ``MAX_TOTAL_BYTES``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.used = path, 0
+
+    def take(self, count: int) -> None:
+        self.used += count
+        if self.used > MAX_TOTAL_BYTES:
+            raise ArchiveError(self.path, f"refused: inflates to more than {MAX_TOTAL_BYTES >> 20} MB in all "
+                                          "(a zip bomb?)")
+
+
+# What the zip module raises on a damaged container; it is not our code, so any of these
+# means "damaged export", never a crash.
+_ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, struct.error, ValueError,
+                 OverflowError, IndexError, KeyError, NotImplementedError, RuntimeError, TypeError, AttributeError)
+
+
 def read_archive(path: Path) -> Archive:
     """Read and check an export completely; raise ``ArchiveError`` saying what is wrong."""
+    path = Path(path)
+    stream = _open_regular(path)
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        try:
+            _check_directory(path, stream, size)
+            stream.seek(0)
+            archive = zipfile.ZipFile(stream)
+        except ArchiveError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # an offset before the start of the file
+                raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
+            raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+        except _ZIP_FAILURES:
+            raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
+        with archive:
+            return _read_contents(path, archive)
+
+
+def _open_regular(path: Path):
+    """The file opened for reading, if it is a regular file; never blocks on a pipe or device."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-            if damaged is not None:
-                raise ArchiveError(path, f"damaged export file ({damaged} fails its checksum)")
-            document = json.loads(archive.read(INDEX))
-            if document.get("format") != FORMAT or document.get("version") != VERSION:
-                raise ArchiveError(path, "not a OneShot gallery export (or from an unknown version)")
-            people = [_read_person(path, archive, entry) for entry in document["people"]]
-            return Archive(model_id=str(document["model_id"]), people=people)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ArchiveError(path, "no such file") from None
     except IsADirectoryError:
         raise ArchiveError(path, "is a directory, not an export file") from None
-    except zipfile.BadZipFile:
-        raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
-    except KeyError as exc:
-        raise ArchiveError(path, f"incomplete export (missing {exc})") from None
-    except (ValueError, TypeError) as exc:
+    except OSError as exc:
+        raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+        raise ArchiveError(path, f"is {what}, not an export file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _check_directory(path: Path, stream, size: int) -> None:
+    """Bound the zip's central directory before ``zipfile`` parses it into objects."""
+    tail_size = min(size, 22 + 65535 + 20)
+    stream.seek(size - tail_size)
+    tail = stream.read(tail_size)
+    where = tail.rfind(b"PK\x05\x06")
+    if where < 0 or where + 22 > len(tail):
+        raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)")
+    entries, directory_size, directory_offset = struct.unpack("<HLL", tail[where + 10: where + 20])
+    if (entries == 0xFFFF or directory_size == 0xFFFFFFFF or directory_offset == 0xFFFFFFFF) and where >= 20 \
+            and tail[where - 20: where - 16] == b"PK\x06\x07":
+        record_offset = struct.unpack("<Q", tail[where - 12: where - 4])[0]
+        if record_offset + 56 <= size:
+            stream.seek(record_offset)
+            record = stream.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries, directory_size = struct.unpack("<QQ", record[24:40])
+    if entries > MAX_MEMBERS:
+        raise ArchiveError(path, f"refused: {entries} members (an export has at most {MAX_MEMBERS})")
+    if directory_size > MAX_CENTRAL_DIRECTORY:
+        raise ArchiveError(path, f"refused: a {directory_size >> 20} MB zip directory "
+                                 f"(at most {MAX_CENTRAL_DIRECTORY >> 20} MB)")
+
+
+def _read_contents(path: Path, archive: zipfile.ZipFile) -> Archive:
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ArchiveError(path, f"refused: {len(members)} members (an export has at most {MAX_MEMBERS})")
+    counts = Counter(info.filename for info in members)
+    budget = _Budget(path)
+    raw = _inflate(path, archive, _member(path, archive, counts, INDEX), MAX_INDEX_BYTES, budget)
+    model_id, entries = _check_index(path, _parse_json(path, raw))
+    del raw
+    people = []
+    for name, note, samples in entries:
+        checked = []
+        for chip_name, embedding, quality, source in samples:
+            png = _inflate(path, archive, _member(path, archive, counts, chip_name), MAX_CHIP_BYTES, budget)
+            checked.append((_check_chip(path, chip_name, png), embedding, quality, source))
+        people.append((name, note, checked))
+    return Archive(model_id=model_id, people=people)
+
+
+def _member(path: Path, archive: zipfile.ZipFile, counts: Counter, name: str) -> zipfile.ZipInfo:
+    if counts.get(name, 0) == 0:
+        raise ArchiveError(path, f"incomplete export (missing {printable(name)!r})")
+    if counts[name] > 1:
+        raise ArchiveError(path, f"damaged export ({printable(name)!r} appears {counts[name]} times)")
+    return archive.getinfo(name)
+
+
+def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, budget: _Budget) -> bytes:
+    """A member's bytes, read in chunks and refused as soon as it passes ``limit``."""
+    shown = printable(info.filename)
+    if info.flag_bits & 0x1:
+        raise ArchiveError(path, f"{shown!r} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ArchiveError(path, f"{shown!r} uses a compression method exports never use ({info.compress_type})")
+    too_big = f"refused: {shown!r} inflates to more than {limit >> 10} KB (a zip bomb?)"
+    data = bytearray()  # the size in the header is not trusted: what counts is what comes out
+    try:
+        with archive.open(info) as member:
+            while True:
+                chunk = member.read(min(CHUNK, limit + 1 - len(data)))
+                if not chunk:
+                    break
+                data += chunk
+                budget.take(len(chunk))
+                if len(data) > limit:
+                    raise ArchiveError(path, too_big)
+    except ArchiveError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            raise ArchiveError(path, "damaged export (a member's offset is outside the file)") from None
+        raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+    except zlib.error:
+        raise ArchiveError(path, "damaged export (corrupt compressed data)") from None
+    except _ZIP_FAILURES as exc:
+        raise ArchiveError(path, f"damaged export ({printable(exc) or type(exc).__name__})") from None
+    return bytes(data)
+
+
+def _parse_json(path: Path, raw: bytes):
+    def no_constant(token: str):
+        raise ValueError(f"{token} is not a number")
+
+    def bounded_int(text: str) -> int:
+        if len(text.lstrip("-")) > 20:
+            raise ValueError("an integer with too many digits")
+        return int(text)
+
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=no_constant, parse_int=bounded_int)
+    except RecursionError:
+        raise ArchiveError(path, "damaged export (the index is nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(path, f"damaged export (the index is not valid JSON: {printable(exc)})") from None
+
+
+def _check_index(path: Path, document) -> tuple[str, list]:
+    """The index against the schema; returns (model id, [(name, note, [(chip member, vector, quality, source)])])."""
+    def fail(where: str, reason: str):
+        raise ArchiveError(path, f"damaged export ({where}{': ' if where else ''}{reason})")
+
+    def text(value, where: str, limit: int, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str):
+            fail(where, f"not text but {_json_type(value)}")
+        if len(value) > limit:
+            fail(where, f"longer than {limit} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(where, "not valid text")
+        return value
+
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ArchiveError(path, "not a OneShot gallery export")
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:
+        raise ArchiveError(path, f"a OneShot gallery export of an unknown version ({printable(version)})")
+    model_id = text(document.get("model_id"), "model_id", MAX_MODEL_ID)
+    if not model_id.strip() or model_id != printable(model_id):
+        fail("model_id", "empty or has control characters")
+    people = document.get("people")
+    if not isinstance(people, list):
+        fail("people", f"not a list but {_json_type(people)}")
+    if len(people) > MAX_PEOPLE:
+        raise ArchiveError(path, f"refused: {len(people)} people (at most {MAX_PEOPLE})")
+    entries, keys, chips, dimensions, total = [], set(), set(), None, 0
+    for number, person in enumerate(people, 1):
+        where = f"person {number}"
+        if not isinstance(person, dict):
+            fail(where, f"not an object but {_json_type(person)}")
+        raw_name = text(person.get("name"), f"{where} name", 1000)
+        try:
+            name = clean_name(raw_name)
+        except InputError as exc:
+            fail(where, str(exc))
+        where = f"person {number} ({printable(name)})"
+        if name_key(name) in keys:
+            fail(where, "the name appears twice")
+        keys.add(name_key(name))
+        note = text(person.get("note"), f"{where} note", MAX_NOTE, required=False)
+        samples = person.get("samples")
+        if not isinstance(samples, list):
+            fail(f"{where} samples", f"not a list but {_json_type(samples)}")
+        total += len(samples)
+        if total > MAX_SAMPLES:
+            raise ArchiveError(path, f"refused: more than {MAX_SAMPLES} samples")
+        checked = []
+        for index, sample in enumerate(samples, 1):
+            at = f"{where} sample {index}"
+            if not isinstance(sample, dict):
+                fail(at, f"not an object but {_json_type(sample)}")
+            chip = text(sample.get("chip"), f"{at} chip", MAX_MEMBER_NAME)
+            if chip in chips:
+                fail(at, f"chip {printable(chip)!r} is used twice")
+            chips.add(chip)
+            vector = sample.get("embedding")
+            if not isinstance(vector, list) or not 1 <= len(vector) <= MAX_DIMENSIONS:
+                fail(at, f"the embedding is not a list of 1 to {MAX_DIMENSIONS} numbers")
+            if not all(type(v) in (int, float) for v in vector):
+                fail(at, "the embedding has an entry that is not a number")
+            if dimensions is None:
+                dimensions = len(vector)
+            if len(vector) != dimensions:
+                fail(at, f"the embedding has {len(vector)} numbers, the first one {dimensions}")
+            embedding = np.asarray(vector, dtype=np.float64)
+            if not np.all(np.abs(embedding) <= np.finfo(np.float32).max):  # NaN, infinity, or not a float32
+                fail(at, "the embedding is not finite (NaN, infinity or out of range)")
+            quality = sample.get("quality", 0.0)
+            if type(quality) not in (int, float) or not 0.0 <= quality <= 1.0:
+                fail(at, "the quality is not a number from 0 to 1")
+            source = text(sample.get("source"), f"{at} source", MAX_SOURCE, required=False)
+            if "created" in sample:
+                text(sample.get("created"), f"{at} created", 100, required=False)
+            checked.append((chip, embedding.astype(np.float32), float(quality), source))
+        entries.append((name, note, checked))
+    return model_id, entries
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _check_chip(path: Path, member: str, png: bytes) -> bytes:
+    """A member that must be a 150x150 PNG chip; returns it re-encoded (no extra chunks)."""
+    size = png_size(png)
+    if size is None:
+        raise ArchiveError(path, f"damaged export (chip {printable(member)!r} is not a PNG)")
+    if size != (CHIP_SIZE, CHIP_SIZE):
+        raise ArchiveError(path, f"damaged export (chip {printable(member)!r} is {size[0]}x{size[1]} pixels, "
+                                 f"not {CHIP_SIZE}x{CHIP_SIZE})")
+    try:
+        pixels = decode_chip(png, CHIP_SIZE, what=f"chip {printable(member)!r}")
+    except GalleryError as exc:
         raise ArchiveError(path, f"damaged export ({exc})") from None
-
-
-def _read_person(path: Path, archive: zipfile.ZipFile, entry: dict) -> tuple[str, str, list[tuple]]:
-    samples = []
-    for sample in entry["samples"]:
-        chip = decode_chip(archive.read(sample["chip"]))
-        embedding = np.asarray(sample["embedding"], dtype=np.float32)
-        if embedding.ndim != 1 or not np.all(np.isfinite(embedding)):
-            raise ArchiveError(path, f"a vector of {entry['name']!r} is damaged")
-        samples.append((chip, embedding, float(sample["quality"]), str(sample["source"])))
-    return str(entry["name"]), str(entry.get("note", "")), samples
+    return encode_chip(pixels)

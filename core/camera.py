@@ -8,6 +8,7 @@ and keeps only the newest frame: a slow consumer sees the present, never a growi
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -123,41 +124,73 @@ def list_cameras(max_index: int = 5) -> list[int]:
 
 
 class VideoFileSource(FrameSource):
-    """A video file played as fast as it is read; ``read()`` returns None at the end."""
+    """A video file; ``read()`` returns None at the end.
+
+    By default frames come as fast as they decode (``oneshot watch`` processes every one);
+    ``realtime`` paces them by their timestamps, so the app plays a clip at its own speed.
+    """
 
     is_live = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, realtime: bool = False) -> None:
         self.path = Path(path)
         source = str(path)
         if not self.path.exists():
             raise CameraError(source, f"{source}: no such file")
         if self.path.is_dir():
             raise CameraError(source, f"{source}: is a folder, not a video file")
+        self._fd: int | None = None
+        opened = self._openable_name(source)
         with _quiet_opencv():
-            capture = cv2.VideoCapture(source)
+            capture = cv2.VideoCapture(opened)
         if not capture.isOpened():
             capture.release()
+            self._close_fd()
             raise CameraError(source, f"{source}: cannot be opened as a video")
         self._capture = capture
         self._count = 0
+        self._realtime = realtime
+        self._started: float | None = None  # time.monotonic() of the first frame handed out
         # Decode the first frame now, so a file that opens but holds no video fails here.
         self._pending = self._decode()
         if self._pending is None:
             capture.release()
+            self._close_fd()
             raise CameraError(source, f"{source}: cannot be opened as a video (no readable frames)")
         height, width = self._pending.pixels.shape[:2]
         fps = capture.get(cv2.CAP_PROP_FPS)
         rate = f", {fps:g} fps" if fps > 0 else ""
         self.description = f"{self.path.name} ({width}x{height}{rate})"
 
+    def _openable_name(self, source: str) -> str:
+        """OpenCV crashes on file names that are not UTF-8: hand it ``/proc/self/fd/N`` for those."""
+        try:
+            source.encode("utf-8")
+            return source
+        except UnicodeEncodeError:
+            if not Path("/proc/self/fd").is_dir():  # only POSIX has such names, and Linux this way out
+                raise CameraError(source, f"{source!r}: a video name that is not valid UTF-8; rename the file") from None
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return f"/proc/self/fd/{self._fd}"
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def read(self) -> Frame | None:
         frame, self._pending = self._pending, None
-        return frame if frame is not None else self._decode()
+        frame = frame if frame is not None else self._decode()
+        if frame is not None and self._realtime:
+            now = time.monotonic()
+            self._started = now - frame.timestamp if self._started is None else self._started
+            time.sleep(max(0.0, self._started + frame.timestamp - now))
+        return frame
 
     def close(self) -> None:
         self._pending = None
         self._capture.release()
+        self._close_fd()
 
     def _decode(self) -> Frame | None:
         ok, bgr = self._capture.read()
@@ -174,8 +207,9 @@ class ImageFolderSource(FrameSource):
     """The images of a folder, in natural order (2.jpg before 10.jpg), as a stream.
 
     Files ``load_image`` cannot read are skipped with a warning and counted in ``skipped``
-    (once each, even when looping); hidden files and subfolders are ignored. ``fps`` paces
-    reads like a camera and makes the source live; ``loop`` starts again after the last image.
+    (once each, even when looping), and so are FIFOs, devices and sockets, which are refused
+    without being read; hidden files and subfolders are ignored. ``fps`` paces reads like a
+    camera and makes the source live; ``loop`` starts again after the last image.
     """
 
     def __init__(self, folder: str | Path, fps: float | None = None, loop: bool = False) -> None:
@@ -187,7 +221,7 @@ class ImageFolderSource(FrameSource):
             reason = "is not a folder" if self.folder.exists() else "no such folder"
             raise CameraError(source, f"{source}: {reason}")
         self._paths = sorted(
-            (p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")),
+            (p for p in self.folder.iterdir() if not p.name.startswith(".") and not p.is_dir()),
             key=_natural_key,
         )
         self.fps = fps
@@ -249,8 +283,8 @@ def open_source(
 ) -> FrameSource:
     """A source from what a person typed: a camera number, an image folder or a video file.
 
-    ``width`` and ``height`` apply to cameras, ``fps`` paces image folders; each other kind
-    of source has its own size and rate.
+    ``width`` and ``height`` apply to cameras; ``fps`` paces image folders, and video files
+    at their own rate (the app plays them like a camera).
     """
     text = spec.strip()
     if text.isascii() and text.isdigit():
@@ -259,7 +293,7 @@ def open_source(
     if text and path.is_dir():
         return ImageFolderSource(path, fps=fps)
     if text and path.is_file():
-        return VideoFileSource(path)
+        return VideoFileSource(path, realtime=fps is not None)
     raise CameraError(
         spec, f"{spec!r} is neither a camera number (0, 1, ...), a folder of images nor a video file"
     )

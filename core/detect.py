@@ -88,15 +88,20 @@ class FaceDetector:
         _check_session(session, spec)
         self.session = session
         self.spec = spec
-        self.score_threshold = float(spec.defaults["score_threshold"] if score_threshold is None else score_threshold)
-        self.nms_threshold = float(spec.defaults["nms_threshold"] if nms_threshold is None else nms_threshold)
-        if not (0.0 <= self.score_threshold <= 1.0 and 0.0 <= self.nms_threshold <= 1.0):
-            raise ValueError("score and NMS thresholds must lie in [0, 1]")
+        self.configure(score_threshold, nms_threshold)
         self.max_side = max_side
         self.min_side = min_side
         self.max_upscale = max_upscale
         self.stride = int(spec.outputs["stride"])
         self.multiple = int(spec.input["size_multiple"])
+
+    def configure(self, score_threshold: float | None = None, nms_threshold: float | None = None) -> None:
+        """Set both thresholds; None takes the manifest's value (the one place defaults live)."""
+        score = float(self.spec.defaults["score_threshold"] if score_threshold is None else score_threshold)
+        overlap = float(self.spec.defaults["nms_threshold"] if nms_threshold is None else nms_threshold)
+        if not (0.0 <= score <= 1.0 and 0.0 <= overlap <= 1.0):
+            raise ValueError("score and NMS thresholds must lie in [0, 1]")
+        self.score_threshold, self.nms_threshold = score, overlap
 
     def detect(self, rgb: np.ndarray, long_side: int | None = None) -> list[Face]:
         """Faces in an (H, W, 3) uint8 RGB frame, best score first, in frame pixels.

@@ -41,11 +41,20 @@ def write_drawing(image: LoadedImage, faces: list[Face], folder: Path) -> Path:
     local = [face.scaled(1.0 / image.scale) for face in faces]
     canvas = draw_faces(image.pixels, local)
     stem = Path(image.source).stem or "image"
-    target = folder / f"{stem}.faces.jpg"
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{image.source}: cannot encode the drawing")
+    # Python writes the bytes, not OpenCV: its file functions crash on names that are not UTF-8,
+    # and exclusive creation never overwrites a file that appeared since the name was chosen.
     counter = 1
-    while target.exists():
-        counter += 1
-        target = folder / f"{stem}.faces-{counter}.jpg"
-    if not cv2.imwrite(str(target), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
-        raise InputError(f"{target}: cannot write the drawing")
-    return target
+    target = folder / f"{stem}.faces.jpg"
+    while True:
+        try:
+            with open(target, "xb") as stream:
+                stream.write(encoded.tobytes())
+            return target
+        except FileExistsError:
+            counter += 1
+            target = folder / f"{stem}.faces-{counter}.jpg"
+        except OSError as exc:
+            raise InputError(f"{target}: cannot write the drawing ({exc.strerror or exc})") from None

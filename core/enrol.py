@@ -1,8 +1,10 @@
 """One-shot enrolment: one good photo of a face becomes a person in the gallery.
 
 The same steps serve the command line, "Enroll from photo" and "Enroll from webcam": find
-exactly one face, pass the quality gate, embed it, refuse a face that already matches
-someone else (unless forced, and say who), then store chip and vector in one transaction.
+exactly one face (or the one chosen by number or box), pass the quality gate, embed it,
+refuse a face that already matches someone else (unless forced, and say who), refuse a
+sample farther than tau from the person it is added to (unless confirmed, and say how far),
+then store chip and vector in one transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .gallery import Gallery, Person, name_key
 from .imaging import LoadedImage
 from .match import Match, Matcher
 from .pipeline import FacePipeline
-from .quality import QualityError, QualityLimits, QualityReport, choose_face, measure_quality
+from .quality import QualityError, QualityLimits, QualityReport, measure_quality, select_face
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,10 +49,38 @@ class AlreadyEnrolledError(InputError):
         self.distance = d
 
 
+class NotThisPersonError(InputError):
+    """A sample added to a person is farther than tau from every sample they have."""
+
+    def __init__(self, source: str, name: str, d: float, tau: float) -> None:
+        super().__init__(f"{source}: this face does not look like {name!r} (distance {d:.3f} to their samples, "
+                         f"above tau {tau:.2f}); add it only if it really is them (confirm it)")
+        self.name = name
+        self.distance = d
+        self.tau = tau
+
+
+def person_distance(matcher: Matcher, name: str, embedding: np.ndarray) -> float | None:
+    """Squared distance from ``embedding`` to the nearest of ``name``'s samples; None if they have none."""
+    index = matcher.index
+    key = name_key(name)
+    columns = [i for i, enrolled in enumerate(index.names) if name_key(enrolled) == key]
+    if not columns:
+        return None
+    return float(index.person_distances(embedding[None])[0, columns[0]])
+
+
 def prepare_candidate(pipeline: FacePipeline, image: LoadedImage, use_largest: bool = False,
-                      limits: QualityLimits = QualityLimits()) -> EnrolmentCandidate:
-    """Detect, choose and check the face, then embed it; raise with every reason it fails."""
-    face = choose_face(pipeline.detect(image.pixels), image.source, use_largest)
+                      limits: QualityLimits = QualityLimits(), face_number: int | None = None,
+                      box: tuple[float, float, float, float] | None = None) -> EnrolmentCandidate:
+    """Detect, choose and check the face, then embed it; raise with every reason it fails.
+
+    ``face_number`` (from 1, as ``oneshot detect`` lists them) or ``box`` (x1, y1, x2, y2 in
+    the original photo's pixels) chooses one face of a group photo: see ``select_face``.
+    """
+    if box is not None:
+        box = tuple(float(v) / image.scale for v in box)
+    face = select_face(pipeline.detect(image.pixels), image.source, face_number, box, use_largest)
     report = measure_quality(image.pixels, face, image.scale, limits)
     if not report.ok:
         raise QualityError(image.source, report)
@@ -60,17 +90,24 @@ def prepare_candidate(pipeline: FacePipeline, image: LoadedImage, use_largest: b
 
 
 def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCandidate,
-          duplicate_tau: float, force: bool = False, add_sample: bool = False) -> EnrolmentResult:
+          duplicate_tau: float, force: bool = False, add_sample: bool = False,
+          confirmed: bool = False) -> EnrolmentResult:
     """Store the candidate as ``name`` (a new person, or one more sample of them).
 
     A face closer than ``duplicate_tau`` to someone else is refused unless forced; one
-    between that and tau is stored and reported back, so the caller can warn.
+    between that and tau is stored and reported back, so the caller can warn. A sample
+    added to a person (``add_sample``) farther than the matcher's tau from all of their
+    samples is refused unless ``confirmed`` (the user says it is them all the same).
     """
     gallery.check_name(name, enrolled=add_sample)
     match = matcher.match(candidate.embedding[None])[0]
     someone_else = match.name is not None and name_key(match.name) != name_key(name)
     if someone_else and match.distance < duplicate_tau and not force:
         raise AlreadyEnrolledError(candidate.source, match.name, match.distance)
+    if add_sample and not confirmed:
+        d = person_distance(matcher, name, candidate.embedding)
+        if d is not None and d >= matcher.tau:
+            raise NotThisPersonError(candidate.source, gallery.person(name).name, d, matcher.tau)
     person = gallery.enroll(name, candidate.chip, candidate.embedding, matcher.model_id,
                             candidate.quality.score, candidate.source, add_to_existing=add_sample)
     return EnrolmentResult(person, match if someone_else else None)

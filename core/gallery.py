@@ -10,15 +10,33 @@ are stored per model, so switching back to an older model needs no work at all.
 Every write is one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``: a process
 killed mid-batch leaves exactly the committed samples, and two processes writing at once
 wait for each other instead of losing data.
+
+Opening never writes. A file is checked (regular file, SQLite header, our application id,
+schema version, integrity, tables and columns) through a read-only connection before
+anything else touches it, so a foreign or damaged file is refused and left byte-for-byte as
+it was. ``Gallery(path, readonly=True)`` (the reading commands) only ever opens the file
+read-only; a gallery on read-only media, or one this user may not write, is opened
+read-only by the default mode too, and a write then fails with a clear message. A new
+gallery is built completely under a private temporary name and then hard-linked into
+place, so two processes creating the same gallery at once both succeed. A full disk makes
+the failing write say so and leaves the gallery readable; a small reserve file beside the
+gallery is given up when a ``forget`` finds the disk full, so people can still be deleted.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
+import re
+import secrets
 import sqlite3
+import stat
+import struct
 import threading
 import unicodedata
+import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +54,11 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4F534731  # "OSG1": tells our files from other SQLite databases
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 100
+MAX_DIMENSIONS = 4096  # the longest vector a model may have
+MAX_CHIP_SIDE = 1024  # a stored chip larger than this is damage, not a face chip
+MAX_CHIP_BYTES = 4 << 20  # ... and so is a stored PNG larger than this
+RESERVE_BYTES = 1 << 20  # the space kept beside the gallery so `forget` works on a full disk
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 MIGRATIONS = {
     1: """
@@ -70,9 +93,36 @@ MIGRATIONS = {
     """,
 }
 
+# What the current schema must have; an older or newer shape is refused, not guessed at.
+REQUIRED_COLUMNS = {
+    "people": {"id", "name", "name_key", "created", "note"},
+    "models": {"id", "dimensions", "added"},
+    "samples": {"id", "person_id", "chip", "quality", "source", "created"},
+    "embeddings": {"sample_id", "model_id", "vector"},
+}
+
+# SQLite's answers when it cannot set up the shared-memory index of the write-ahead log
+# (a read-only folder or medium, a full disk): the open then falls back (see _connect).
+_SHM_PROBLEMS = ("SQLITE_IOERR_SHM", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT",
+                 "SQLITE_READONLY_CANTLOCK", "SQLITE_READONLY_RECOVERY", "SQLITE_CANTOPEN", "SQLITE_IOERR_LOCK",
+                 "SQLITE_FULL", "SQLITE_READONLY")
+
+
+# What SQLite (and Python's decoding of what it returns: a damaged file's text may not be
+# UTF-8, even inside an error message) raises on a damaged, locked or unreachable file.
+_SQLITE_FAILURES = (sqlite3.Error, UnicodeDecodeError)
+
 
 class GalleryError(InputError):
     """A gallery file that cannot be used: foreign, damaged, from a newer version, ..."""
+
+
+class DiskFullError(GalleryError):
+    """A write that failed because the disk is full; nothing was changed."""
+
+
+class ReadOnlyGalleryError(GalleryError):
+    """A write to a gallery that is read-only (opened so, or on read-only media)."""
 
 
 class UnknownPersonError(InputError):
@@ -103,7 +153,51 @@ def clean_name(name: str) -> str:
 
 
 def name_key(name: str) -> str:
-    return clean_name(name).casefold()
+    """The key two spellings of one name share (NFC, trimmed, case-folded). Never raises:
+    a name already in a gallery is looked up even when it would not be accepted today."""
+    return unicodedata.normalize("NFC", str(name)).strip().casefold()
+
+
+def printable(text, escape_backslash: bool = True) -> str:
+    """``text`` safe to print on a terminal: control, format, separator and unpaired surrogate
+    characters (escape sequences, bidi overrides, a non-UTF-8 file name's bytes) are shown as
+    ``\\x1b``, ``\\u202e``, ... and, for names, a backslash as ``\\\\``, so the form printed
+    is unambiguous and can be typed back (``forget`` accepts it)."""
+    out = []
+    for ch in str(text):
+        if ch == "\\" and escape_backslash:
+            out.append("\\\\")
+        elif unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def printable_path(path) -> str:
+    """A file name for a message: as ``printable`` but backslashes (Windows folders) kept."""
+    return printable(os.fsdecode(path) if isinstance(path, bytes) else str(path), escape_backslash=False)
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\\|n|r|t)")
+
+
+def unescape_name(text: str) -> str | None:
+    """The inverse of ``printable``: ``\\x1b`` and friends back to characters; None if invalid."""
+    def one(match: re.Match) -> str:
+        token = match.group(1)
+        if token in ("\\", "n", "r", "t"):
+            return {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}[token]
+        code = int(token[1:], 16)
+        if code > 0x10FFFF:
+            raise ValueError(token)
+        return chr(code)
+
+    try:
+        return _ESCAPE.sub(one, text)
+    except ValueError:
+        return None
 
 
 def _now() -> str:
@@ -148,72 +242,405 @@ def encode_chip(chip: np.ndarray) -> bytes:
     return png.tobytes()
 
 
-def decode_chip(png: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise GalleryError("a stored chip is damaged (not a readable PNG)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def png_size(png: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header without decoding it; None if it is not a PNG."""
+    if not isinstance(png, (bytes, bytearray, memoryview)) or len(png) < 24:
+        return None
+    png = bytes(png[:24])
+    if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", png[16:24])
+
+
+def decode_chip(png: bytes, size: int | None = None, what: str = "a stored chip") -> np.ndarray:
+    """A chip's RGB pixels from its PNG, refusing anything that is not a small square colour chip.
+
+    The size is read from the header before decoding, so a damaged or hostile file cannot
+    make the decoder allocate a huge image. Decoded with Pillow, which reports a damaged
+    file as an exception (libpng through OpenCV also prints to stderr). ``size``: the
+    exact side required.
+    """
+    dims = png_size(png)
+    if dims is None:
+        raise GalleryError(f"{what} is damaged (not a PNG)")
+    width, height = dims
+    if width != height or not 1 <= width <= MAX_CHIP_SIDE or (size is not None and width != size):
+        wanted = f"{size}x{size}" if size else "a square chip"
+        raise GalleryError(f"{what} is damaged ({width}x{height} pixels, not {wanted})")
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(bytes(png)), formats=["PNG"]) as image:
+            image.load()
+            if image.mode.startswith("I"):  # 16-bit grey: keep the high byte, as for 16-bit colour
+                grey = (np.asarray(image).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+                rgb = np.repeat(grey[:, :, None], 3, axis=2)
+            else:
+                rgb = np.asarray(image.convert("RGB"))
+    except Exception:  # Pillow's many ways of saying "damaged" (OSError, SyntaxError, zlib.error, ...)
+        raise GalleryError(f"{what} is damaged (not a readable PNG)") from None
+    if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
+        raise GalleryError(f"{what} is damaged (not a readable PNG)")
+    return np.ascontiguousarray(rgb)
+
+
+def _error_name(exc: BaseException) -> str:
+    """SQLite's extended error name (``SQLITE_FULL``, ``SQLITE_IOERR_SHMSIZE``, ...), or ''."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return name
+    text = str(exc).lower()  # Python 3.10 has no sqlite_errorname
+    for needle, guess in (("disk is full", "SQLITE_FULL"), ("readonly", "SQLITE_READONLY"),
+                          ("locked", "SQLITE_BUSY"), ("malformed", "SQLITE_CORRUPT"),
+                          ("not a database", "SQLITE_NOTADB"), ("unable to open", "SQLITE_CANTOPEN"),
+                          ("disk i/o error", "SQLITE_IOERR")):
+        if needle in text:
+            return guess
+    return ""
+
+
+def _disk_has_no_room(path: Path) -> bool:
+    try:
+        info = os.statvfs(path.parent if not path.is_dir() else path)
+    except (OSError, AttributeError):
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _uri(path: Path, **params: str) -> str:
+    absolute = os.path.abspath(os.fsencode(path))
+    if os.name == "nt":  # file:///C:/...
+        absolute = b"/" + absolute.replace(b"\\", b"/")
+    return "file:" + urllib.parse.quote(absolute, safe=b"/:") + "?" + urllib.parse.urlencode(params)
+
+
+def _text(value, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise _Damaged(f"{what} is not text")
+
+
+class _Damaged(Exception):
+    """Internal: a row that does not have the shape the schema promises."""
 
 
 class Gallery:
-    """One open gallery file. Safe to share between threads (calls are serialised)."""
+    """One open gallery file. Safe to share between threads (calls are serialised).
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    ``readonly=True``: the file is only read (``mode=ro``); a missing file reads as an
+    empty gallery and is not created. Otherwise a missing file is created, and a file this
+    process cannot write (read-only medium, folder or file) is opened read-only all the same:
+    reading works, and a write raises ``ReadOnlyGalleryError``. Either way nothing is
+    written when opening.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else default_gallery_path()
+        self._shown = printable_path(self.path)
         self._lock = threading.RLock()
         self._local_changes = 0
-        _create_private_file(self.path)
-        self._db = self._connect()
+        self._read_only_reason: str | None = "it was opened for reading only" if readonly else None
+        self._reserve_checked = False
+        self._wal_checked = False
+        self._db = self._open(readonly)
 
     # -- opening -------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    @property
+    def read_only(self) -> bool:
+        """True when writes are refused (opened for reading, or the file cannot be written)."""
+        return self._read_only_reason is not None
+
+    def require_writable(self) -> None:
+        """Raise ``ReadOnlyGalleryError`` now, before slow work, if a write would be refused."""
+        if self._read_only_reason is not None:
+            raise ReadOnlyGalleryError(f"{self._shown}: cannot change the gallery: {self._read_only_reason}")
+
+    def _open(self, readonly: bool) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise GalleryError(f"{self.path}: cannot open the gallery ({exc})") from None
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            if os.path.islink(self.path):
+                raise GalleryError(f"{self._shown}: a symbolic link to a file that does not exist "
+                                   f"({printable_path(os.readlink(self.path))})") from None
+            if readonly:
+                return self._empty_in_memory()
+            self._create()
+            info = self._stat()
+        except OSError as exc:
+            raise GalleryError(f"{self._shown}: cannot open the gallery ({exc.strerror or exc})") from None
+        self._check_file(info)
+        wal_size = self._wal_size()
+        self._check_header(self._read_header(), info.st_size, wal_size)
+        if not readonly:
+            self._read_only_reason = self._why_not_writable()
+        db = self._connect(writable=False)
         try:
-            self._check_and_prepare(db)
-        except sqlite3.DatabaseError as exc:
+            self._validate(db)
+        except BaseException:
             db.close()
-            raise GalleryError(f"{self.path}: damaged or not a gallery ({exc})") from None
+            raise
+        if self._read_only_reason is not None:
+            return db
+        db.close()  # checked: now the connection that may write
+        db = self._connect(writable=True)
+        for pragma in ("secure_delete = ON", "foreign_keys = ON", "synchronous = FULL"):
+            db.execute(f"PRAGMA {pragma}")
+        return db
+
+    def _stat(self) -> os.stat_result:
+        try:
+            return os.stat(self.path)
+        except OSError as exc:
+            raise GalleryError(f"{self._shown}: cannot open the gallery ({exc.strerror or exc})") from None
+
+    def _check_file(self, info: os.stat_result) -> None:
+        if stat.S_ISDIR(info.st_mode):
+            raise GalleryError(f"{self._shown}: is a directory, not a gallery file")
+        if not stat.S_ISREG(info.st_mode):
+            raise GalleryError(f"{self._shown}: not a regular file (a device, pipe or socket), not a gallery")
+        if info.st_size == 0:
+            raise GalleryError(f"{self._shown}: an empty file (0 bytes), not a OneShot gallery "
+                               "(delete it to start a new gallery there)")
+
+    def _read_header(self) -> bytes:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as exc:
+            raise GalleryError(f"{self._shown}: cannot read the gallery ({exc.strerror or exc})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
+                raise GalleryError(f"{self._shown}: not a regular file, not a gallery")
+            return os.pread(fd, 100, 0) if hasattr(os, "pread") else os.read(fd, 100)
+        except OSError as exc:
+            raise GalleryError(f"{self._shown}: cannot read the gallery ({exc.strerror or exc})") from None
+        finally:
+            os.close(fd)
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(f"{os.fsdecode(self.path)}-wal").st_size
+        except OSError:
+            return 0
+
+    def _check_header(self, header: bytes, size: int, wal_size: int) -> None:
+        """What the first 100 bytes tell without SQLite: not SQLite, truncated, someone else's."""
+        if not header.startswith(SQLITE_HEADER):
+            raise GalleryError(f"{self._shown}: not a OneShot gallery (not an SQLite database)")
+        if len(header) < 100:
+            raise GalleryError(f"{self._shown}: the gallery is damaged (truncated to {size} bytes)")
+        page_size = struct.unpack(">H", header[16:18])[0]
+        page_size = 65536 if page_size == 1 else page_size
+        if page_size < 512 or page_size & (page_size - 1):
+            raise GalleryError(f"{self._shown}: the gallery is damaged (its header is corrupt)")
+        if wal_size:
+            return  # the log may hold a newer first page: SQLite's own reading decides
+        if size % page_size:
+            raise GalleryError(f"{self._shown}: the gallery is damaged (truncated: {size} bytes is not a whole "
+                               f"number of {page_size}-byte pages)")
+        change_counter, pages = struct.unpack(">II", header[24:32])
+        valid_for = struct.unpack(">I", header[92:96])[0]
+        if pages and valid_for == change_counter and pages * page_size > size:
+            raise GalleryError(f"{self._shown}: the gallery is damaged (truncated: {size} of "
+                               f"{pages * page_size} bytes)")
+        application_id = struct.unpack(">i", header[68:72])[0]
+        if application_id != APPLICATION_ID:
+            raise self._foreign(application_id, empty=pages <= 1 and size <= page_size)
+
+    def _foreign(self, application_id: int, empty: bool = False) -> GalleryError:
+        if application_id or not empty:
+            return GalleryError(f"{self._shown}: not a OneShot gallery (an SQLite database of another program)")
+        return GalleryError(f"{self._shown}: not a OneShot gallery (an empty SQLite database; delete it to start "
+                            "a new gallery there)")
+
+    def _why_not_writable(self) -> str | None:
+        """Why this process cannot write the gallery (then it is opened read-only), or None."""
+        folder = self.path.parent
+        if _read_only_mount(folder):
+            return "it is on a read-only file system"
+        if not os.access(self.path, os.W_OK):
+            return "the file is read-only (no permission to write it)"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return "its folder is read-only (SQLite needs to write its log beside it)"
+        return None
+
+    def _connect(self, writable: bool) -> sqlite3.Connection:
+        """A connection that does not write on opening, with the fallbacks a read-only folder,
+        read-only medium or full disk needs.
+
+        The write-ahead log's index lives in shared memory, a ``-shm`` file beside the
+        gallery. When that cannot be created (read-only folder or medium, full disk):
+        a writer takes an exclusive lock and keeps the index in its own memory; a reader opens
+        the file as immutable, which is only done when the log is empty (no other connection
+        is open, nothing is waiting to be copied into the file) -- so what it reads is the
+        file as committed, and nobody can be writing it without being able to create the log.
+        """
+        params = {"mode": "rw" if writable else "ro"}
+        try:
+            return self._probe(params)
+        except _SQLITE_FAILURES as exc:
+            if not _error_name(exc).startswith(_SHM_PROBLEMS):
+                raise self._error(exc, "open") from None
+            problem = exc
+        try:
+            if writable:
+                log.info("%s: the shared-memory log index cannot be created (%s); locking the gallery while "
+                         "it is open", self._shown, problem)
+                return self._probe(params, exclusive=True)
+            if self._wal_size():
+                raise GalleryError(f"{self._shown}: cannot read the gallery: it has changes not yet copied from "
+                                   f"its log ({self.path.name}-wal), which need a writable folder with free space "
+                                   f"({problem})")
+            return self._probe({"mode": "ro", "immutable": "1"})
+        except _SQLITE_FAILURES as exc:
+            raise self._error(exc, "open") from None
+
+    def _probe(self, params: dict, exclusive: bool = False) -> sqlite3.Connection:
+        db = sqlite3.connect(_uri(self.path, **params), uri=True, timeout=30, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            for pragma in ("trusted_schema = OFF", "cell_size_check = ON", "temp_store = MEMORY"):
+                db.execute(f"PRAGMA {pragma}")
+            if exclusive:
+                db.execute("PRAGMA locking_mode = EXCLUSIVE")
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except BaseException:
             db.close()
             raise
         return db
 
-    def _check_and_prepare(self, db: sqlite3.Connection) -> None:
-        """Refuse foreign or damaged files before writing a single byte to them."""
-        application_id = db.execute("PRAGMA application_id").fetchone()[0]
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-        if application_id != APPLICATION_ID and (application_id or tables):
-            raise GalleryError(f"{self.path}: not a OneShot gallery (an SQLite database of another program)")
-        if version > SCHEMA_VERSION:
-            raise GalleryError(f"{self.path}: made by a newer OneShot (schema {version}, this one reads {SCHEMA_VERSION})")
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise GalleryError(f"{self.path}: the gallery is damaged (integrity check: {check})")
-        for pragma in ("secure_delete = ON", "foreign_keys = ON", "temp_store = MEMORY", "synchronous = FULL"):
-            db.execute(f"PRAGMA {pragma}")
-        db.execute("PRAGMA journal_mode = WAL")
-        self._migrate(db)
-
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")
+    def _validate(self, db: sqlite3.Connection) -> None:
+        """Refuse a foreign, newer, older or damaged file; only reads."""
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target].split(";"):
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if application_id != APPLICATION_ID:
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                raise self._foreign(application_id, empty=not tables)
+            if version > SCHEMA_VERSION:
+                raise GalleryError(f"{self._shown}: made by a newer OneShot (schema {version}, this one reads "
+                                   f"{SCHEMA_VERSION})")
+            if version < 1:
+                raise GalleryError(f"{self._shown}: the gallery is damaged (schema version {version})")
+            check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                check = "; ".join(line.strip("* ") for line in str(check).splitlines() if line.strip("* "))
+                raise GalleryError(f"{self._shown}: the gallery is damaged (integrity check: {printable(check)})")
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table, columns in REQUIRED_COLUMNS.items():
+                if table not in tables:
+                    raise GalleryError(f"{self._shown}: the gallery is damaged (the {table} table is missing)")
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                missing = sorted(columns - have)
+                if missing:
+                    raise GalleryError(f"{self._shown}: the gallery is damaged (the {table} table has no "
+                                       f"{', '.join(missing)} column)")
+            for model_id, dimensions in db.execute("SELECT id, dimensions FROM models"):
+                if (not isinstance(model_id, str) or not isinstance(dimensions, int)
+                        or not 1 <= dimensions <= MAX_DIMENSIONS):
+                    raise GalleryError(f"{self._shown}: the gallery is damaged (model {printable(model_id)!s} has "
+                                       f"{printable(dimensions)}-d vectors)")
+        except _SQLITE_FAILURES as exc:
+            raise self._error(exc, "open") from None
+
+    def _empty_in_memory(self) -> sqlite3.Connection:
+        """A missing gallery read with ``readonly=True``: empty, and no file is created."""
+        self._read_only_reason = "there is no gallery file yet (nothing is enrolled)"
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        for statement in MIGRATIONS[SCHEMA_VERSION].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        return db
+
+    def _create(self) -> None:
+        """Build a complete new gallery under a private temporary name, then hard-link it into
+        place: the link fails if another process got there first, and then its gallery is used.
+        Nobody ever sees a half-made gallery, and nothing is overwritten."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._os_error(exc, "create the gallery") from None
+        temporary = folder / f".{self.path.name}.{secrets.token_hex(8)}.new"
+        flags = (os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.close(os.open(temporary, flags, 0o600))
+        except OSError as exc:
+            raise self._os_error(exc, "create the gallery") from None
+        try:
+            db = sqlite3.connect(_uri(temporary, mode="rw"), uri=True, isolation_level=None)
+            try:
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("BEGIN IMMEDIATE")
+                for statement in MIGRATIONS[SCHEMA_VERSION].split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version = {target}")
-                log.info("%s: schema migrated to version %d", self.path, target)
-            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                db.execute("COMMIT")
+                db.execute("PRAGMA journal_mode = WAL")
+            finally:
+                db.close()
+            try:
+                os.link(temporary, self.path)
+                log.info("%s: new gallery created", self._shown)
+            except FileExistsError:
+                pass  # another process created it a moment ago: use theirs
+            except OSError:  # a file system without hard links: the rename is atomic, the check before it not
+                if not self.path.exists():
+                    os.replace(temporary, self.path)
+            sync_folder(folder)
+        except _SQLITE_FAILURES as exc:
+            if _error_name(exc).startswith("SQLITE_FULL") or _disk_has_no_room(temporary):
+                raise DiskFullError(f"{self._shown}: disk full: cannot create the gallery") from None
+            raise GalleryError(f"{self._shown}: cannot create the gallery ({exc})") from None
+        except OSError as exc:
+            raise self._os_error(exc, "create the gallery") from None
+        finally:
+            for leftover in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.unlink(f"{os.fsdecode(temporary)}{leftover}")
+                except OSError:
+                    pass
+        self._ensure_reserve()
+
+    def _os_error(self, exc: OSError, action: str) -> GalleryError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFullError(f"{self._shown}: disk full: cannot {action}")
+        if exc.errno == errno.EROFS:
+            return ReadOnlyGalleryError(f"{self._shown}: cannot {action}: read-only file system")
+        return GalleryError(f"{self._shown}: cannot {action} ({exc.strerror or exc})")
+
+    def _error(self, exc: sqlite3.Error, action: str) -> GalleryError:
+        """The one-line message for an SQLite failure while opening, reading or writing."""
+        name = _error_name(exc)
+        nothing = ": nothing was changed" if action == "write" else ""
+        if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR") and _disk_has_no_room(self.path)):
+            verb = {"open": "cannot open the gallery", "read": "cannot read the gallery"}.get(action, "")
+            return DiskFullError(f"{self._shown}: disk full" + (f": {verb}" if verb else "")
+                                 + nothing + " (free some space and try again)")
+        if name.startswith("SQLITE_READONLY"):
+            return ReadOnlyGalleryError(f"{self._shown}: cannot change the gallery: it is read-only ({exc}){nothing}")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return GalleryError(f"{self._shown}: the gallery is busy (another program has been writing to it for "
+                                f"30 s){nothing}")
+        if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+            return GalleryError(f"{self._shown}: cannot {action} the gallery ({exc}){nothing}")
+        if name.startswith("SQLITE_NOTADB"):
+            return GalleryError(f"{self._shown}: the gallery is damaged or not an SQLite database ({exc})")
+        return GalleryError(f"{self._shown}: the gallery is damaged ({printable(exc)}){nothing}")
 
     def close(self) -> None:
         with self._lock:
@@ -225,61 +652,169 @@ class Gallery:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- reading and writing -----------------------------------------------------------------
+
     @contextmanager
     def _write(self):
-        """One atomic write transaction; counts as a change for ``revision``."""
+        """One atomic write transaction; counts as a change for ``revision``.
+
+        SQLite errors become one-line ``GalleryError``s (``DiskFullError`` for a full disk);
+        the transaction is rolled back whatever happens, so a failed write changes nothing.
+        """
+        self.require_writable()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._db
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                if not self._wal_checked:  # an old file in rollback mode: switch now, not on opening
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode = WAL")
+                    self._wal_checked = True
+                db.execute("BEGIN IMMEDIATE")
+            except _SQLITE_FAILURES as exc:
+                raise self._error(exc, "write") from None
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except _SQLITE_FAILURES:
+                        pass
+                if isinstance(exc, _SQLITE_FAILURES):
+                    raise self._error(exc, "write") from None
                 raise
             self._local_changes += 1
+        if not self._reserve_checked:
+            self._reserve_checked = True
+            self._ensure_reserve()
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except _SQLITE_FAILURES as exc:
+                raise self._error(exc, "read") from None
+
+    def _damaged(self, reason: str) -> GalleryError:
+        return GalleryError(f"{self._shown}: the gallery is damaged ({reason})")
 
     @property
     def revision(self) -> tuple[int, int]:
         """Changes whenever this or any other connection commits: the matcher's cache key."""
-        with self._lock:
-            return self._db.execute("PRAGMA data_version").fetchone()[0], self._local_changes
+        return self._read("PRAGMA data_version")[0][0], self._local_changes
+
+    # -- the reserve: room for `forget` on a full disk ------------------------------------
+
+    def _reserve_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.reserve")
+
+    def _ensure_reserve(self) -> None:
+        """Keep ``RESERVE_BYTES`` of zeros beside the gallery, best effort."""
+        if self._read_only_reason is not None:
+            return
+        path = self._reserve_path()
+        try:
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_size >= RESERVE_BYTES:
+                return
+        except OSError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError:
+            return
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            else:
+                os.pwrite(fd, bytes(RESERVE_BYTES), 0) if hasattr(os, "pwrite") else os.write(fd, bytes(RESERVE_BYTES))
+            os.fsync(fd)
+        except OSError:  # no room for it now: try again after the next write
+            self._reserve_checked = False
+            try:
+                os.ftruncate(fd, 0)
+                os.unlink(path)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+
+    def _release_reserve(self) -> bool:
+        try:
+            os.unlink(self._reserve_path())
+        except OSError:
+            return False
+        log.warning("%s: the disk is full; using the space kept in reserve", self._shown)
+        return True
 
     # -- people --------------------------------------------------------------------------
 
     _PEOPLE = ("SELECT p.name, count(s.id), p.created, p.note FROM people p "
                "LEFT JOIN samples s ON s.person_id = p.id {where} GROUP BY p.id ORDER BY p.name_key")
 
+    def _person_row(self, row: tuple) -> Person:
+        name, count, created, note = row
+        if not isinstance(name, str) or not isinstance(count, int):
+            raise self._damaged(f"a person's name is {type(name).__name__}, not text")
+        try:
+            return Person(name, count, _text(created, "a creation date"), _text(note, "a note"))
+        except _Damaged as exc:
+            raise self._damaged(f"{exc} for {printable(name)}") from None
+
     def people(self) -> list[Person]:
-        return [Person(*row) for row in self._read(self._PEOPLE.format(where=""))]
+        return [self._person_row(row) for row in self._read(self._PEOPLE.format(where=""))]
 
     def person(self, name: str) -> Person:
         """One person by name (case-insensitive), looked up by its key, not by listing everyone."""
-        rows = self._read(self._PEOPLE.format(where="WHERE p.name_key = ?"), (name_key(name),))
-        if not rows:
+        with self._lock:
+            person_id = self._find(name, lenient=True)
+        if person_id is None:
             raise UnknownPersonError(name)
-        return Person(*rows[0])
+        return self._person_row(self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0])
 
     def check_name(self, name: str, enrolled: bool) -> str:
         """Raise unless ``name`` is valid and (``enrolled``) known or (not) free; return it cleaned.
 
         Lets callers refuse a bad name before any slow work; ``enroll`` checks again.
         """
+        self.require_writable()
         name = clean_name(name)
         with self._lock:
-            known = self._person_id(self._db, name) is not None
+            known = self._find(name) is not None
         if enrolled and not known:
             raise UnknownPersonError(name)
         if known and not enrolled:
             raise DuplicateNameError(name)
         return name
 
-    def _person_id(self, db: sqlite3.Connection, name: str) -> int | None:
-        row = db.execute("SELECT id FROM people WHERE name_key = ?", (name_key(name),)).fetchone()
-        return row[0] if row else None
+    def _find(self, name: str, lenient: bool = False) -> int | None:
+        """The id of the person called ``name``: by key, then (``lenient``, for a name a user
+        typed to change or delete someone) as stored exactly, or written as ``printable`` shows it."""
+        try:
+            return self._person_id(self._db, name, lenient)
+        except _SQLITE_FAILURES as exc:
+            raise self._error(exc, "read") from None
+
+    def _person_id(self, db: sqlite3.Connection, name: str, lenient: bool = False) -> int | None:
+        key = name_key(name)
+        row = db.execute("SELECT id FROM people WHERE name_key = ?", (key,)).fetchone()
+        if row:
+            return row[0]
+        if not lenient:
+            return None
+        row = db.execute("SELECT id FROM people WHERE name = ?", (str(name),)).fetchone()
+        if row:
+            return row[0]
+        unescaped = unescape_name(str(name))
+        candidates = {str(name), unescaped} - {None}
+        keys = {name_key(c) for c in candidates}
+        # a file written by another tool may hold a key that is not its name's: compare names
+        for person_id, stored in db.execute("SELECT id, name FROM people"):
+            if isinstance(stored, str) and (stored in candidates or name_key(stored) in keys):
+                return person_id
+        return None
 
     def enroll(
         self,
@@ -308,7 +843,8 @@ class Gallery:
     def import_people(self, people: list[tuple[str, str, list[tuple]]], model_id: str) -> int:
         """Add new people with their samples ``(chip, embedding, quality, source)``, all or nothing.
 
-        Refuses (and writes nothing) if any name is already enrolled or appears twice.
+        A chip is RGB pixels, or PNG bytes already checked by ``decode_chip``. Refuses (and
+        writes nothing) if any name is already enrolled or appears twice.
         """
         count = 0
         with self._write() as db:
@@ -325,16 +861,17 @@ class Gallery:
     def _insert_person(self, db: sqlite3.Connection, name: str, note: str) -> int:
         return db.execute(
             "INSERT INTO people (name, name_key, created, note) VALUES (?, ?, ?, ?)",
-            (name, name.casefold(), _now(), note),
+            (name, name_key(name), _now(), str(note)),
         ).lastrowid
 
-    def _insert_sample(self, db: sqlite3.Connection, person_id: int, chip: np.ndarray, embedding: np.ndarray,
+    def _insert_sample(self, db: sqlite3.Connection, person_id: int, chip, embedding: np.ndarray,
                        model_id: str, quality: float, source: str) -> None:
-        vector = np.ascontiguousarray(embedding, dtype="<f4").reshape(-1)
+        vector = _checked_vector(embedding)
         self._register_model(db, model_id, len(vector))
+        png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
         sample_id = db.execute(
             "INSERT INTO samples (person_id, chip, quality, source, created) VALUES (?, ?, ?, ?, ?)",
-            (person_id, encode_chip(chip), float(quality), source, _now()),
+            (person_id, png, float(quality), str(source), _now()),
         ).lastrowid
         db.execute(
             "INSERT INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
@@ -346,42 +883,84 @@ class Gallery:
         if row is None:
             db.execute("INSERT INTO models (id, dimensions, added) VALUES (?, ?, ?)", (model_id, dimensions, _now()))
         elif row[0] != dimensions:
-            raise GalleryError(f"model {model_id!r} has {row[0]}-d vectors in this gallery, not {dimensions}-d")
+            raise GalleryError(f"model {printable(model_id)!r} has {row[0]}-d vectors in this gallery, "
+                               f"not {dimensions}-d")
 
     def rename(self, old: str, new: str) -> Person:
         new = clean_name(new)
         with self._write() as db:
-            person_id = self._person_id(db, old)
+            person_id = self._person_id(db, old, lenient=True)
             if person_id is None:
                 raise UnknownPersonError(old)
             other = self._person_id(db, new)
             if other is not None and other != person_id:
                 raise DuplicateNameError(new)
-            db.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?", (new, new.casefold(), person_id))
+            db.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?", (new, name_key(new), person_id))
         return self.person(new)
 
     def forget(self, name: str) -> int:
-        """Delete a person and every sample, irrecoverably; return how many samples went."""
+        """Delete a person and every sample, irrecoverably; return how many samples went.
+
+        On a full disk the reserve beside the gallery is given up to make room: deleting
+        someone must always be possible.
+        """
+        try:
+            count = self._forget(name)
+        except DiskFullError:
+            if not self._release_reserve():
+                raise
+            count = self._forget(name)
+        self._scrub_log()
+        self._ensure_reserve()
+        return count
+
+    def _forget(self, name: str) -> int:
         with self._write() as db:
-            person_id = self._person_id(db, name)
+            person_id = self._person_id(db, name, lenient=True)
             if person_id is None:
                 raise UnknownPersonError(name)
             count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
             db.execute("DELETE FROM people WHERE id = ?", (person_id,))
-        self._scrub_log()
         return count
 
     def _scrub_log(self) -> None:
         """Copy the log into the file and truncate it: deleted pages must not linger there."""
-        with self._lock:
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        try:
+            with self._lock:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except _SQLITE_FAILURES as exc:
+            log.warning("%s: the log could not be scrubbed now (%s); it is when the gallery is next closed",
+                        self._shown, exc)
+            return
         if busy:
-            log.warning("%s: another program holds the gallery open; the log is scrubbed when it closes", self.path)
+            log.warning("%s: another program holds the gallery open; the log is scrubbed when it closes", self._shown)
 
     # -- vectors and samples ---------------------------------------------------------------
 
+    def _dimensions(self, model_id: str) -> int | None:
+        rows = self._read("SELECT dimensions FROM models WHERE id = ?", (model_id,))
+        return rows[0][0] if rows else None
+
+    def _check_vectors(self, vectors: list, dimensions: int | None, owners: list[str]) -> np.ndarray:
+        """(N, D) float32 from stored blobs, refusing a wrong length or a NaN or infinity."""
+        for blob, owner in zip(vectors, owners):
+            if not isinstance(blob, bytes) or dimensions is None or len(blob) != 4 * dimensions:
+                size = f"{len(blob) / 4:g} numbers" if isinstance(blob, bytes) else type(blob).__name__
+                raise self._damaged(f"a stored vector of {printable(owner)} is {size}, not {dimensions}; "
+                                    "run `oneshot reembed`")
+        if not vectors:
+            return np.zeros((0, dimensions or 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(vectors), dtype="<f4").reshape(len(vectors), dimensions).astype(np.float32)
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            owner = owners[int(np.argmin(finite))]
+            raise self._damaged(f"a stored vector of {printable(owner)} is not finite (NaN or infinity); "
+                                "run `oneshot reembed`")
+        return matrix
+
     def vectors(self, model_id: str) -> GalleryVectors:
         """Every vector of ``model_id``, grouped by person."""
+        dimensions = self._dimensions(model_id)
         rows = self._read(
             "SELECT p.id, p.name, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id "
             "JOIN people p ON p.id = s.person_id WHERE e.model_id = ? ORDER BY p.id, s.id",
@@ -391,23 +970,37 @@ class Gallery:
         owners = np.empty(len(rows), dtype=np.int64)
         last_id = None
         for row_index, (person_id, name, _) in enumerate(rows):
+            if not isinstance(name, str):
+                raise self._damaged(f"a person's name is {type(name).__name__}, not text")
             if person_id != last_id:
                 names.append(name)
                 last_id = person_id
             owners[row_index] = len(names) - 1
-        if rows:
-            matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype="<f4").reshape(len(rows), -1)
-        else:
+        matrix = self._check_vectors([row[2] for row in rows], dimensions, [row[1] for row in rows])
+        if not rows:
             matrix = np.zeros((0, 0), dtype=np.float32)
-        return GalleryVectors(names=names, owners=owners, matrix=matrix.astype(np.float32))
+        return GalleryVectors(names=names, owners=owners, matrix=matrix)
 
     def samples(self) -> list[StoredSample]:
         """Every sample with its chip, for re-embedding and export."""
         rows = self._read(
-            "SELECT s.id, p.name, s.chip, s.quality, s.source, s.created FROM samples s "
-            "JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id"
+            "SELECT s.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, s.source, "
+            "s.created FROM samples s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
+            (MAX_CHIP_BYTES,),
         )
-        return [StoredSample(i, name, decode_chip(png), q, src, t) for i, name, png, q, src, t in rows]
+        samples = []
+        for sample_id, name, png, quality, source, created in rows:
+            if not isinstance(name, str) or not isinstance(quality, (int, float)):
+                raise self._damaged(f"sample {sample_id} is not in the shape the schema promises")
+            try:
+                chip = decode_chip(png, what=f"the chip of sample {sample_id} ({printable(name)})")
+                samples.append(StoredSample(sample_id, name, chip, float(quality), _text(source, "a source"),
+                                            _text(created, "a date")))
+            except GalleryError as exc:
+                raise GalleryError(f"{self._shown}: {exc}") from None
+            except _Damaged as exc:
+                raise self._damaged(f"{exc} in sample {sample_id}") from None
+        return samples
 
     def thumbnails(self) -> dict[str, tuple[np.ndarray | None, int]]:
         """name -> (first sample's chip, sample count), by name: the gallery manager's icons.
@@ -417,27 +1010,43 @@ class Gallery:
         """
         rows = self._read(
             "SELECT p.name, count(s.id), "
-            "(SELECT f.chip FROM samples f WHERE f.person_id = p.id ORDER BY f.id LIMIT 1) "
-            "FROM people p LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name_key"
+            "(SELECT CASE WHEN length(f.chip) > ? THEN NULL ELSE f.chip END FROM samples f "
+            "WHERE f.person_id = p.id ORDER BY f.id LIMIT 1) "
+            "FROM people p LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name_key",
+            (MAX_CHIP_BYTES,),
         )
-        return {name: (decode_chip(png) if png is not None else None, count) for name, count, png in rows}
+        thumbnails = {}
+        for name, count, png in rows:
+            if not isinstance(name, str):
+                raise self._damaged(f"a person's name is {type(name).__name__}, not text")
+            if png is None and count:
+                raise self._damaged(f"the chip of {printable(name)} is missing or too large")
+            try:
+                thumbnails[name] = (decode_chip(png, what=f"the chip of {printable(name)}") if png is not None
+                                    else None, count)
+            except GalleryError as exc:
+                raise GalleryError(f"{self._shown}: {exc}") from None
+        return thumbnails
 
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
         """sample id -> its ``model_id`` vector."""
+        dimensions = self._dimensions(model_id)
         rows = self._read("SELECT sample_id, vector FROM embeddings WHERE model_id = ?", (model_id,))
-        return {sample_id: np.frombuffer(vector, dtype="<f4").astype(np.float32) for sample_id, vector in rows}
+        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"sample {row[0]}" for row in rows])
+        return {sample_id: matrix[index] for index, (sample_id, _) in enumerate(rows)}
 
     def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
         """Add or replace the ``model_id`` vectors of existing samples, in one transaction."""
+        checked = {sample_id: _checked_vector(v) for sample_id, v in vectors.items()}
         with self._write() as db:
-            dimensions = {len(np.ravel(v)) for v in vectors.values()}
+            dimensions = {len(v) for v in checked.values()}
             if len(dimensions) > 1:
                 raise ValueError("vectors of one model must share one length")
             if dimensions:
                 self._register_model(db, model_id, dimensions.pop())
             db.executemany(
                 "INSERT OR REPLACE INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
-                [(sample_id, model_id, np.ascontiguousarray(v, dtype="<f4").tobytes()) for sample_id, v in vectors.items()],
+                [(sample_id, model_id, v.tobytes()) for sample_id, v in checked.items()],
             )
 
     def count_missing(self, model_id: str) -> int:
@@ -448,27 +1057,36 @@ class Gallery:
             (model_id,),
         )[0][0]
 
+    def content_digest(self) -> str:
+        """A sha256 over every row of every table, in a fixed order: equal digests, equal galleries
+        (whatever the file's page layout); the tests compare it before and after a failed write."""
+        import hashlib
 
-def _create_private_file(path: Path) -> None:
-    """Create the gallery file as owner-only (0600) before SQLite touches it."""
-    if path.is_dir():
-        raise GalleryError(f"{path}: is a directory, not a gallery file")
-    if path.exists():
-        if path.stat().st_size and not _has_sqlite_header(path):
-            raise GalleryError(f"{path}: not a OneShot gallery (not an SQLite database)")
+        digest = hashlib.sha256()
+        for table in REQUIRED_COLUMNS:
+            for row in self._read(f"SELECT * FROM {table} ORDER BY 1, 2"):
+                digest.update(repr(row).encode("utf-8", "backslashreplace"))
+        return digest.hexdigest()
+
+
+def _checked_vector(embedding) -> np.ndarray:
+    vector = np.ascontiguousarray(embedding, dtype="<f4").reshape(-1)
+    if not 1 <= len(vector) <= MAX_DIMENSIONS:
+        raise InputError(f"a face vector must have 1 to {MAX_DIMENSIONS} numbers, not {len(vector)}")
+    if not np.all(np.isfinite(vector)):
+        raise InputError("a face vector is not finite (NaN or infinity): nothing was stored")
+    return vector
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a new directory entry durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass  # another process created it a moment ago
-    except OSError as exc:
-        raise GalleryError(f"{path}: cannot create the gallery ({exc.strerror or exc})") from None
-
-
-def _has_sqlite_header(path: Path) -> bool:
-    try:
-        with path.open("rb") as stream:
-            return stream.read(len(SQLITE_HEADER)) == SQLITE_HEADER
-    except OSError as exc:
-        raise GalleryError(f"{path}: cannot read the gallery ({exc.strerror or exc})") from None
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

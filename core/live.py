@@ -1,8 +1,10 @@
 """The live loop: frame -> detect -> track -> (align -> embed -> match, only when due) -> labels.
 
-A tracked face is re-embedded only when its track asks for it (new, every N frames, or a
-clearly better view), so a steady scene costs far fewer network calls than faces. Every
-stage is timed, and the counters say how much work the tracker saved.
+A tracked face is re-embedded only when its track asks for it (new, every N frames, a
+clearly better view, a box that jumps, a changed look under the box, a vote in flux), so a
+steady scene costs far fewer network calls than faces; an embedding far from the track's own
+ends it and starts a new one, so a name follows the face, not the box. Every stage is timed,
+and the counters say how much work the tracker saved.
 """
 
 from __future__ import annotations
@@ -102,22 +104,32 @@ class LiveRecognizer:
         identities = (self.matcher.gallery.revision, self.matcher.tau)
         if identities != self._identities:  # someone enrolled, renamed, forgotten; a new tau
             self.tracker.reidentify()
+            self.tracker.identity_tau = self.matcher.tau  # farther from a track's own: someone else
             self._identities = identities
         with self.times.measure("track"):
-            tracked = self.tracker.update(faces)
+            # The pixels feed the tracker's per-frame appearance check, which asks for an
+            # embedding at once when someone else takes a face's place under the same box.
+            tracked = self.tracker.update(faces, frame.pixels)
         due = [item for item in tracked if item.needs_embedding]
+        track_ids = {item.track_id: item.track_id for item in tracked}
         if due:
             chips = self.pipeline.align(frame.pixels, [item.face for item in due])
             embeddings = self.pipeline.embed(chips)
             with self.times.measure("match"):
                 matches = self.matcher.match(embeddings)
-            for item, match in zip(due, matches):
-                self.tracker.observe(item.track_id, match.name, np.inf if match.distance is None else match.distance)
+            for item, match, embedding in zip(due, matches, embeddings):
+                # A track whose new embedding is someone else's ends here; its face goes on
+                # under a new track id, with its own vote.
+                distance = np.inf if match.distance is None else match.distance  # None: an empty gallery
+                track_ids[item.track_id] = self.tracker.observe(item.track_id, match.name, distance, embedding)
             self.counters.embed_calls += len(due)
             self.counters.batches += 1
         self.counters.frames += 1
         self.counters.faces_seen += len(faces)
-        labelled = [LiveFace(item.track_id, item.face, *self.tracker.label(item.track_id)) for item in tracked]
+        labelled = []
+        for item in tracked:
+            track_id = track_ids[item.track_id]
+            labelled.append(LiveFace(track_id, item.face, *self.tracker.label(track_id)))
         return LiveResult(frame, labelled, self.tracker.pop_events())
 
     def finish(self) -> list[TrackEvent]:

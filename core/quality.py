@@ -1,8 +1,9 @@
 """The enrolment quality gate, shared by the command line and the GUI.
 
-One photo is all we keep of a person, so it must be a good one: exactly one face (or an
-explicit choice of the largest), large enough, sharp, well lit and frontal. Each failed
-check gives a specific reason for the person enrolling, and a short hint for a live view.
+One photo is all we keep of a person, so it must be a good one: exactly one face (or one
+chosen by its number, by a box around it, or as the largest), large enough, sharp, well lit
+and frontal. Each failed check gives a specific reason for the person enrolling, and a short
+hint for a live view.
 
 Sharpness is the variance of the Laplacian on a 64x64 aligned chip: at that scale a sharp
 face scores the same whatever its size in the photo (a tight 92x112 ORL crop as much as a
@@ -69,21 +70,73 @@ class QualityError(InputError):
 
 
 class FaceCountError(InputError):
-    """Several faces where exactly one is needed."""
+    """Several faces where exactly one is needed; ``faces`` are the ones found (to choose from)."""
 
-    def __init__(self, source: str, count: int) -> None:
+    def __init__(self, source: str, count: int, faces: tuple[Face, ...] = ()) -> None:
         super().__init__(f"{source}: {count} faces found; only one person may be in the photo "
-                         "(or choose the largest face explicitly)")
+                         "(or choose one: by its number as detect lists them, by a box around it, or the largest)")
         self.count = count
+        self.faces = faces
+
+
+class FaceChoiceError(InputError):
+    """The face asked for is not in the photo: a number out of range, or a box around no face."""
+
+
+# A chosen box names a face when at least this much of the face's box lies inside it: a
+# loose box drawn around a head names it, a box that only grazes a neighbour's cheek does not.
+MIN_FACE_INSIDE = 0.5
+
+
+def select_face(faces: list[Face], source: str, face_number: int | None = None,
+                box: tuple[float, float, float, float] | None = None, use_largest: bool = False) -> Face:
+    """The one face to enrol among ``faces`` (in detection order, as ``oneshot detect`` lists them).
+
+    ``face_number`` counts from 1 like detect's "face N"; ``box`` (x1, y1, x2, y2, in the
+    faces' coordinates) picks the face it overlaps most (intersection over union), provided
+    at least half of that face is inside it; ``use_largest`` the largest face. With none of
+    them there must be exactly one face.
+    """
+    if face_number is not None and box is not None:
+        raise FaceChoiceError(f"{source}: choose a face by its number or by a box, not both")
+    if not faces:
+        raise NoFaceError(source)
+    if face_number is not None:
+        if not 1 <= face_number <= len(faces):
+            found = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+            raise FaceChoiceError(f"{source}: there is no face {face_number}: {found} found "
+                                  f"(numbered 1 to {len(faces)} as detect lists them)")
+        return faces[face_number - 1]
+    if box is not None:
+        return _face_in_box(faces, source, box)
+    if len(faces) > 1 and not use_largest:
+        raise FaceCountError(source, len(faces), tuple(faces))
+    return max(faces, key=lambda face: face.area)
+
+
+def _face_in_box(faces: list[Face], source: str, box: tuple[float, float, float, float]) -> Face:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 > x1 and y2 > y1):
+        raise FaceChoiceError(f"{source}: the box ({x1:g}, {y1:g}) - ({x2:g}, {y2:g}) is empty: "
+                              "give x1, y1, x2, y2 with x2 > x1 and y2 > y1")
+    best, best_iou = None, 0.0
+    for face in faces:
+        fx1, fy1, fx2, fy2 = face.box
+        inter = max(0.0, min(x2, fx2) - max(x1, fx1)) * max(0.0, min(y2, fy2) - max(y1, fy1))
+        if not face.area or inter < MIN_FACE_INSIDE * face.area:
+            continue
+        iou = inter / ((x2 - x1) * (y2 - y1) + face.area - inter)
+        if iou > best_iou:
+            best, best_iou = face, iou
+    if best is None:
+        raise FaceChoiceError(f"{source}: no face lies in the box ({x1:g}, {y1:g}) - ({x2:g}, {y2:g}) "
+                              f"({len(faces)} face{'s' if len(faces) != 1 else ''} found: see detect)")
+    return best
 
 
 def choose_face(faces: list[Face], source: str, use_largest: bool = False) -> Face:
     """The one face to enrol: exactly one, or the largest when the caller says so."""
-    if not faces:
-        raise NoFaceError(source)
-    if len(faces) > 1 and not use_largest:
-        raise FaceCountError(source, len(faces))
-    return max(faces, key=lambda face: face.area)
+    return select_face(faces, source, use_largest=use_largest)
 
 
 def pose(face: Face) -> tuple[float, float]:

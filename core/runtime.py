@@ -19,6 +19,16 @@ from .paths import user_path
 
 log = logging.getLogger(__name__)
 
+# ONNX Runtime's recent Linux and macOS builds (measured with 1.32) record telemetry from the
+# moment the module is imported: a persistent random device id and an offline queue of events
+# (OS, executable path, CPU model, memory size, container or VM, ORT version; then session,
+# model and execution-provider events) in ~/.cache/Microsoft/DeveloperTools/.onnxruntime
+# ($XDG_CACHE_HOME if set), uploaded to Microsoft when online. ORT_DISABLE_TELEMETRY=1 before
+# the import stops all of it: nothing is written or sent. A user who wants to share it sets
+# ORT_DISABLE_TELEMETRY=0 in the environment.
+TELEMETRY_VARIABLE = "ORT_DISABLE_TELEMETRY"
+os.environ.setdefault(TELEMETRY_VARIABLE, "1")
+
 TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -57,6 +67,10 @@ def onnxruntime():
             "ONNX Runtime is not installed: pip install 'oneshot-faceid[cpu]' "
             "(or 'oneshot-faceid[gpu]' for CUDA)"
         ) from None
+    if os.environ.get(TELEMETRY_VARIABLE) != "0" and hasattr(ort, "disable_telemetry_events"):
+        # Too late for what the import itself wrote if something imported ONNX Runtime before
+        # this module set the variable, but it stops the events of the sessions to come.
+        ort.disable_telemetry_events()
     return ort
 
 

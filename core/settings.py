@@ -1,20 +1,40 @@
-"""The user's settings, saved as JSON in the per-user config folder (platformdirs).
+"""The user's settings and the one place they are resolved, for the command line and the app.
 
-Plain data with no Qt, so the command line, the GUI and the tests share one definition.
-A missing file gives the defaults; a damaged one is set aside (renamed, never deleted) and
-the defaults are used, with a warning in the log.
+Precedence, everywhere: command-line flags > environment variables > the settings file >
+the models' own values. A value left unset (None) is not a default spelled here: tau falls
+to the active embedder's calibrated tau and the detector thresholds to the detector's
+manifest, so a model switch brings its own values unless the user chose one by hand.
+
+The file is JSON in the per-user config folder (platformdirs). A missing file gives no
+choices; a damaged one is set aside (renamed, never deleted) with a warning in the log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .errors import InputError
 from .paths import user_path
 
 log = logging.getLogger(__name__)
+
+PROVIDERS = ("auto", "cuda", "cpu")
+
+# Environment variables, one per setting a script may want to pin without touching the file.
+ENVIRONMENT = {
+    "tau": "ONESHOT_TAU",
+    "score_threshold": "ONESHOT_SCORE_THRESHOLD",
+    "nms_threshold": "ONESHOT_NMS_THRESHOLD",
+    "provider": "ONESHOT_PROVIDER",
+    "gallery": "ONESHOT_GALLERY",
+    "camera": "ONESHOT_CAMERA",
+}
 
 
 def default_settings_path() -> Path:
@@ -24,36 +44,46 @@ def default_settings_path() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    tau: float = 0.36
-    score_threshold: float = 0.6
-    nms_threshold: float = 0.5
+    """What the user chose; None means "the model's own value" (see the module docstring)."""
+
+    tau: float | None = None
+    score_threshold: float | None = None
+    nms_threshold: float | None = None
     camera: str = "0"  # a webcam index, or a video file / image folder used as a demo source
     resolution: tuple[int, int] = (640, 480)
     provider: str = "auto"
-    gallery: str = ""  # empty: the default gallery location
+    gallery: str = ""  # empty: $ONESHOT_GALLERY's or the default gallery location
     window: dict = field(default_factory=dict)  # geometry and state, base64, from the GUI
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         """Raise ValueError naming the first setting out of range."""
-        if not 0.0 < self.tau < 4.0:
+        if self.tau is not None and not (math.isfinite(self.tau) and 0.0 < self.tau < 4.0):
             raise ValueError("tau must lie between 0 and 4 (squared distance of unit-length vectors)")
         for name in ("score_threshold", "nms_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:  # also refuses NaN
                 raise ValueError(f"{name.replace('_', ' ')} must lie between 0 and 1")
-        if self.provider not in ("auto", "cuda", "cpu"):
-            raise ValueError("provider must be auto, cuda or cpu")
+        if self.provider not in PROVIDERS:
+            raise ValueError(f"provider must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}")
         if len(self.resolution) != 2 or min(self.resolution) <= 0:
             raise ValueError("resolution must be two positive numbers")
         return self
 
     def gallery_path(self) -> Path | None:
+        """The chosen gallery file; None lets ``Gallery`` use the default location."""
         return Path(self.gallery) if self.gallery else None
+
+    def effective_tau(self, calibrated: float) -> float:
+        """The threshold in force: the hand-set tau, else the model's calibrated one."""
+        return calibrated if self.tau is None else self.tau
 
 
 def load_settings(path: Path | None = None) -> Settings:
     path = path or default_settings_path()
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
         known = {f.name for f in fields(Settings)}
         values = {key: value for key, value in raw.items() if key in known}
         if "resolution" in values:
@@ -78,3 +108,32 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
     temporary.replace(path)
+
+
+def _from_environment(name: str, text: str):
+    if name in ("tau", "score_threshold", "nms_threshold"):
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(f"{ENVIRONMENT[name]}={text!r} is not a number") from None
+    return text
+
+
+def resolve_settings(flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None,
+                     path: Path | None = None, saved: Settings | None = None) -> Settings:
+    """The settings in force: ``flags`` (None values ignored) over the environment over the file.
+
+    ``saved`` stands in for the file when the caller holds it already (the app, which edits
+    it). A bad value from the flags or the environment is an ``InputError`` naming it (exit
+    2); a bad file is set aside by ``load_settings``.
+    """
+    environ = os.environ if environ is None else environ
+    values = {name: _from_environment(name, environ[variable])
+              for name, variable in ENVIRONMENT.items() if environ.get(variable)}
+    values.update({name: value for name, value in (flags or {}).items() if value is not None})
+    if "gallery" in values:
+        values["gallery"] = os.fspath(values["gallery"])
+    try:
+        return replace(saved or load_settings(path), **values).validated()
+    except ValueError as error:
+        raise InputError(str(error)) from None

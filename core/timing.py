@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from contextlib import contextmanager
+
+# How many of the latest durations each stage keeps. The live loop times every frame for a
+# working day; keeping every sample made memory grow without end and the per-frame
+# ``medians()`` (one sort per stage) slower and slower: for the five live stages 0.6 ms after
+# one minute at 30 fps, 16 ms after fifteen, 65 ms after 100,000 frames. 240 samples are 8 s
+# of per-frame stages at 30 fps: enough for a steady median, short enough that the status
+# bar shows a change (more faces, another provider) within seconds; ``medians()`` then costs
+# 0.03 ms whatever the running time (2-core CPU, random durations).
+WINDOW = 240
 
 
 class StageTimes:
-    """Collects durations (ms) per named stage; ``medians()`` summarises them."""
+    """The latest ``window`` durations (ms) per named stage; ``medians()`` summarises them.
 
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = defaultdict(list)
+    ``samples`` maps each stage to a ``deque`` of at most ``window`` durations, oldest first,
+    so memory and the cost of ``medians()`` stay the same however long the loop runs.
+    """
+
+    def __init__(self, window: int = WINDOW) -> None:
+        if window < 1:
+            raise ValueError(f"window must be 1 or more, got {window}")
+        self.window = window
+        self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.window))
 
     @contextmanager
     def measure(self, stage: str):
@@ -23,6 +39,7 @@ class StageTimes:
             self.samples[stage].append((time.perf_counter() - start) * 1000.0)
 
     def medians(self) -> dict[str, float]:
+        """Median ms of each stage over its window (the latest ``window`` measurements)."""
         return {stage: statistics.median(values) for stage, values in self.samples.items() if values}
 
     def clear(self) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from PySide6.QtWidgets import QApplication
 
+from core.memory import resident_mb
 from core.settings import default_settings_path, load_settings
 
 from .main_window import MainWindow
@@ -15,8 +17,9 @@ from .main_window import MainWindow
 def run(source: str | None = None, argv: list[str] | None = None, check_frames: int | None = None) -> int:
     """Open the main window (``source``: a webcam index, video file or image folder) and run.
 
-    ``check_frames``: quit after that many frames with faces, printing who was seen as one
-    JSON line (installers' smoke tests); exit code 1 if the engine fails to start.
+    ``check_frames``: quit after that many frames with faces, printing who was seen, the
+    frame rate and resident memory after the first and the last tenth as one JSON line
+    (installers' smoke tests, soak runs); exit code 1 if the models fail to load.
     """
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("OneShot")
@@ -31,19 +34,31 @@ def run(source: str | None = None, argv: list[str] | None = None, check_frames: 
 
 
 def _quit_after(window: MainWindow, frames: int) -> None:
-    seen: list[list] = []
+    """Count frames with faces (constant memory: a counter and the last names, nothing per frame)."""
+    state = {"count": 0, "names": [], "marks": []}
+    tenth = max(1, frames // 10)
 
     def on_frame(image, report) -> None:
-        if report.faces:
-            seen.append([face.name for face in report.faces])
-        if len(seen) >= frames:
-            window.engine.frameProcessed.disconnect(on_frame)
-            print(json.dumps({"frames_with_faces": len(seen), "names": seen[-1]}), flush=True)
+        if not report.faces:
+            return
+        state["count"] += 1
+        state["names"] = [face.name for face in report.faces]
+        if state["count"] in (tenth, frames):  # after warm-up, and at the end
+            state["marks"].append((state["count"], time.perf_counter(), resident_mb()))
+        if state["count"] >= frames:
+            window.controller.frameProcessed.disconnect(on_frame)
+            summary = {"frames_with_faces": state["count"], "names": state["names"]}
+            if len(state["marks"]) == 2:
+                (first, start, rss_start), (last, end, rss_end) = state["marks"]
+                summary.update(fps=round((last - first) / max(end - start, 1e-9), 2),
+                               rss_mb={"after_first_tenth": rss_start and round(rss_start, 1),
+                                       "at_end": rss_end and round(rss_end, 1)})
+            print(json.dumps(summary), flush=True)
             window.close()
 
     def on_failed(message: str) -> None:
         print(json.dumps({"error": message}), flush=True)
         QApplication.instance().exit(1)
 
-    window.engine.frameProcessed.connect(on_frame)
-    window.engine.failed.connect(on_failed)
+    window.controller.frameProcessed.connect(on_frame)
+    window.controller.failed.connect(on_failed)

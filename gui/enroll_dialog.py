@@ -1,7 +1,7 @@
 """Enroll from webcam (live preview, quality hints, best-of-burst capture) or from a photo.
 
-The dialog only shows and asks; the engine thread detects, checks quality, embeds and
-writes the gallery. Two pages: the live preview with its hints and a Capture button, then
+The dialog only shows and asks; the live controller's service detects, checks quality
+(best of a burst), embeds and writes the gallery, off the UI thread. Two pages: the live preview with its hints and a Capture button, then
 the chosen chip with the name field, a warning if the face resembles someone enrolled, and
 Enroll.
 """
@@ -34,9 +34,9 @@ class EnrollDialog(QDialog):
 
     finished_enrolment = Signal(object)  # EnrolmentResult
 
-    def __init__(self, engine, photo: str | None = None, parent=None) -> None:
+    def __init__(self, controller, photo: str | None = None, parent=None) -> None:
         super().__init__(parent)
-        self.engine = engine
+        self.controller = controller
         self.candidate = None
         self.setWindowTitle("Enroll from photo" if photo else "Enroll from webcam")
         self.pages = QStackedWidget()
@@ -47,18 +47,19 @@ class EnrollDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages)
         layout.addWidget(self.status)
-        self._connections = [(engine.candidateReady, self._show_candidate), (engine.enrolFailed, self._show_error),
-                             (engine.enrolled, self._done)]
+        self._connections = [(controller.candidateReady, self._show_candidate),
+                             (controller.enrolFailed, self._show_error), (controller.enrolled, self._done)]
         if not photo:
-            self._connections.append((engine.enrolFrame, self._show_preview))
+            self._connections += [(controller.enrolFrame, self._show_preview),
+                                  (controller.cameraLost, self._camera_lost)]
         for signal, slot in self._connections:
             signal.connect(slot)
         if photo:
             self.status.setText("Looking at the photo…")
             self.pages.setCurrentIndex(1)
-            engine.candidate_from_photo(photo)
+            controller.preview_photo(photo)
         else:
-            engine.set_mode("enrol")
+            controller.set_enrolling(True)
 
     def _preview_page(self) -> QWidget:
         page = QWidget()
@@ -126,7 +127,7 @@ class EnrollDialog(QDialog):
     def _capture(self) -> None:
         self.capture.setEnabled(False)
         self.status.setText("Hold still…")
-        self.engine.capture_burst()
+        self.controller.capture_burst()
 
     def _show_candidate(self, report) -> None:
         self.candidate = report.candidate
@@ -138,6 +139,10 @@ class EnrollDialog(QDialog):
         self.pages.setCurrentIndex(1)
         self.name.setFocus()
         self._validate()
+
+    def _camera_lost(self, message: str) -> None:
+        self.preview.show_message(f"{message}\nWaiting for the camera…")
+        self.capture.setEnabled(False)
 
     def _show_error(self, message: str) -> None:
         self.status.setText(message)
@@ -157,7 +162,7 @@ class EnrollDialog(QDialog):
     def _enrol(self) -> None:
         self.enrol_button.setEnabled(False)
         self.status.setText("Saving…")
-        self.engine.enrol_candidate(self.name.text(), self.candidate, force=bool(self.warning.text()))
+        self.controller.commit_enrolment(self.name.text(), self.candidate, force=bool(self.warning.text()))
 
     def _done(self, result) -> None:
         self.finished_enrolment.emit(result)
@@ -169,8 +174,8 @@ class EnrollDialog(QDialog):
         self.status.setText("")
 
     def done(self, code: int) -> None:
-        """Leaving the dialog, whichever way: the engine goes back to identifying."""
-        self.engine.set_mode("identify")
+        """Leaving the dialog, whichever way: the live view goes back to identifying."""
+        self.controller.set_enrolling(False)
         for signal, slot in self._connections:
             signal.disconnect(slot)
         self._connections = []

@@ -1,7 +1,7 @@
 """The gallery manager: see, search, rename, delete, add samples to, export and import people.
 
-Every gallery and file call runs on the thread pool (``gui.workers``); the dialog only shows
-results, one change at a time. The interactive prompts and the warning display are methods,
+Every gallery and file call is a method of the recognition service run on a worker
+(``gui.workers``); the dialog only shows results, one change at a time. The interactive prompts and the warning display are methods,
 so tests (and callers) replace them on an instance instead of patching Qt's static dialogs.
 """
 
@@ -31,9 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.archive import export_gallery, import_archive
 from core.errors import OneShotError
-from core.gallery import Gallery
 
 from .imageconv import rgb_to_qimage
 from .workers import run_in_background
@@ -69,21 +67,14 @@ def chip_icon(chip: np.ndarray | None) -> QIcon:
 
 
 class GalleryDialog(QDialog):
-    """Manage the enrolled people of one gallery; ``changed`` follows every successful change.
-
-    ``add_sample(name, image_path)`` is the app's blocking enrolment call (detect, quality
-    gate, embed, store); without one, "Add sample…" is disabled.
-    """
+    """Manage the enrolled people of the service's gallery; ``changed`` follows every successful change."""
 
     changed = Signal()
     loaded = Signal()  # a (re)load has been applied to the list
 
-    def __init__(self, gallery: Gallery, model_id: str,
-                 add_sample: Callable[[str, str], object] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, service, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._gallery = gallery
-        self._model_id = model_id
-        self._add_sample = add_sample
+        self._service = service
         self._generation = 0  # the newest load; results of older ones are dropped
         self._busy = False  # one change at a time
         self._writes = False  # whether the running change writes the gallery
@@ -114,8 +105,6 @@ class GalleryDialog(QDialog):
                                           "Rename the selected person", self.rename_selected)
         self.add_button = self._button("Add sample…", None, "Add a photo of the selected person",
                                        self.add_sample_to_selected)
-        if add_sample is None:
-            self.add_button.setToolTip("Adding samples needs the face models, which this window was not given")
         self.delete_button = self._button("Delete…", QKeySequence(QKeySequence.StandardKey.Delete),
                                           "Delete the selected person and every sample, irrecoverably",
                                           self.delete_selected)
@@ -157,8 +146,9 @@ class GalleryDialog(QDialog):
     def refresh(self) -> None:
         """Reload everyone from the gallery in the background; ``loaded`` follows."""
         self._generation += 1
-        generation, gallery = self._generation, self._gallery
-        run_in_background(lambda: (generation, gallery.thumbnails()), self._apply, self._load_failed)
+        generation, service = self._generation, self._service
+        run_in_background(lambda: (generation, service.thumbnails()), self._apply, self._load_failed,
+                          name="read gallery")
 
     def _apply(self, result: tuple[int, dict]) -> None:
         generation, thumbnails = result
@@ -225,7 +215,7 @@ class GalleryDialog(QDialog):
         person = not self._busy and self.selected_name() is not None
         self.rename_button.setEnabled(person)
         self.delete_button.setEnabled(person)
-        self.add_button.setEnabled(person and self._add_sample is not None)
+        self.add_button.setEnabled(person)
         self.export_button.setEnabled(not self._busy and self.list.count() > 0)
         self.import_button.setEnabled(not self._busy)
 
@@ -248,7 +238,7 @@ class GalleryDialog(QDialog):
         self._writes = writes
         self.status.setText(status)
         self._update_actions()
-        run_in_background(change, self._done, self._failed)
+        run_in_background(change, self._done, self._failed, name="gallery change")
 
     def _done(self, result: tuple[str, str | None]) -> None:
         message, select = result
@@ -278,7 +268,7 @@ class GalleryDialog(QDialog):
 
     def rename_selected(self) -> None:
         """Ask for a new name, then rename in the background (F2)."""
-        old, gallery = self.selected_name(), self._gallery
+        old, service = self.selected_name(), self._service
         if old is None:
             return
         new = self.ask_new_name(old)
@@ -286,29 +276,29 @@ class GalleryDialog(QDialog):
             return
 
         def rename() -> tuple[str, str]:
-            person = gallery.rename(old, new)
+            person = service.rename(old, new)
             return f"Renamed {old} to {person.name}.", person.name
 
         self._start(f"Renaming {old}…", rename)
 
     def delete_selected(self) -> None:
         """Delete the selected person for good, once confirmed (Del)."""
-        name, gallery = self.selected_name(), self._gallery
+        name, service = self.selected_name(), self._service
         if name is None or not self.confirm_delete(name):
             return
-        self._start(f"Deleting {name}…", lambda: (f"Deleted {name} ({samples_text(gallery.forget(name))}).", None))
+        self._start(f"Deleting {name}…", lambda: (f"Deleted {name} ({samples_text(service.forget(name))}).", None))
 
     def add_sample_to_selected(self) -> None:
-        """Enrol one more photo of the selected person through ``add_sample``."""
-        name, add_sample = self.selected_name(), self._add_sample
-        if name is None or add_sample is None:
+        """Enrol one more photo of the selected person (detect, quality gate, embed, store)."""
+        name, service = self.selected_name(), self._service
+        if name is None:
             return
         path = self.ask_open_file(f"A photo of {name}", PHOTO_FILTER)
         if not path:
             return
 
         def add() -> tuple[str, str]:
-            add_sample(name, path)
+            service.add_sample(name, path)
             return f"Added a sample to {name}.", name
 
         self._start(f"Adding a sample to {name}…", add)
@@ -319,20 +309,19 @@ class GalleryDialog(QDialog):
         if not chosen:
             return
         path = Path(chosen) if Path(chosen).suffix else Path(chosen).with_suffix(".zip")
-        gallery, model_id = self._gallery, self._model_id
+        service = self._service
         self._start(f"Exporting to {path}…",
-                    lambda: (f"Exported {samples_text(export_gallery(gallery, model_id, path))} to {path}.", None),
-                    writes=False)
+                    lambda: (f"Exported {samples_text(service.export(path))} to {path}.", None), writes=False)
 
     def import_file(self) -> None:
         """Add the people of an export, all or nobody."""
         chosen = self.ask_open_file("Import a gallery export", EXPORT_FILTER)
         if not chosen:
             return
-        gallery, model_id = self._gallery, self._model_id
+        service = self._service
 
         def import_() -> tuple[str, None]:
-            people, samples = import_archive(gallery, Path(chosen), model_id)
+            people, samples = service.import_archive(Path(chosen))
             return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
 
         self._start(f"Importing {chosen}…", import_)

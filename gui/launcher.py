@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         print("oneshot: no display to open the window on (no DISPLAY or WAYLAND_DISPLAY); "
               "use the command line instead: oneshot --help", file=sys.stderr)
         return 2
+    from .qt_compat import qt_binding_problem
+
+    if problem := qt_binding_problem():
+        print(f"oneshot: {problem}", file=sys.stderr)
+        return 2
     from .app import run
 
     return run(args.source, check_frames=args.check_frames)

@@ -1,4 +1,9 @@
-"""The live identification window: the camera image, a labelled box per face, and the controls."""
+"""The live identification window: the camera image, a labelled box per face, and the controls.
+
+State lives in the ``LiveController`` (what plays, what is in service) and in ``settings``
+(what the user saved); widgets only show it. Every slow call goes through the controller or
+a worker, never the UI thread.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,32 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QPushButton, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.settings import Settings, save_settings
+from core.settings import Settings, resolve_settings, save_settings
 
-from .engine import RecognitionEngine
-from .video_view import VideoView, identity_overlays
-from .workers import run_in_background, wait_for_background_tasks
+from .live_controller import LiveController, describe
+from .video_view import VideoView, identity_overlays, render_annotated
+from .workers import run_in_background, running_workers
 
 log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    """Owns the engine thread; every slow call goes to it or to the background pool."""
+    """The live view, its menus and status bar, over one ``LiveController``."""
 
     closed = Signal()
 
@@ -30,23 +46,28 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.source = source or settings.camera
         self.people_count = 0
+        self.frames_shown = 0  # since the source started: tells "no camera at all" from "camera lost"
         self.last_image = None
+        self.last_overlays = []
+        self.training = None  # the training wizard while it is open
         self.setWindowTitle("OneShot")
         self.view = VideoView()
         self.view.show_message("Loading the models…")
         self.banner = self._empty_gallery_banner()
+        self.no_camera_bar = self._no_camera_bar()
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.no_camera_bar)
         layout.addWidget(self.banner)
         layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
         self._build_actions()
         self._build_status_bar()
         self._restore_window()
-        self.engine = RecognitionEngine(settings)
-        self._connect_engine()
-        self.engine.start()
+        self.controller = LiveController(resolve_settings(saved=settings))
+        self._connect_controller()
+        self.controller.open()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -60,7 +81,7 @@ class MainWindow(QMainWindow):
             ("enroll", "Enroll from webcam", "Ctrl+E", self.enroll_from_webcam),
             ("enroll_photo", "Enroll from photo…", "Ctrl+O", self.enroll_from_photo),
             ("gallery", "Gallery…", "Ctrl+G", self.open_gallery),
-            ("settings", "Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
+            ("settings", "Settings…", "Ctrl+,", self.open_settings),
             ("snapshot", "Snapshot", "Ctrl+S", self.snapshot),
             ("demo", "Open video or folder…", "Ctrl+Shift+O", self.open_demo_source),
             ("train", "Train the face model…", "Ctrl+T", self.open_training),
@@ -69,6 +90,7 @@ class MainWindow(QMainWindow):
         ):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(shortcut))
+            action.setStatusTip(f"{text.rstrip('…')} ({action.shortcut().toString(QKeySequence.NativeText)})")
             action.triggered.connect(slot)
             self.actions_by_name[name] = action
             if name not in ("quit", "about", "demo", "train"):
@@ -83,80 +105,147 @@ class MainWindow(QMainWindow):
         tools.addAction(self.actions_by_name["settings"])
         tools.addAction(self.actions_by_name["train"])
         self.models_menu = tools.addMenu("Face &model")
+        self.models_group = QActionGroup(self)
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self.menuBar().addMenu("&Help").addAction(self.actions_by_name["about"])
         for name in ("start", "enroll", "enroll_photo", "gallery", "snapshot", "train"):
-            self.actions_by_name[name].setEnabled(False)  # until the engine is ready
+            self.actions_by_name[name].setEnabled(False)  # until the models are loaded
 
     def _build_status_bar(self) -> None:
+        """Source, device and speed stay whole at any width; the per-stage line gives way first."""
         self.camera_label = QLabel("No source")
         self.provider_label = QLabel("")
         self.fps_label = QLabel("")
         self.stages_label = QLabel("")
+        self.stages_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.fps_label.setMinimumWidth(self.fps_label.fontMetrics().horizontalAdvance(
+            "000.0 fps · 000 ms capture to screen") + 8)
+        self.statusBar().addWidget(self.stages_label, 1)
         for label in (self.camera_label, self.provider_label, self.fps_label):
             self.statusBar().addPermanentWidget(label)
-        self.statusBar().addWidget(self.stages_label)
 
     def _empty_gallery_banner(self) -> QWidget:
         banner = QWidget()
         layout = QVBoxLayout(banner)
-        text = QLabel("Nobody is enrolled yet. Enroll someone from the webcam to see names here.")
+        text = QLabel("Nobody is enrolled yet. Enroll someone to see names here.")
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        button = QPushButton("Enroll from webcam (Ctrl+E)")
-        button.clicked.connect(self.enroll_from_webcam)
-        self.banner_button = button
+        self.banner_button = QPushButton("Enroll from webcam (Ctrl+E)")
+        self.banner_button.clicked.connect(self.enroll_from_webcam)
+        self.banner_button.setEnabled(False)  # until frames arrive: the dialog would wait for none
+        self.banner_photo_button = QPushButton("Enroll from photo… (Ctrl+O)")
+        self.banner_photo_button.clicked.connect(lambda: self.enroll_from_photo())
+        self.banner_photo_button.setEnabled(False)  # until the models are loaded
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.banner_button)
+        buttons.addWidget(self.banner_photo_button)
+        buttons.addStretch(1)
         layout.addWidget(text)
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignCenter)
+        layout.addLayout(buttons)
         banner.setVisible(False)
         return banner
 
-    def _connect_engine(self) -> None:
-        engine = self.engine
-        engine.ready.connect(self._engine_ready)
-        engine.failed.connect(self._engine_failed)
-        engine.frameProcessed.connect(self._show_frame)
-        engine.sourceChanged.connect(self._source_changed)
-        engine.cameraLost.connect(self._camera_lost)
-        engine.cameraRestored.connect(lambda: self.statusBar().showMessage("Camera back", 3000))
-        engine.galleryChanged.connect(self._gallery_changed)
-        engine.modelChanged.connect(self._model_changed)
-        engine.modelFailed.connect(lambda message: QMessageBox.warning(self, "Model not changed", message))
+    def _no_camera_bar(self) -> QWidget:
+        """Shown while no camera answers: the way to a video or an image folder instead."""
+        bar = QWidget()
+        layout = QHBoxLayout(bar)
+        self.no_camera_text = QLabel()
+        self.no_camera_text.setWordWrap(True)
+        button = QPushButton("Open video or folder… (Ctrl+Shift+O)")
+        button.clicked.connect(self.open_demo_source)
+        self.no_camera_button = button
+        layout.addWidget(self.no_camera_text, 1)
+        layout.addWidget(button)
+        bar.setVisible(False)
+        return bar
 
-    # -- engine events ----------------------------------------------------------------------
+    def _connect_controller(self) -> None:
+        controller = self.controller
+        controller.ready.connect(self._ready)
+        controller.failed.connect(self._failed)
+        controller.frameProcessed.connect(self._show_frame)
+        controller.sourceChanged.connect(self._source_changed)
+        controller.cameraLost.connect(self._camera_lost)
+        controller.cameraRestored.connect(lambda: self.statusBar().showMessage("Camera back", 3000))
+        controller.galleryChanged.connect(self._gallery_changed)
+        controller.modelChanged.connect(self._model_changed)
+        controller.modelFailed.connect(lambda message: self.show_warning("Model not changed", message))
+        controller.settingsFailed.connect(lambda message: self.show_warning("Settings not applied", message))
+        controller.settingsApplied.connect(lambda _: self._show_provider(self.controller.service.providers))
 
-    def _engine_ready(self, providers) -> None:
+    # -- controller events --------------------------------------------------------------------
+
+    def _show_provider(self, providers) -> None:
         self.provider_label.setText(providers.device)
         self.provider_label.setToolTip(providers.reason)
+
+    def _ready(self, providers) -> None:
+        self._show_provider(providers)
         for name in ("start", "enroll_photo", "gallery"):
             self.actions_by_name[name].setEnabled(True)
+        self.banner_photo_button.setEnabled(True)
         self._offer_training()
+        self._follow_model_changes()
         self.view.show_message("Starting the camera…")
-        self.engine.start_source(self.source)
+        self.controller.start_source(self.source)
 
-    def _engine_failed(self, message: str) -> None:
+    def _failed(self, message: str) -> None:
         self.view.show_message(f"OneShot cannot start:\n{message}")
         QMessageBox.critical(self, "OneShot cannot start", message)
 
     def _show_frame(self, image, report) -> None:
         self.last_image = image
-        self.view.show_frame(image, identity_overlays(report.faces, report.tau), report.captured)
+        self.last_overlays = identity_overlays(report.faces, report.tau)
+        self.view.show_frame(image, self.last_overlays, report.frame.captured)
+        if not self.frames_shown:  # the first frame of this source: enrolling and snapshots work now
+            for name in ("enroll", "snapshot"):
+                self.actions_by_name[name].setEnabled(True)
+            self.banner_button.setEnabled(True)
+            self.no_camera_bar.setVisible(False)
+        self.frames_shown += 1
         latency = self.view.latency_ms()
         self.fps_label.setText(f"{report.fps:.1f} fps" + (f" · {latency:.0f} ms capture to screen" if latency else ""))
-        self.stages_label.setText(" · ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.stage_ms.items()))
+        stages = " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.stage_ms.items())
+        self.stages_label.setText(stages)
+        self.stages_label.setToolTip(stages)
 
     def _source_changed(self, description: str) -> None:
         running = bool(description)
+        self.frames_shown = 0
         self.camera_label.setText(description or "Stopped")
         self.actions_by_name["start"].setText("Stop" if running else "Start")
-        self.actions_by_name["enroll"].setEnabled(running)
-        self.actions_by_name["snapshot"].setEnabled(running)
+        self._clear_speed()
         if not running:
+            self._frames_stopped()
             self.view.show_message("Stopped. Press Start (F5).")
 
     def _camera_lost(self, message: str) -> None:
-        self.camera_label.setText("Camera lost")
-        self.view.show_message(f"{message}\nRetrying every 2 seconds…")
-        self.actions_by_name["enroll"].setEnabled(False)
+        self._frames_stopped()
+        self._clear_speed()
+        never_started = self.source is not None and self.source.strip().isdigit() and self.camera_label.text() in (
+            "No source", "No camera")
+        if never_started:  # first start without a camera: say where else frames can come from
+            self.camera_label.setText("No camera")
+            self.no_camera_text.setText(f"{message}. Connect a camera, or play a video file or a folder of "
+                                        "images instead.")
+            self.no_camera_bar.setVisible(True)
+            self.view.show_message(f"{message}\nFile > Open video or folder… (Ctrl+Shift+O) plays a video or "
+                                   "a folder of images instead.\nLooking for the camera every 2 seconds…")
+        else:
+            self.camera_label.setText("Camera lost")
+            self.view.show_message(f"{message}\nRetrying every 2 seconds…")
+
+    def _frames_stopped(self) -> None:
+        """No frames now: nothing to enrol from or to snapshot."""
+        self.frames_shown = 0
+        for name in ("enroll", "snapshot"):
+            self.actions_by_name[name].setEnabled(False)
+        self.banner_button.setEnabled(False)
+
+    def _clear_speed(self) -> None:
+        self.fps_label.setText("")
+        self.stages_label.setText("")
+        self.view.latencies_ms.clear()
 
     def _gallery_changed(self, count: int) -> None:
         self.people_count = count
@@ -165,15 +254,19 @@ class MainWindow(QMainWindow):
     # -- actions ------------------------------------------------------------------------------
 
     def toggle_running(self) -> None:
-        if self.actions_by_name["start"].text() == "Stop":
-            self.engine.stop_source()
+        if self.controller.running:
+            self.controller.stop_source()
         else:
-            self.engine.start_source(self.source)
+            self.controller.start_source(self.source)
 
     def enroll_from_webcam(self):
+        """Only while frames arrive (the action is off otherwise): the dialog shows the live preview."""
         from .enroll_dialog import EnrollDialog
 
-        dialog = EnrollDialog(self.engine, parent=self)
+        if not self.frames_shown:
+            self.show_warning("Enroll from webcam", "No camera image yet: start a camera, or use Enroll from photo….")
+            return None
+        dialog = EnrollDialog(self.controller, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -181,10 +274,10 @@ class MainWindow(QMainWindow):
     def enroll_from_photo(self, path: str | None = None):
         from .enroll_dialog import EnrollDialog
 
-        path = path or QFileDialog.getOpenFileName(self, "Enroll from photo", "", "Images (*)")[0]
+        path = path or self.ask_open_file("Enroll from photo", "Images (*)")
         if not path:
             return None
-        dialog = EnrollDialog(self.engine, photo=path, parent=self)
+        dialog = EnrollDialog(self.controller, photo=path, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -192,9 +285,8 @@ class MainWindow(QMainWindow):
     def open_gallery(self):
         from .gallery_dialog import GalleryDialog
 
-        dialog = GalleryDialog(self.engine.gallery, self.engine.pipeline.embedder.spec.id,
-                               add_sample=self.engine.add_sample, parent=self)
-        dialog.changed.connect(self.engine.refresh_gallery)
+        dialog = GalleryDialog(self.controller.service, parent=self)
+        dialog.changed.connect(self.controller.refresh_gallery)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -202,42 +294,76 @@ class MainWindow(QMainWindow):
     def open_settings(self):
         from .settings_dialog import SettingsDialog
 
-        pipeline = self.engine.pipeline
+        service = self.controller.service
         dialog = SettingsDialog(self.settings, self.provider_label.toolTip(), parent=self,
-                                calibrated_tau=pipeline.tau if pipeline else Settings().tau)
+                                calibrated_tau=service.calibrated_tau if service else None)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
 
     def apply_settings(self, settings: Settings) -> None:
+        """Save what the user chose and put it in force now (environment overrides still win)."""
         camera_changed = settings.camera != self.settings.camera or settings.resolution != self.settings.resolution
         self.settings = settings
         self._save_settings()
-        self.engine.apply_settings(settings)
+        try:
+            resolved = resolve_settings(saved=settings)
+        except Exception as error:  # a bad ONESHOT_* variable: say which, keep running as before
+            self.show_warning("Settings not applied", describe(error))
+            return
+        self.controller.apply_settings(resolved)
         if camera_changed:
-            self.source = settings.camera
-            self.engine.start_source(self.source)
+            self.source = resolved.camera
+            self.controller.start_source(self.source)
 
     def open_demo_source(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Image folder to play as a camera")
+        """Play a video file, or the folder of a chosen image, as the camera."""
+        path = self.ask_demo_source()
         if path:
             self.source = path
-            self.engine.start_source(path)
+            self.controller.start_source(path)
 
-    def snapshot(self) -> None:
+    def ask_demo_source(self) -> str | None:
+        """A video file, or the folder of the image picked (a dialog cannot offer files and folders at once)."""
+        from .settings_dialog import demo_source_from_choice, DEMO_SOURCE_FILTER
+
+        chosen = QFileDialog.getOpenFileName(self, "Video file, or any image of a folder to play", "",
+                                             DEMO_SOURCE_FILTER)[0]
+        return demo_source_from_choice(chosen) if chosen else None
+
+    def snapshot(self) -> str | None:
+        """Save the frame on screen, with its boxes and names unless the raw frame is asked for."""
         if self.last_image is None:
-            return
-        path = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", "PNG (*.png)")[0]
-        if path and not self.last_image.save(path):
-            QMessageBox.warning(self, "Snapshot", f"Could not save {path}")
+            return None
+        path, annotated = self.ask_snapshot_file()
+        if not path:
+            return None
+        image = render_annotated(self.last_image, self.last_overlays) if annotated else self.last_image
+        if not image.save(path):
+            self.show_warning("Snapshot", f"Could not save {path}")
+            return None
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return path
+
+    def ask_snapshot_file(self) -> tuple[str, bool]:
+        """(path, with boxes and names?) from a save dialog offering both kinds."""
+        annotated, raw = "PNG with boxes and names (*.png)", "PNG, camera image only (*.png)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", f"{annotated};;{raw}")
+        return path, chosen != raw
+
+    def ask_open_file(self, title: str, file_filter: str) -> str | None:
+        return QFileDialog.getOpenFileName(self, title, "", file_filter)[0] or None
+
+    def show_warning(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
 
     def open_about(self) -> None:
         """Versions and licences; collected in the background (it hashes the model files)."""
         from core.info import collect_info
 
         run_in_background(lambda: collect_info(self.settings.provider), self._show_about,
-                          lambda error: QMessageBox.warning(self, "About OneShot", str(error)))
+                          lambda error: self.show_warning("About OneShot", describe(error)), name="about")
 
     def _show_about(self, info: dict) -> None:
         from .about import AboutDialog
@@ -246,7 +372,7 @@ class MainWindow(QMainWindow):
         self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.about_dialog.open()
 
-    # -- window state --------------------------------------------------------------------------
+    # -- models --------------------------------------------------------------------------------
 
     def _offer_training(self) -> None:
         """Training needs the train extra; without it the action stays off and says how to get it."""
@@ -262,30 +388,52 @@ class MainWindow(QMainWindow):
     def open_training(self):
         from .training_wizard import TrainingWizard
 
-        wizard = TrainingWizard(self.engine.pipeline, self.engine.gallery, parent=self)
+        wizard = TrainingWizard(self.controller.service, parent=self)
         wizard.activateRequested.connect(self.switch_model)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.destroyed.connect(lambda: setattr(self, "training", None))
+        self.training = wizard
         wizard.open()
         return wizard
 
     def switch_model(self, model_id: str) -> None:
         self.statusBar().showMessage(f"Switching to {model_id}: embedding the gallery again…")
-        self.engine.switch_model(model_id)
+        self.controller.switch_model(model_id)
+
+    def _follow_model_changes(self) -> None:
+        """``oneshot models activate`` in a terminal switches this window's model too."""
+        from core.model_store import user_model_dir
+
+        folder = user_model_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.warning("not following model changes in %s: %s", folder, error)
+            return
+        self.model_watcher = QFileSystemWatcher([str(folder)], self)
+        # One look after a burst of changes: writing active.json is a create and a rename.
+        self.model_check = QTimer(self, singleShot=True, interval=300)
+        self.model_check.timeout.connect(self.controller.follow_active_model)
+        self.model_watcher.directoryChanged.connect(lambda _: self.model_check.start())
 
     def _model_changed(self, spec) -> None:
-        """A model's tau is calibrated for it, so switching models switches tau too."""
-        self.apply_settings(replace(self.settings, tau=float(spec.defaults["tau"])))
-        self.statusBar().showMessage(f"Face model: {spec.id} (tau {self.settings.tau:.3f})", 8000)
+        """A hand-set tau stays; else the new model's calibrated tau came with it. Say which."""
+        service = self.controller.service
+        if self.settings.tau is None:
+            detail = f"tau {service.tau:.3f}, calibrated for this model"
+        else:
+            detail = f"your tau {service.tau:.3f} kept; the model's calibrated tau is {service.calibrated_tau:.3f}"
+        self.statusBar().showMessage(f"Face model: {spec.id} ({detail})", 10000)
 
     def _fill_models_menu(self) -> None:
-        from PySide6.QtGui import QActionGroup
-
         from core.errors import OneShotError
         from core.model_store import embedders
 
+        group = self.models_group  # one group for the window's life: a new one per opening would pile up
+        for action in group.actions():
+            group.removeAction(action)
         self.models_menu.clear()
-        group = QActionGroup(self.models_menu)
-        current = self.engine.pipeline.embedder.spec.id if self.engine.pipeline else None
+        current = self.controller.service.model.id if self.controller.service else None
         try:
             specs = embedders()
         except OneShotError as error:
@@ -297,6 +445,8 @@ class MainWindow(QMainWindow):
             action.setChecked(spec.id == current)
             action.triggered.connect(lambda _=False, model_id=spec.id: self.switch_model(model_id))
             group.addAction(action)
+
+    # -- window state --------------------------------------------------------------------------
 
     def _restore_window(self) -> None:
         window = self.settings.window
@@ -316,11 +466,25 @@ class MainWindow(QMainWindow):
         except OSError as error:
             log.warning("could not save settings: %s", error)
 
+    def confirm_stop_training(self) -> bool:
+        """Asked on close while a model is training."""
+        answer = QMessageBox.question(
+            self, "Training is running",
+            "A face model is being trained. Stop it and quit?\n\nIts progress is kept: training again with the "
+            "same data and settings resumes where it stopped.")
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
+        """Ask before ending a training run; then stop and join every thread before the window goes."""
+        if self.training is not None and self.training.is_training() and not self.confirm_stop_training():
+            event.ignore()
+            return
+        if self.training is not None:
+            self.training.stop_training()
         self._save_settings()
-        self.engine.shutdown()
-        wait_for_background_tasks()
+        if hasattr(self, "model_check"):
+            self.model_check.stop()
+        if not self.controller.shutdown():
+            log.warning("still running after 10 s: %s", ", ".join(running_workers()))
         self.closed.emit()
         super().closeEvent(event)
-
-

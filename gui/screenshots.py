@@ -70,6 +70,17 @@ def enrol_people(gallery_path: Path, data: Path) -> None:
             enrol(gallery, matcher, folder.name.replace("_", " ").title(), candidate, pipeline.embedder.duplicate_tau)
 
 
+def first_run(work: Path, out: Path) -> None:
+    """A new user's first start: no camera (an index that is not there) and nobody enrolled."""
+    window = MainWindow(Settings(gallery=str(work / "first-run.db")), work / "first-run.json", "0")
+    window.resize(1000, 760)
+    window.show()
+    wait_for(window.controller.cameraLost)
+    pause(300)
+    window.grab().save(str(out / "first-run.png"))
+    window.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -80,19 +91,21 @@ def main() -> None:
     app.setStyle("Fusion")
     work = Path(tempfile.mkdtemp(prefix="oneshot-shots-"))
     enrol_people(work / "gallery.db", args.data)
+    first_run(work, args.out)
     scene = frames_from(args.data / "scenes" / "two_people.jpg", work / "scene")
     window = MainWindow(Settings(gallery=str(work / "gallery.db")), work / "settings.json", str(scene))
     window.resize(1000, 760)
     window.show()
-    wait_for(window.engine.frameProcessed, condition=lambda image, report: len(report.faces) == 2
+    wait_for(window.controller.frameProcessed, condition=lambda image, report: len(report.faces) == 2
              and all(face.name for face in report.faces))
     pause(300)
     window.grab().save(str(args.out / "main-window.png"))
 
-    window.engine.start_source(str(frames_from(args.data / "people" / "kit_harington" / "2.jpg", work / "kit")))
+    window.controller.start_source(str(frames_from(args.data / "people" / "kit_harington" / "2.jpg", work / "kit")))
+    wait_for(window.controller.frameProcessed)
     dialog = window.enroll_from_webcam()
     dialog.resize(720, 640)
-    wait_for(window.engine.enrolFrame, condition=lambda image, view: view.report is not None and view.report.ok)
+    wait_for(window.controller.enrolFrame, condition=lambda image, view: view.report is not None and view.report.ok)
     pause(300)
     dialog.grab().save(str(args.out / "enroll-dialog.png"))
     dialog.reject()

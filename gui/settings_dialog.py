@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from core.camera import list_cameras
 from core.gallery import default_gallery_path
+from core.models import find_model
 from core.settings import Settings
 
 from .workers import run_in_background
@@ -37,15 +38,29 @@ from .workers import run_in_background
 log = logging.getLogger(__name__)
 
 TAU_MIN, TAU_MAX = 0.10, 0.80
-CALIBRATED_TAU = Settings().tau
 RESOLUTIONS = [(640, 480), (1280, 720), (1920, 1080)]
 PROVIDERS = [("auto", "Automatic"), ("cuda", "CUDA (NVIDIA GPU)"), ("cpu", "CPU")]
 CHOOSE_SOURCE = "\0choose"  # combo data of the "Video file or image folder…" entry; no real source
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)"
-FOLDER_FILTER = "Image folder: pick any image in it (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm)"
+VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv"
+IMAGE_PATTERNS = "*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm *.gif"
+VIDEO_FILTER = f"Videos ({VIDEO_PATTERNS})"
+FOLDER_FILTER = f"Image folder: pick any image in it ({IMAGE_PATTERNS})"
+DEMO_SOURCE_FILTER = f"Videos, or any image of a folder ({VIDEO_PATTERNS} {IMAGE_PATTERNS});;{VIDEO_FILTER};;" \
+                     f"{FOLDER_FILTER};;All files (*)"
 
 
-def explain_tau(tau: float, calibrated: float = CALIBRATED_TAU) -> str:
+def demo_source_from_choice(path: str) -> str:
+    """A chosen image stands for its folder (played as a camera); anything else is a video file."""
+    suffixes = {pattern[1:] for pattern in IMAGE_PATTERNS.split()}
+    return str(Path(path).parent) if Path(path).suffix.lower() in suffixes else path
+
+
+def model_defaults() -> dict[str, float]:
+    """The shipped models' own values, shown when the user has not chosen one (no second copy here)."""
+    return {**find_model("detect").defaults, "tau": find_model("embed").defaults["tau"]}
+
+
+def explain_tau(tau: float, calibrated: float) -> str:
     """What tau means at this value, for someone who never heard of embeddings.
 
     ``calibrated`` is the active model's own tau (a fine-tuned model brings its own).
@@ -84,10 +99,12 @@ class SettingsDialog(QDialog):
     """
 
     def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None,
-                 calibrated_tau: float = CALIBRATED_TAU) -> None:
+                 calibrated_tau: float | None = None) -> None:
         super().__init__(parent)
         self._original = settings
-        self._calibrated_tau = calibrated_tau
+        self._defaults = model_defaults()
+        self._calibrated_tau = self._defaults["tau"] if calibrated_tau is None else calibrated_tau
+        self._tau_hand_set = settings.tau is not None
         self._camera = settings.camera
         self._cameras: list[int] | None = None  # None while the probe runs
         self._resolutions = list(RESOLUTIONS)
@@ -97,18 +114,23 @@ class SettingsDialog(QDialog):
 
         self.tau_slider = QSlider(Qt.Orientation.Horizontal)
         self.tau_slider.setRange(round(TAU_MIN * 100), round(TAU_MAX * 100))
-        self.tau_spin = self._spin(TAU_MIN, TAU_MAX, 0.01, settings.tau,
+        self.tau_spin = self._spin(TAU_MIN, TAU_MAX, 0.01, settings.effective_tau(self._calibrated_tau),
                                    "Distance threshold tau: squared distance between face descriptors")
         self.tau_slider.setValue(round(self.tau_spin.value() * 100))
         self.tau_slider.setToolTip(self.tau_spin.toolTip())
         self.tau_explanation = QLabel()  # lines broken by hand: a wrapped label in a form gets clipped
-        self.tau_slider.valueChanged.connect(lambda value: self.tau_spin.setValue(value / 100))
+        self.tau_calibrated = QLabel()
+        self.use_calibrated = QPushButton(f"Use calibrated ({self._calibrated_tau:.2f})")
+        self.use_calibrated.setAutoDefault(False)
+        self.use_calibrated.setToolTip("Follow the face model's own threshold, also after switching models")
+        self.use_calibrated.clicked.connect(self.take_calibrated_tau)
+        self.tau_slider.valueChanged.connect(self._tau_slid)
         self.tau_spin.valueChanged.connect(self._tau_changed)
 
-        self.score_spin = self._spin(0.05, 0.95, 0.05, settings.score_threshold,
+        self.score_spin = self._spin(0.05, 0.95, 0.05, self._value(settings, "score_threshold"),
                                      "Detector score threshold (Pc): a face is kept when the detector is at least "
                                      "this sure. Lower finds smaller, blurred or turned faces, and more false ones.")
-        self.nms_spin = self._spin(0.05, 0.95, 0.05, settings.nms_threshold,
+        self.nms_spin = self._spin(0.05, 0.95, 0.05, self._value(settings, "nms_threshold"),
                                    "Overlap threshold (IoU) for non-maximum suppression: of two boxes overlapping "
                                    "more than this, only the surer one is kept. Lower merges more boxes; higher "
                                    "keeps faces close together apart but may leave double boxes.")
@@ -147,6 +169,7 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Recognition threshold (tau):", _row(self.tau_slider, self.tau_spin))
+        form.addRow("", _row(self.tau_calibrated, self.use_calibrated))
         form.addRow(self.tau_explanation)
         form.addRow("Detector score (Pc):", self.score_spin)
         form.addRow("Box overlap (NMS IoU):", self.nms_spin)
@@ -163,8 +186,18 @@ class SettingsDialog(QDialog):
                        self.resolution_combo.currentIndexChanged, self.provider_combo.currentIndexChanged):
             signal.connect(self._check)
         self._fill_cameras()
-        self._tau_changed(self.tau_spin.value())
-        run_in_background(list_cameras, self._cameras_found, self._camera_probe_failed)
+        self._show_tau(self.tau_spin.value())
+        run_in_background(list_cameras, self._cameras_found, self._camera_probe_failed, name="find cameras")
+
+    def _value(self, settings: Settings, name: str) -> float:
+        chosen = getattr(settings, name)
+        return self._defaults[name] if chosen is None else chosen
+
+    def _chosen(self, name: str, spin: QDoubleSpinBox) -> float | None:
+        """None (the model's value) unless the user set one or moved it off the model's."""
+        value = round(spin.value(), 2)
+        untouched = getattr(self._original, name) is None and value == round(self._defaults[name], 2)
+        return None if untouched else value
 
     @staticmethod
     def _spin(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
@@ -181,18 +214,38 @@ class SettingsDialog(QDialog):
         gallery = self.gallery_edit.text().strip()
         return replace(
             self._original,
-            tau=round(self.tau_spin.value(), 2),
-            score_threshold=round(self.score_spin.value(), 2),
-            nms_threshold=round(self.nms_spin.value(), 2),
+            tau=round(self.tau_spin.value(), 2) if self._tau_hand_set else None,
+            score_threshold=self._chosen("score_threshold", self.score_spin),
+            nms_threshold=self._chosen("nms_threshold", self.nms_spin),
             camera=self._camera,
             resolution=self._resolutions[self.resolution_combo.currentIndex()],
             provider=self.provider_combo.currentData() or "",
             gallery=str(Path(gallery).expanduser()) if gallery else "",
         )
 
+    def take_calibrated_tau(self) -> None:
+        """Back to the model's own tau: kept in step with the model from now on."""
+        self.tau_spin.setValue(self._calibrated_tau)
+        self._tau_hand_set = False
+        self._show_tau(self.tau_spin.value())
+
+    def _tau_slid(self, value: int) -> None:
+        # Only a real move reaches the spin box: re-setting the value it already has would
+        # rewrite its text under the cursor, and a typed "0.15" would end as "0.10".
+        if round(self.tau_spin.value() * 100) != value:
+            self.tau_spin.setValue(value / 100)
+
     def _tau_changed(self, value: float) -> None:
+        self._tau_hand_set = True
         self.tau_slider.setValue(round(value * 100))
+        self._show_tau(value)
+
+    def _show_tau(self, value: float) -> None:
         self.tau_explanation.setText(explain_tau(value, self._calibrated_tau))
+        self.tau_calibrated.setText(
+            f"Yours: {value:.2f}; the face model's calibrated value is {self._calibrated_tau:.2f}."
+            if self._tau_hand_set else f"The face model's calibrated value ({self._calibrated_tau:.2f}).")
+        self.use_calibrated.setEnabled(self._tau_hand_set)
         self._check()
 
     def _check(self) -> None:

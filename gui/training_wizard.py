@@ -1,6 +1,6 @@
 """The training wizard: data -> settings -> training -> evaluation -> activation.
 
-Reading faces and training run on their own threads (``Job``); the pages only show what those
+Reading faces and training run on workers (``gui.workers``); the pages only show what those
 report, so the window stays responsive and Cancel is honoured within one training step. A
 cancelled run keeps its checkpoint: starting again with the same data and settings resumes it.
 Nothing changes in the running app until the last page's "Use this model now" is accepted.
@@ -8,10 +8,9 @@ Nothing changes in the running app until the last page's "Use this model now" is
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -39,9 +38,11 @@ from PySide6.QtWidgets import (
 from core.errors import OneShotError
 from core.evaluation import METRIC_LABELS
 from core.training.config import LOSSES, MINING, TrainConfig
-from core.training.data import chips_from_folder, chips_from_gallery, split_by_identity
+from core.training.data import split_by_identity
 
+from .live_controller import describe
 from .plot import LinePlot, Series
+from .workers import Worker
 
 HELP = {
     "margin": "Alpha: how much farther a different person must be than the same person before a "
@@ -56,29 +57,6 @@ HELP = {
               "overfit less on small data; 0 trains everything (slow, needs many people).",
     "greyscale": "Share of training photos turned grey: raise it to 0.5 or more for a grey or infrared camera.",
 }
-
-
-class Job(QThread):
-    """``function(report, should_stop)`` on its own thread; results come back as signals."""
-
-    progress = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, function, parent=None) -> None:
-        super().__init__(parent)
-        self.function = function
-        self.cancel = threading.Event()
-
-    def run(self) -> None:
-        try:
-            result = self.function(self.progress.emit, self.cancel.is_set)
-        except OneShotError as error:
-            self.failed.emit(str(error))
-        except Exception as error:  # shown to the user; the log has the details
-            self.failed.emit(f"{type(error).__name__}: {error}")
-        else:
-            self.succeeded.emit(result)
 
 
 def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -> None:
@@ -143,7 +121,7 @@ class DataPage(QWizardPage):
         layout.addWidget(self.warnings)
         layout.addWidget(self.status)
         self.data = None
-        self.job: Job | None = None
+        self.job: Worker | None = None
         for signal in (self.folder.textChanged, self.crops.toggled, self.gallery_choice.toggled, self.holdout.valueChanged):
             signal.connect(self._forget)
 
@@ -159,27 +137,28 @@ class DataPage(QWizardPage):
 
     def read(self) -> None:
         """Detect and align every photo on a worker thread, then preview the counts."""
-        pipeline, gallery = self.wizard().pipeline, self.wizard().gallery
+        service = self.wizard().service
         from_gallery, folder, crops = self.gallery_choice.isChecked(), self.folder.text().strip(), self.crops.isChecked()
+        job = Worker("read training data")
 
-        def work(report, _should_stop):
-            if from_gallery:
-                return chips_from_gallery(gallery).trainable()
-            if not folder:
+        def work():
+            if not from_gallery and not folder:
                 raise OneShotError("choose a folder first")
-            return chips_from_folder(Path(folder), pipeline, crops,
-                                     progress=lambda done, total, _path: report((done, total))).trainable()
+            return service.training_data(None if from_gallery else Path(folder), crops,
+                                         progress=lambda done, total, _path: job.report((done, total))).trainable()
 
         self.read_button.setEnabled(False)
         self.progress.setVisible(True)
         self.status.setText("Reading faces…")
-        self.job = Job(work, self)
-        self.job.progress.connect(lambda value: (self.progress.setMaximum(value[1]), self.progress.setValue(value[0])))
-        self.job.succeeded.connect(self._show)
-        self.job.failed.connect(self._failed)
-        self.job.start()
+        job.progress.connect(lambda value: (self.progress.setMaximum(value[1]), self.progress.setValue(value[0])))
+        job.done.connect(self._show)
+        job.failed.connect(self._failed)
+        self.job = job.start(work)
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, error: Exception) -> None:
+        message = describe(error)
+        self.data = None
+        self.completeChanged.emit()  # whoever waits for the outcome learns it either way
         self.read_button.setEnabled(True)
         self.progress.setVisible(False)
         self.status.setText(f"<b>Cannot train on this:</b> {message}")
@@ -196,7 +175,7 @@ class DataPage(QWizardPage):
         try:
             train, held_out = split_by_identity(data, self.holdout.value())
         except OneShotError as error:
-            self._failed(str(error))
+            self._failed(error)
             return
         self.data = (data, train, held_out)
         self.status.setText(f"{len(data)} photos of {len(data.names)} people: {len(train.names)} to train on, "
@@ -285,7 +264,7 @@ class TrainPage(QWizardPage):
         layout.addLayout(row)
         layout.addWidget(self.loss_plot, 1)
         self.outcome = None
-        self.job: Job | None = None
+        self.job: Worker | None = None
         self._steps: list = []
 
     def initializePage(self) -> None:
@@ -296,23 +275,24 @@ class TrainPage(QWizardPage):
         config, summary = settings_page.config(), data_page.summary()
         name = f"fine-tuned on {summary['source']}"
 
-        def work(report, should_stop):
+        job = Worker("training")
+
+        def work():
             from core.training.workflow import Callbacks, fine_tune
 
             return fine_tune(train, held_out, config, name, summary, callbacks=Callbacks(
-                phase=lambda text: report(("phase", text)), step=lambda r: report(("step", r)),
-                epoch=lambda r: report(("epoch", r)), should_stop=should_stop))
+                phase=lambda text: job.report(("phase", text)), step=lambda r: job.report(("step", r)),
+                epoch=lambda r: job.report(("epoch", r)), should_stop=job.cancelled))
 
         self.cancel_button.setEnabled(True)
-        self.job = Job(work, self)
-        self.job.progress.connect(self._progress)
-        self.job.succeeded.connect(self._done)
-        self.job.failed.connect(self._failed)
-        self.job.start()
+        job.progress.connect(self._progress)
+        job.done.connect(self._done)
+        job.failed.connect(self._failed)
+        self.job = job.start(work)
 
     def cancel(self) -> None:
-        if self.job is not None and self.job.isRunning():
-            self.job.cancel.set()
+        if self.job is not None and self.job.is_running():
+            self.job.cancel()
             self.cancel_button.setEnabled(False)
             self.phase.setText("Cancelling after this step…")
 
@@ -341,15 +321,16 @@ class TrainPage(QWizardPage):
                                f"Saved as {outcome.model.id}.")
         self.completeChanged.emit()
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, error: Exception) -> None:
         self.cancel_button.setEnabled(False)
-        self.phase.setText(f"<b>Training stopped:</b> {message}")
+        self.phase.setText(f"<b>Training stopped:</b> {describe(error)}")
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return self.outcome is not None and self.outcome.model is not None
 
     def validatePage(self) -> bool:
-        return self.job is None or not self.job.isRunning()
+        return self.job is None or not self.job.is_running()
 
 
 class EvaluationPage(QWizardPage):
@@ -414,10 +395,10 @@ class TrainingWizard(QWizard):
 
     activateRequested = Signal(str)
 
-    def __init__(self, pipeline, gallery, parent=None) -> None:
+    def __init__(self, service, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train the face model")
-        self.pipeline, self.gallery = pipeline, gallery
+        self.service = service
         self.data_page = DataPage()
         self.settings_page = SettingsPage()
         self.train_page = TrainPage()
@@ -433,10 +414,17 @@ class TrainingWizard(QWizard):
             self.activateRequested.emit(outcome.model.id)
         super().accept()
 
+    def is_training(self) -> bool:
+        return self.train_page.job is not None and self.train_page.job.is_running()
+
+    def stop_training(self) -> None:
+        """Cancel reading and training and wait for them: the checkpoint is written on the way out."""
+        for job in (self.train_page.job, self.data_page.job):
+            if job is not None and job.is_running():
+                job.cancel()
+                job.wait(None)  # training ends within one step; cutting it short would lose the checkpoint
+
     def reject(self) -> None:
         """Closing mid-training cancels it (the checkpoint is written) before the window goes."""
-        for job in (self.train_page.job, self.data_page.job):
-            if job is not None and job.isRunning():
-                job.cancel.set()
-                job.wait()
+        self.stop_training()
         super().reject()

@@ -91,11 +91,7 @@ class VideoView(QWidget):
         painter.scale(scale, scale)
         if self.guide:
             self._paint_guide(painter)
-        font = QFont(self.font())
-        font.setPointSizeF(max(8.0, 11.0 / scale))
-        painter.setFont(font)
-        for overlay in self.overlays:
-            self._paint_overlay(painter, overlay, scale)
+        _paint_overlays(painter, self.overlays, scale, self.font())
         painter.end()
         if self._captured is not None:  # the first paint of this frame; repaints do not count
             self.latencies_ms.append((time.monotonic() - self._captured) * 1000.0)
@@ -105,21 +101,45 @@ class VideoView(QWidget):
         """Median capture-to-paint latency of the recent frames, or None before the first."""
         return statistics.median(self.latencies_ms) if self.latencies_ms else None
 
-    def _paint_overlay(self, painter: QPainter, overlay: Overlay, scale: float) -> None:
-        x1, y1, x2, y2 = overlay.box
-        painter.setPen(QPen(overlay.colour, 2.5 / scale))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-        if not overlay.label:
-            return
-        metrics = painter.fontMetrics()
-        box = QRectF(x1, y1 - metrics.height() - 4 / scale, metrics.horizontalAdvance(overlay.label) + 8 / scale,
-                     metrics.height() + 4 / scale)
-        painter.fillRect(box, overlay.colour)
-        painter.setPen(QColor("white"))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, overlay.label)
-
     def _paint_guide(self, painter: QPainter) -> None:
         width, height = self.image.width(), self.image.height()
         painter.setPen(QPen(QColor(255, 255, 255, 160), 2, Qt.PenStyle.DashLine))
         painter.drawEllipse(QPointF(width / 2, height / 2), width * 0.18, height * 0.33)
+
+
+def render_annotated(image: QImage, overlays: list[Overlay]) -> QImage:
+    """A copy of ``image`` with the overlays drawn on it at the image's own resolution.
+
+    Snapshot saves this rather than the raw frame, so the file shows the boxes, names and distances the
+    user saw; it is drawn by the same code as the live view, at scale 1, so the two cannot drift apart.
+    """
+    annotated = image.convertToFormat(QImage.Format.Format_RGB32)  # paintable whatever the source format
+    painter = QPainter(annotated)  # draws on annotated's own pixels: ``image`` is left as it was
+    _paint_overlays(painter, overlays, 1.0, QFont())
+    painter.end()
+    return annotated
+
+
+def _paint_overlays(painter: QPainter, overlays: list[Overlay], scale: float, font: QFont) -> None:
+    """Boxes and labels in image coordinates; ``scale`` is screen pixels per image pixel, so that lines
+    and text keep their on-screen size whatever the zoom."""
+    font = QFont(font)
+    font.setPointSizeF(max(8.0, 11.0 / scale))
+    painter.setFont(font)
+    for overlay in overlays:
+        _paint_overlay(painter, overlay, scale)
+
+
+def _paint_overlay(painter: QPainter, overlay: Overlay, scale: float) -> None:
+    x1, y1, x2, y2 = overlay.box
+    painter.setPen(QPen(overlay.colour, 2.5 / scale))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+    if not overlay.label:
+        return
+    metrics = painter.fontMetrics()
+    box = QRectF(x1, y1 - metrics.height() - 4 / scale, metrics.horizontalAdvance(overlay.label) + 8 / scale,
+                 metrics.height() + 4 / scale)
+    painter.fillRect(box, overlay.colour)
+    painter.setPen(QColor("white"))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, overlay.label)

@@ -20,11 +20,12 @@ def pytest_ignore_collect(collection_path, config):
 
 @pytest.fixture(scope="session", autouse=True)
 def private_user_folders(tmp_path_factory):
-    """Trained models, training runs and chip caches go to temporary folders, never the user's."""
+    """Trained models, training runs, chip caches and settings go to temporary places, never the user's."""
     root = tmp_path_factory.mktemp("user")
     with pytest.MonkeyPatch.context() as patch:
         for variable, folder in (("ONESHOT_USER_MODELS", "models"), ("ONESHOT_RUNS_DIR", "runs"),
-                                 ("ONESHOT_CACHE_DIR", "cache"), ("ONESHOT_TENSORRT_CACHE", "tensorrt")):
+                                 ("ONESHOT_CACHE_DIR", "cache"), ("ONESHOT_TENSORRT_CACHE", "tensorrt"),
+                                 ("ONESHOT_SETTINGS", "settings.json")):
             patch.setenv(variable, str(root / folder))
         yield root
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,13 @@ from PIL import Image
 
 from core.cli import main
 from core.resources import sample_face
+
+
+def console_script() -> str:
+    """The installed ``oneshot`` script: the one beside this interpreter (an unactivated venv), else on PATH."""
+    beside = Path(sys.executable).parent / "oneshot"
+    found = str(beside) if beside.exists() else shutil.which("oneshot")
+    return found or pytest.fail("the oneshot console script is not installed")
 
 
 def run(capsys, *args):
@@ -130,7 +138,7 @@ def test_bench_matrix_json_contract(capsys):
 
 
 def test_console_script_entry_point(tmp_path):
-    oneshot = shutil.which("oneshot") or pytest.fail("the oneshot console script is not installed")
+    oneshot = console_script()
     result = subprocess.run([oneshot, "detect", "--json", str(sample_face())], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)[0]["faces"]) == 1
@@ -140,6 +148,6 @@ def test_console_script_entry_point(tmp_path):
 
 def test_app_without_a_display_says_so(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    oneshot = shutil.which("oneshot") or pytest.fail("the oneshot console script is not installed")
+    oneshot = console_script()
     result = subprocess.run([oneshot], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "no display" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 
@@ -57,11 +58,33 @@ def test_one_shot_identifies_every_other_photo_and_the_scenes(capsys, enrolled, 
         assert named == SCENES[entry["image"].split("/")[-1]]
 
 
+def fingerprint(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
 def test_left_out_person_is_unknown(capsys, enrolled, people):
     code, _, _ = run(capsys, "forget", "--gallery", enrolled, "joe_biden")
     assert code == 0
+    before = fingerprint(enrolled)
     for entry in identify(capsys, enrolled, *people["joe_biden"]):
         assert largest(entry)["name"] is None
+    assert fingerprint(enrolled) == before  # identify opens the gallery read-only
+
+
+def test_reading_commands_never_create_or_write_a_gallery(capsys, tmp_path):
+    missing = tmp_path / "sub" / "none.db"
+    code, out, _ = run(capsys, "people", "--gallery", missing)
+    assert code == 0 and "nobody is enrolled yet" in out
+    code, out, err = run(capsys, "export", "--gallery", missing, tmp_path / "empty.zip")
+    assert code == 0 and out.startswith("exported 0 samples"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.zip"]
+    code, _, err = run(capsys, "import", "--gallery", tmp_path / "new.db", tmp_path / "empty.zip")
+    assert code == 0, err
+    before = fingerprint(tmp_path / "new.db")
+    for command in (("people",), ("export", tmp_path / "again.zip")):
+        code, _, err = run(capsys, command[0], "--gallery", tmp_path / "new.db", *command[1:])
+        assert code == 0, err
+    assert fingerprint(tmp_path / "new.db") == before
 
 
 def test_orl_one_shot(pipeline, data_dir, tmp_path):

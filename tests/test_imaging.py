@@ -128,3 +128,51 @@ def test_huge_image_is_downscaled_and_reported_in_original_pixels(tmp_path, pipe
     expected = sample_box * factor + np.array(offset * 2)
     found = only_face_box(pipeline, path)
     assert np.abs(found - expected).max() < 0.03 * (expected[2] - expected[0])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_like_pillow(tmp_path, orientation):
+    """All eight EXIF orientations, pixel for pixel as ``ImageOps.exif_transpose`` turns them."""
+    from PIL import ImageOps
+
+    stored = Image.fromarray(np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    stored.save(path, exif=exif)
+    loaded = load_image(path)
+    with Image.open(path) as reference:
+        expected = np.asarray(ImageOps.exif_transpose(reference).convert("RGB"))
+    assert np.array_equal(loaded.pixels, expected) and loaded.pixels.flags["C_CONTIGUOUS"]
+    assert loaded.original_size == expected.shape[1::-1] and loaded.scale == 1.0
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "I;16"])
+def test_band_by_band_downscaling_equals_one_box_resize(tmp_path, mode):
+    """Large non-JPEG images are converted and shrunk in bands; the result is the whole-image BOX resize."""
+    rng = np.random.default_rng(7)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65535, (230, 9001), dtype=np.uint16))
+        flat = Image.fromarray((np.asarray(image, dtype=np.float64) * 255 / 65535 + 0.5).astype(np.uint8), "L")
+    else:
+        channels = 4 if mode == "RGBA" else 3  # RGBA: every level of transparency
+        image = Image.fromarray(rng.integers(0, 255, (230, 9001, channels), dtype=np.uint8)).convert(mode)
+        flat = image.convert("RGBA") if mode == "RGBA" else image
+        if mode == "RGBA":
+            flat = Image.alpha_composite(Image.new("RGBA", flat.size, (255, 255, 255, 255)), flat)
+    path = tmp_path / "wide.png"
+    image.save(path)
+    loaded = load_image(path)
+    expected = np.asarray(flat.convert("RGB").resize(loaded.pixels.shape[1::-1], Image.Resampling.BOX))
+    assert loaded.pixels.shape == (105, MAX_DECODED_SIDE, 3) and loaded.original_size == (9001, 230)
+    assert loaded.scale == pytest.approx(9001 / MAX_DECODED_SIDE)
+    assert np.abs(loaded.pixels.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(("size", "fmt"), [((20000, 3), "JPEG"), ((3, 30000), "PNG"), ((65000, 1), "JPEG")])
+def test_extreme_aspect_ratios_are_downscaled_not_divided_by_zero(tmp_path, size, fmt):
+    path = tmp_path / f"thin.{fmt.lower()}"
+    Image.new("RGB", size, (200, 10, 10)).save(path, fmt)
+    loaded = load_image(path)
+    assert max(loaded.pixels.shape[:2]) == MAX_DECODED_SIDE and min(loaded.pixels.shape[:2]) == 1
+    assert loaded.original_size == size and loaded.scale == pytest.approx(max(size) / MAX_DECODED_SIDE)

@@ -1,7 +1,9 @@
-"""The live loop: detecting frame n+1 while frame n is embedded changes nothing but the speed."""
+"""The live loop: detecting frame n+1 while frame n is embedded changes nothing but the speed,
+and a face's name follows whoever takes the spot, not the box."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -57,3 +59,144 @@ def test_overlapped_stream_matches_frame_by_frame(pipeline, gallery, scene_frame
 def test_stream_of_nothing_yields_nothing(pipeline, gallery):
     recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
     assert list(recognizer.stream(iter([]))) == []
+
+
+# -- people taking turns at the same spot (issue 13: a track's identity follows the face) --------
+
+TURN = 15  # frames each person stays
+SWAP_WINDOW = 3  # the right name (or unknown) from this many frames after a swap on
+STEADY = 60  # frames the last person stays: the steady stretch whose embedding rate is checked
+BACKGROUND = 110  # grey of the empty room
+
+
+def paste(face: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """A 640x480 frame with ``face`` at its centre; with ``rng``, a steady camera's jitter:
+    the picture shifted by up to 2 px and sensor noise of sigma 3."""
+    frame = np.full((480, 640, 3), BACKGROUND, np.uint8)
+    height, width = face.shape[:2]
+    dx, dy = (int(v) for v in rng.integers(-2, 3, 2)) if rng is not None else (0, 0)
+    top, left = (480 - height) // 2 + dy, (640 - width) // 2 + dx
+    frame[top:top + height, left:left + width] = face
+    if rng is not None:
+        frame = np.clip(frame + rng.normal(0.0, 3.0, frame.shape), 0, 255).astype(np.uint8)
+    return frame
+
+
+def orl_face(data_dir, person: int, photo: int) -> np.ndarray:
+    """An ORL photo (92x112, tightly cropped) enlarged 2.5x: a face of about 185 px in the frame."""
+    pixels = load_image(data_dir / "orl" / f"s{person}" / f"{photo}.pgm").pixels
+    return cv2.resize(pixels, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_LINEAR)
+
+
+def portrait(pipeline, path, size: int = 240) -> np.ndarray:
+    """A ``size`` square around the photo's face, the face about 0.55 of it: every person framed alike."""
+    pixels = load_image(path).pixels
+    face = pipeline.detect(pixels)[0]
+    scale = size / (1.8 * max(face.width, face.height))
+    centre_x, centre_y = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+    shift = np.float32([[scale, 0, size / 2 - centre_x * scale], [0, scale, size / 2 - centre_y * scale]])
+    return cv2.warpAffine(pixels, shift, (size, size), borderMode=cv2.BORDER_REPLICATE)
+
+
+def enrol_at_the_spot(pipeline, gallery: Gallery, name: str, face: np.ndarray) -> None:
+    """Enrol ``face`` as it looks pasted at the spot (no jitter)."""
+    frame = paste(face)
+    found = pipeline.detect(frame)
+    assert len(found) == 1, f"{name}: {len(found)} faces at the spot"
+    chips = pipeline.align(frame, found)
+    gallery.enroll(name, chips[0], pipeline.embed(chips)[0], pipeline.embedder.spec.id, 1.0, "test")
+
+
+@pytest.fixture
+def orl_turns(pipeline, data_dir, tmp_path):
+    """Six enrolled ORL people (photo 1 each) and one never enrolled take turns at the same spot
+    (photo 2 each), the first one coming back at the end for a steady stretch."""
+    enrolled, stranger = [1, 2, 3, 4, 5, 6], 7
+    with Gallery(tmp_path / "orl.db") as gallery:
+        for person in enrolled:
+            enrol_at_the_spot(pipeline, gallery, f"orl_s{person}", orl_face(data_dir, person, 1))
+        turns = [(f"orl_s{person}" if person != stranger else None, orl_face(data_dir, person, 2))
+                 for person in [1, 2, 3, stranger, 4, 5, 6, 1]]
+        yield gallery, turns
+
+
+@pytest.fixture
+def people_turns(pipeline, people, tmp_path):
+    """Five enrolled people (their first photo) and one never enrolled (lin_manuel_miranda) take
+    turns at the same spot, each shown in another photo than the one enrolled."""
+    enrolled = ["barack_obama", "joe_biden", "kit_harington", "rose_leslie", "alex_lacamoire"]
+    with Gallery(tmp_path / "people.db") as gallery:
+        for name in enrolled:
+            enrol_at_the_spot(pipeline, gallery, name, portrait(pipeline, people[name][0]))
+        order = ["barack_obama", "joe_biden", "lin_manuel_miranda", "kit_harington", "rose_leslie",
+                 "alex_lacamoire", "barack_obama"]
+        turns = [(name, portrait(pipeline, people[name][1])) if name in enrolled
+                 else (None, portrait(pipeline, people[name][0])) for name in order]
+        yield gallery, turns
+
+
+def take_turns(recognizer: LiveRecognizer, turns, seed: int = 0):
+    """Run the turns (the last one STEADY frames long); per turn the names shown in each frame,
+    and the (embed_calls, faces_seen) of the last turn's steady part (after the swap window)."""
+    rng = np.random.default_rng(seed)
+    shown, events, index, steady_start = [], [], 0, None
+    for turn, (_, face) in enumerate(turns):
+        frames = STEADY if turn == len(turns) - 1 else TURN
+        names = []
+        for step in range(frames):
+            if turn == len(turns) - 1 and step == SWAP_WINDOW:
+                steady_start = (recognizer.counters.embed_calls, recognizer.counters.faces_seen)
+            result = recognizer.process(Frame(paste(face, rng), index, index / 30.0))
+            names.append([face.name for face in result.faces])
+            events += [(event.kind, event.name) for event in result.events]
+            index += 1
+        shown.append(names)
+    counters = recognizer.counters
+    steady = (counters.embed_calls - steady_start[0], counters.faces_seen - steady_start[1])
+    return shown, events, steady
+
+
+@pytest.mark.parametrize("sequence", ["orl_turns", "people_turns"])
+def test_a_track_names_whoever_takes_the_spot(pipeline, sequence, request):
+    """One face at the same spot, same framing, the person changing every 15 frames: each person's
+    name (None for the never-enrolled one) within 3 frames of the swap and never the previous
+    one's after that, one appeared/left pair per person, and a steady face embedded far less
+    often than once a frame."""
+    gallery, turns = request.getfixturevalue(sequence)
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    shown, events, (embedded, seen) = take_turns(recognizer, turns)
+
+    for turn, ((truth, _), names) in enumerate(zip(turns, shown)):
+        assert all(len(faces) == 1 for faces in names), f"turn {turn}: one face in every frame"
+        right = [faces == [truth] for faces in names]
+        late = right.index(True) if True in right else len(right)
+        previous = turns[turn - 1][0] if turn else None
+        stale = sum(previous in faces for faces in names[SWAP_WINDOW:]) if previous != truth else 0
+        assert late <= SWAP_WINDOW and all(right[SWAP_WINDOW:]), (
+            f"turn {turn} ({truth}): right from frame {late}, shown {names}")
+        assert stale == 0
+    expected = []
+    for truth, _ in turns:
+        expected += ([("left", expected[-1][1])] if expected else []) + [("appeared", truth)]
+    assert events == expected  # no track lost its person, and none kept the one before
+    assert seen == STEADY - SWAP_WINDOW
+    assert embedded / seen < 0.5, f"{embedded} embeddings for {seen} faces in a steady stretch"
+
+
+def test_strangers_taking_turns_with_an_empty_gallery_get_a_track_each(pipeline, data_dir, tmp_path):
+    """Nobody enrolled: every distance is unknown (infinite), yet a new person is a new track."""
+    with Gallery(tmp_path / "empty.db") as gallery:
+        recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+        rng = np.random.default_rng(1)
+        ids, events = [], []
+        for turn, person in enumerate([8, 9]):
+            face = orl_face(data_dir, person, 2)
+            for step in range(TURN):
+                result = recognizer.process(Frame(paste(face, rng), turn * TURN + step, 0.0))
+                (seen,) = result.faces
+                assert (seen.name, seen.distance) == (None, np.inf)
+                ids.append(seen.track_id)
+                events += [(event.kind, event.track_id) for event in result.events]
+    first, second = ids[0], ids[TURN]
+    assert ids == [first] * TURN + [second] * TURN and first != second
+    assert events == [("appeared", first), ("left", first), ("appeared", second)]

@@ -8,31 +8,42 @@ failure exits 1. Never a traceback unless ``--debug`` asks for one.
 from __future__ import annotations
 
 import argparse
+import codecs
 import logging
 import sys
 
 from ..errors import OneShotError
 from . import faces, people, training, watch
-from .common import common_options, gallery_option
+from .common import (accept_shared_options, at_least, common_options, finish_arguments, gallery_option,
+                     global_options, video_source)
+
+
+class OneShotParser(argparse.ArgumentParser):
+    """The top-level parser: after parsing, shared options are checked and their defaults filled in."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 (argparse's signature)
+        return finish_arguments(self, super().parse_args(args, namespace))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oneshot", description="One-shot face recognition.",
-                                     parents=[common_options()])
+    parser = OneShotParser(prog="oneshot", description="One-shot face recognition.", parents=[global_options()])
     parser.add_argument("--self-test", action="store_true",
                         help="check the installation: models, detection, embedding and matching on a sample")
-    parser.set_defaults(run=request_gui, source=None, check_frames=None)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    # No command is the desktop app, which takes the same shared options as `oneshot gui`.
+    parser.set_defaults(run=request_gui, source=None, check_frames=None,
+                        _shared_options=frozenset({"json", "debug"}), _command="gui")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     gui = commands.add_parser("gui", parents=[common_options()], help="open the desktop app (the default)")
-    gui.add_argument("--source", default=None, metavar="PATH",
+    gui.add_argument("--source", type=video_source, default=None, metavar="PATH",
                      help="a webcam index, video file or image folder to use instead of the camera")
-    gui.add_argument("--check-frames", type=int, default=None, metavar="N",
+    gui.add_argument("--check-frames", type=at_least(1), default=None, metavar="N",
                      help="for installer smoke tests: quit after N frames with faces, printing who was seen")
     gui.set_defaults(run=request_gui)
     faces.register(commands)
     people.register(commands)
     watch.register(commands, gallery_option())
     training.register(commands)
+    accept_shared_options(commands)
     return parser
 
 
@@ -48,12 +59,46 @@ def request_gui(args) -> int:
     raise OneShotError("the desktop app starts from the `oneshot` command (gui.launcher), not from core.cli")
 
 
+def _bytes_for_surrogates(error: UnicodeError):
+    """Encode the surrogates of undecodable file-name bytes as those bytes, anything else escaped.
+
+    Linux file names are bytes; Python hands ``caf\\xe9.jpg`` (Latin-1) to us as
+    ``'caf\\udce9.jpg'``. Printed this way the name on stdout is the file's own name again.
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = bytearray()
+    for char in error.object[error.start:error.end]:
+        code = ord(char)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else char.encode("ascii", "backslashreplace")
+    return bytes(out), error.end
+
+
+codecs.register_error("oneshot.surrogates", _bytes_for_surrogates)
+
+
+def _tolerant_output() -> None:
+    """Never fail printing a name: stdout writes undecodable file names back as their bytes,
+    stderr escapes them (``caf\\udce9.jpg``), as Python's own stderr does."""
+    for stream, errors in ((sys.stdout, "oneshot.surrogates"), (sys.stderr, "backslashreplace")):
+        try:
+            stream.reconfigure(errors=errors)
+        except (AttributeError, ValueError, OSError):  # not a text stream we can change: leave it
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``oneshot`` console script."""
-    args = build_parser().parse_args(argv)
+    _tolerant_output()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as leaving:  # --help, or argparse has printed what is wrong with an option
+        return leaving.code if isinstance(leaving.code, int) else 0
     if args.self_test:
         args.run = run_self_test
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="oneshot: %(message)s")
+    # Pillow logs its own complaints about a damaged file; the one line we print says it all.
+    logging.getLogger("PIL").setLevel(logging.WARNING if args.debug else logging.CRITICAL)
     try:
         return args.run(args)
     except OneShotError as error:

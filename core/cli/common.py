@@ -4,42 +4,183 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..settings import PROVIDERS
 from ..imaging import load_image
+
+
+# The options that may come before the command name as well as after it (``oneshot --json
+# detect X`` and ``oneshot detect --json X``), with their defaults. Every parser that offers one
+# leaves it out of the namespace unless it is given (argparse.SUPPRESS): argparse copies a
+# command's defaults over the namespace, which would silently drop a value given before the
+# command's name. ``finish_arguments`` fills these defaults in after parsing and refuses a
+# global option the command does not take.
+SHARED_DEFAULTS = {"json": False, "debug": False, "gallery": None, "provider": None,
+                   "score_threshold": None, "nms_threshold": None}
+# ``add_argument("--provider", **PROVIDER)`` for the commands that take no other model option.
+PROVIDER = {"choices": PROVIDERS, "default": argparse.SUPPRESS,
+            "help": "execution provider (auto: CUDA when available, else CPU; default: ONESHOT_PROVIDER, "
+                    "the settings file, else auto)"}
+# Webcam indices: OpenCV reads 100 and up as a capture backend plus an index.
+MAX_CAMERA_INDEX = 99
+MAX_DETECT_SIDE = 4096
 
 
 def common_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--json", action="store_true", help="print JSON for scripts")
-    options.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    options.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    options.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="log details and show tracebacks")
     return options
 
 
 def model_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto",
-                         help="execution provider (auto: CUDA when available, else CPU)")
-    options.add_argument("--score-threshold", type=float, default=None, metavar="PC",
-                         help="drop detections scoring below this (default from the model manifest)")
-    options.add_argument("--nms-threshold", type=float, default=None, metavar="IOU",
-                         help="suppress boxes overlapping a better one above this IoU")
+    options.add_argument("--provider", **PROVIDER)
+    options.add_argument("--score-threshold", type=probability, default=argparse.SUPPRESS, metavar="PC",
+                         help="drop detections scoring below this, 0 to 1 (default from the model manifest)")
+    options.add_argument("--nms-threshold", type=probability, default=argparse.SUPPRESS, metavar="IOU",
+                         help="suppress boxes overlapping a better one above this IoU, 0 to 1")
     return options
 
 
 def gallery_option() -> argparse.ArgumentParser:
     option = argparse.ArgumentParser(add_help=False)
-    option.add_argument("--gallery", type=Path, default=None, metavar="PATH",
+    option.add_argument("--gallery", type=Path, default=argparse.SUPPRESS, metavar="PATH",
                         help="gallery file (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
     return option
+
+
+def global_options() -> argparse.ArgumentParser:
+    """Every shared option, for the top-level parser (before the command's name)."""
+    return argparse.ArgumentParser(add_help=False, parents=[common_options(), model_options(), gallery_option()])
+
+
+def finish_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Refuse shared options the chosen command does not take, then fill in the defaults.
+
+    Each command's parser records the shared options it takes (``accept_shared_options``);
+    a shared option in the namespace that its command does not take can only have been given
+    before the command's name, and is refused rather than silently ignored.
+    """
+    accepted = vars(args).pop("_shared_options", frozenset(SHARED_DEFAULTS))
+    command = vars(args).pop("_command", "")
+    for name in SHARED_DEFAULTS:
+        if hasattr(args, name) and name not in accepted:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"argument {flag}: not an option of `oneshot {command}`")
+    for name, default in SHARED_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return args
+
+
+def accept_shared_options(subparsers: argparse._SubParsersAction, prefix: str = "") -> None:
+    """Record on every command's parser (nested ones too) its name and the shared options it takes."""
+    for name, parser in subparsers.choices.items():
+        taken = frozenset(action.dest for action in parser._actions if action.dest in SHARED_DEFAULTS)
+        parser.set_defaults(_shared_options=taken, _command=f"{prefix}{name}")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                accept_shared_options(action, f"{prefix}{name} ")
+
+
+# Numbers are checked while parsing: argparse then exits 2 with "argument --x: <this message>".
+
+def _parsed(text: str, kind, expected: str):
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def probability(text: str) -> float:
+    """A threshold or probability: a number from 0 to 1 (not NaN)."""
+    value = _parsed(text, float, "a number from 0 to 1")
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def share(text: str) -> float:
+    """A share strictly between 0 and 1."""
+    value = _parsed(text, float, "a number between 0 and 1")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (both excluded), got {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (a distance threshold, a margin, a learning rate)."""
+    value = _parsed(text, float, "a number above 0")
+    if not (value > 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """A finite number, 0 or more."""
+    value = _parsed(text, float, "a number, 0 or more")
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number, 0 or more, got {text!r}")
+    return value
+
+
+def at_least(minimum: int):
+    """A whole number of ``minimum`` or more (a count, a number of epochs, ...)."""
+
+    def whole_number(text: str) -> int:
+        value = _parsed(text, int, f"a whole number of at least {minimum}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return value
+
+    whole_number.__name__ = f"at_least_{minimum}"
+    return whole_number
+
+
+def seed(text: str) -> int:
+    """A random seed every library takes: 0 to 2**32 - 1."""
+    value = _parsed(text, int, "a whole number from 0 to 4294967295")
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 4294967295, got {text!r}")
+    return value
+
+
+def detect_side(text: str) -> int:
+    """The detector's longest input side: 0 (the still-photo rule) or 32 to ``MAX_DETECT_SIDE`` pixels."""
+    value = _parsed(text, int, f"0, or a whole number of pixels from 32 to {MAX_DETECT_SIDE}")
+    if value != 0 and not 32 <= value <= MAX_DETECT_SIDE:
+        raise argparse.ArgumentTypeError(f"expected 0, or a whole number of pixels from 32 to {MAX_DETECT_SIDE}, "
+                                         f"got {text!r}")
+    return value
+
+
+def video_source(text: str) -> str:
+    """A webcam index (0 to ``MAX_CAMERA_INDEX``), a video file or an image folder, as typed."""
+    digits = text.strip().removeprefix("-")
+    if digits.isascii() and digits.isdigit() and (text.strip().startswith("-") or int(digits) > MAX_CAMERA_INDEX):
+        raise argparse.ArgumentTypeError(f"a webcam index goes from 0 to {MAX_CAMERA_INDEX}, got {text!r} "
+                                         f"(for a file of that name, write ./{text.strip()})")
+    return text
+
+
+def resolved_settings(args):
+    """The settings in force for this command: its flags > ONESHOT_* variables > the settings file."""
+    from ..settings import resolve_settings
+
+    names = ("tau", "score_threshold", "nms_threshold", "provider", "gallery")
+    return resolve_settings({name: getattr(args, name, None) for name in names})
 
 
 def open_gallery(args):
     from ..gallery import Gallery
 
-    return Gallery(args.gallery)
+    return Gallery(resolved_settings(args).gallery_path())
 
 
 def emit(args, document, text: str) -> None:
@@ -66,7 +207,14 @@ def progress_printer(args, label: str):
 def load_pipeline(args):
     from ..pipeline import FacePipeline
 
-    return FacePipeline.load(args.provider, score_threshold=args.score_threshold, nms_threshold=args.nms_threshold)
+    settings = resolved_settings(args)
+    return FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
+                             nms_threshold=settings.nms_threshold)
+
+
+def tau_in_force(args, pipeline) -> float:
+    """``--tau``, else ONESHOT_TAU or the settings file's, else the model's calibrated tau."""
+    return resolved_settings(args).effective_tau(pipeline.tau)
 
 
 class PartialFailure(InputError):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from ..errors import NoFaceError
 from ..imaging import load_image
-from .common import common_options, each_image, face_document, load_pipeline, model_options, print_faces
+from .common import PROVIDER, at_least, positive_number  # option types
+from .common import (common_options, each_image, face_document, load_pipeline, model_options, print_faces,
+                     resolved_settings, tau_in_force)
 
 
 def register(commands) -> None:
@@ -24,16 +26,16 @@ def register(commands) -> None:
     verify = commands.add_parser("verify", parents=parents, help="are the largest faces of two images one person?")
     verify.add_argument("image_a", metavar="IMAGE_A")
     verify.add_argument("image_b", metavar="IMAGE_B")
-    verify.add_argument("--tau", type=float, default=None, help="distance threshold (default from the embedder manifest)")
+    verify.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the embedder manifest)")
     verify.set_defaults(run=run_verify)
 
     info = commands.add_parser("info", parents=[common_options()], help="versions, execution providers and models")
-    info.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    info.add_argument("--provider", **PROVIDER)
     info.set_defaults(run=run_info)
 
     bench = commands.add_parser("bench", parents=parents, help="time each stage on this machine")
     bench.add_argument("--image", type=Path, default=None, help="a frame with one face (default: the bundled sample)")
-    bench.add_argument("--repeat", type=int, default=30, help="timed runs per stage (default 30)")
+    bench.add_argument("--repeat", type=at_least(1), default=30, help="timed runs per stage (default 30)")
     bench.add_argument("--no-reference", action="store_true", help="skip timing dlib's pipeline even if installed")
     bench.add_argument("--matrix", action="store_true",
                        help="every stage for 1, 4 and 16 faces at 480p, 720p and 1080p (a few minutes)")
@@ -76,7 +78,7 @@ def run_verify(args) -> int:
     from ..embed import distance, same_person
 
     pipeline = load_pipeline(args)
-    tau = pipeline.tau if args.tau is None else args.tau
+    tau = tau_in_force(args, pipeline)
     vectors = []
     for path in (args.image_a, args.image_b):
         results = pipeline.analyse(load_image(path))
@@ -96,7 +98,7 @@ def run_verify(args) -> int:
 def run_info(args) -> int:
     from ..info import collect_info, format_info
 
-    info = collect_info(args.provider)
+    info = collect_info(resolved_settings(args).provider)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import at_least, positive_number  # option types
 from .common import (common_options, each_image, emit, face_document, gallery_option, load_pipeline, model_options,
-                     open_gallery, print_faces, progress_printer)
+                     open_gallery, print_faces, progress_printer, tau_in_force)
 
 
 def register(commands) -> None:
@@ -48,18 +49,40 @@ def register(commands) -> None:
 
     identify = commands.add_parser("identify", parents=with_models, help="name every face in images")
     identify.add_argument("images", nargs="+", metavar="IMAGE")
-    identify.add_argument("--tau", type=float, default=None, help="distance threshold (default from the model)")
-    identify.add_argument("--top-k", type=int, default=3, help="candidates listed per face (default 3)")
+    identify.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the model)")
+    identify.add_argument("--top-k", type=at_least(1), default=3, help="candidates listed per face (default 3)")
     identify.set_defaults(run=run_identify)
 
     reembed = commands.add_parser("reembed", parents=with_models, help="re-embed every stored chip with the active model")
     reembed.set_defaults(run=run_reembed)
 
 
-def _matcher(gallery, pipeline, tau=None, top_k=3):
+def _matcher(gallery, pipeline, args, top_k=3):
+    """The gallery's matcher at the tau in force (``--tau`` > ONESHOT_TAU > settings > the model's)."""
     from ..match import Matcher
 
-    return Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau if tau is None else tau, top_k)
+    return Matcher(gallery, pipeline.embedder.spec.id, tau_in_force(args, pipeline), top_k)
+
+
+def _open_for_reading(args):
+    """The gallery for a command that only reads: opened read-only (``mode=ro``), never created."""
+    from ..gallery import Gallery
+    from .common import resolved_settings
+
+    return Gallery(resolved_settings(args).gallery_path(), readonly=True)
+
+
+def _name(name) -> str:
+    """A name as printed for people: control and escape characters shown as ``\\x1b``, never sent."""
+    from ..gallery import printable
+
+    return printable(name)
+
+
+def _path(path) -> str:
+    from ..gallery import printable_path
+
+    return printable_path(path)
 
 
 def run_enroll(args) -> int:
@@ -70,21 +93,21 @@ def run_enroll(args) -> int:
         gallery.check_name(args.name, enrolled=args.add)  # before any slow work
         pipeline = load_pipeline(args)
         candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest)
-        result = enrol(gallery, _matcher(gallery, pipeline), args.name, candidate, pipeline.embedder.duplicate_tau,
+        result = enrol(gallery, _matcher(gallery, pipeline, args), args.name, candidate, pipeline.embedder.duplicate_tau,
                        force=args.force, add_sample=args.add)
     person, similar = result.person, result.similar
     if similar is not None:
-        print(f"oneshot: warning: {args.image}: this face also resembles {similar.name!r} "
+        print(f"oneshot: warning: {_path(args.image)}: this face also resembles {similar.name!r} "
               f"(distance {similar.distance:.3f} < tau {pipeline.tau:.2f})", file=sys.stderr)
     emit(args, {"name": person.name, "samples": person.samples, "quality": candidate.quality.score,
                  "resembles": similar and [similar.name, similar.distance]},
-          f"enrolled {person.name} ({person.samples} sample{'s' if person.samples != 1 else ''}, "
+          f"enrolled {_name(person.name)} ({person.samples} sample{'s' if person.samples != 1 else ''}, "
           f"quality {candidate.quality.score:.2f})")
     return 0
 
 
 def run_people(args) -> int:
-    with open_gallery(args) as gallery:
+    with _open_for_reading(args) as gallery:
         people = gallery.people()
     if args.json:
         print(json.dumps([vars(person) for person in people]))
@@ -92,22 +115,27 @@ def run_people(args) -> int:
         print("nobody is enrolled yet: oneshot enroll NAME IMAGE")
     else:
         for person in people:
-            print(f"{person.name}\t{person.samples} sample{'s' if person.samples != 1 else ''}\tsince {person.created}")
+            print(f"{_name(person.name)}\t{person.samples} sample{'s' if person.samples != 1 else ''}\t"
+                  f"since {_name(person.created)}")
     return 0
 
 
 def run_rename(args) -> int:
     with open_gallery(args) as gallery:
+        gallery.require_writable()
+        old = gallery.person(args.old).name
         person = gallery.rename(args.old, args.new)
-    emit(args, {"name": person.name, "samples": person.samples}, f"renamed {args.old} to {person.name}")
+    emit(args, {"name": person.name, "samples": person.samples}, f"renamed {_name(old)} to {_name(person.name)}")
     return 0
 
 
 def run_forget(args) -> int:
     with open_gallery(args) as gallery:
+        gallery.require_writable()
+        name = gallery.person(args.name).name
         count = gallery.forget(args.name)
     emit(args, {"name": args.name, "deleted_samples": count},
-          f"forgot {args.name} ({count} sample{'s' if count != 1 else ''} deleted)")
+          f"forgot {_name(name)} ({count} sample{'s' if count != 1 else ''} deleted)")
     return 0
 
 
@@ -115,9 +143,9 @@ def run_export(args) -> int:
     from ..archive import export_gallery
     from ..model_store import active_embedder
 
-    with open_gallery(args) as gallery:
+    with _open_for_reading(args) as gallery:
         count = export_gallery(gallery, active_embedder().id, args.file)
-    emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {args.file}")
+    emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {_path(args.file)}")
     return 0
 
 
@@ -125,22 +153,23 @@ def run_import(args) -> int:
     from ..archive import import_archive
     from ..model_store import active_embedder
 
-    embed = None
-    if args.reembed:
-        pipeline = load_pipeline(args)
-        embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
     with open_gallery(args) as gallery:
+        gallery.require_writable()  # before any slow work
+        embed = None
+        if args.reembed:
+            pipeline = load_pipeline(args)
+            embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
         people, samples = import_archive(gallery, args.file, active_embedder().id, embed)
     emit(args, {"file": str(args.file), "people": people, "samples": samples},
-          f"imported {people} people ({samples} samples) from {args.file}")
+          f"imported {people} people ({samples} samples) from {_path(args.file)}")
     return 0
 
 
 def run_identify(args) -> int:
     pipeline = load_pipeline(args)
     documents = []
-    with open_gallery(args) as gallery:
-        matcher = _matcher(gallery, pipeline, args.tau, args.top_k)
+    with _open_for_reading(args) as gallery:
+        matcher = _matcher(gallery, pipeline, args, args.top_k)
         try:
             for path, image in each_image(args.images):
                 results = pipeline.analyse(image)
@@ -149,8 +178,8 @@ def run_identify(args) -> int:
                                        candidates=[[n, round(d, 6)] for n, d in m.candidates])
                          for r, m in zip(results, matches)]
                 documents.append({"image": path, "faces": faces})
-                if not args.json:
-                    print_faces(path, faces)
+                if not args.json:  # names from the gallery file are shown escaped, never sent raw
+                    print_faces(path, [dict(face, name=face["name"] and _name(face["name"])) for face in faces])
         finally:
             if args.json:
                 print(json.dumps(documents))
@@ -164,9 +193,10 @@ def _rounded(value):
 def run_reembed(args) -> int:
     from ..activation import reembed_gallery
 
-    pipeline = load_pipeline(args)
-    model_id = pipeline.embedder.spec.id
     with open_gallery(args) as gallery:
+        gallery.require_writable()  # before any slow work
+        pipeline = load_pipeline(args)
+        model_id = pipeline.embedder.spec.id
         count = reembed_gallery(gallery, pipeline.embedder, only_missing=False,
                                 progress=progress_printer(args, "re-embedding"))
     emit(args, {"model_id": model_id, "samples": count}, f"re-embedded {count} samples with {model_id}")

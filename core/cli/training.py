@@ -9,8 +9,9 @@ from pathlib import Path
 from ..errors import InputError
 from ..evaluation import METRIC_LABELS
 from ..training.config import LOSSES, MINING, TrainConfig
+from .common import PROVIDER, at_least, non_negative_number, positive_number, probability, seed, share  # option types
 from .common import (common_options, emit, gallery_option, load_pipeline, model_options, open_gallery, progress_bar,
-                     progress_printer)
+                     progress_printer, resolved_settings)
 
 def register(commands) -> None:
     train = commands.add_parser("train", parents=[common_options(), model_options(), gallery_option()],
@@ -21,26 +22,26 @@ def register(commands) -> None:
     train.add_argument("--crops", action="store_true", help="the images are tight face crops (like ORL)")
     train.add_argument("--validate-on", type=Path, metavar="DIR",
                        help="held-out people to evaluate on (default: a share of DATA's people)")
-    train.add_argument("--holdout", type=float, default=0.25, metavar="SHARE",
+    train.add_argument("--holdout", type=share, default=0.25, metavar="SHARE",
                        help="share of people held out for evaluation when --validate-on is not given (0.25)")
     defaults = TrainConfig()
     train.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     train.add_argument("--mining", choices=MINING, default=defaults.mining)
-    train.add_argument("--margin", type=float, default=defaults.margin, metavar="ALPHA",
+    train.add_argument("--margin", type=positive_number, default=defaults.margin, metavar="ALPHA",
                        help="triplet margin alpha (%(default)s)")
-    train.add_argument("-P", "--people-per-batch", type=int, default=defaults.people_per_batch, metavar="P")
-    train.add_argument("-K", "--images-per-person", type=int, default=defaults.images_per_person, metavar="K")
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate, metavar="LR")
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    train.add_argument("--train-layers", type=int, default=defaults.train_layers, metavar="N",
+    train.add_argument("-P", "--people-per-batch", type=at_least(2), default=defaults.people_per_batch, metavar="P")
+    train.add_argument("-K", "--images-per-person", type=at_least(2), default=defaults.images_per_person, metavar="K")
+    train.add_argument("--epochs", type=at_least(1), default=defaults.epochs)
+    train.add_argument("--learning-rate", type=positive_number, default=defaults.learning_rate, metavar="LR")
+    train.add_argument("--weight-decay", type=non_negative_number, default=defaults.weight_decay)
+    train.add_argument("--train-layers", type=at_least(0), default=defaults.train_layers, metavar="N",
                        help="train only the last N layers (0: all); fewer overfit less on small data (%(default)s)")
-    train.add_argument("--patience", type=int, default=defaults.patience,
+    train.add_argument("--patience", type=at_least(0), default=defaults.patience,
                        help="stop after this many epochs without progress (0: never)")
     train.add_argument("--no-augment", action="store_true", help="no flips, colour, rotation, scale or blur")
-    train.add_argument("--greyscale", type=float, default=defaults.greyscale, metavar="P",
+    train.add_argument("--greyscale", type=probability, default=defaults.greyscale, metavar="P",
                        help="probability of turning a training chip grey (0.5 for a grey or infrared camera)")
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--seed", type=seed, default=defaults.seed)
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where torch trains")
     train.add_argument("--name", default=None, help="a name for the new model version")
     train.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
@@ -53,7 +54,7 @@ def register(commands) -> None:
     activate = actions.add_parser("activate", parents=[common_options(), gallery_option()],
                                   help="re-embed the gallery with a model and make it the active one")
     activate.add_argument("model_id", metavar="ID")
-    activate.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    activate.add_argument("--provider", **PROVIDER)
     activate.set_defaults(run=run_activate)
     half = actions.add_parser("half", parents=[common_options(), model_options(), gallery_option()],
                               help="make an FP16 copy of an embedder for the GPU, checked against FP32 on real faces")
@@ -179,7 +180,7 @@ def _activate(args, model_id: str) -> None:
     from ..activation import activate_model
 
     with open_gallery(args) as gallery:
-        embedder, embedded = activate_model(model_id, gallery, getattr(args, "provider", "auto"),
+        embedder, embedded = activate_model(model_id, gallery, resolved_settings(args).provider,
                                         progress_printer(args, "re-embedding the gallery"))
     _say(args, f"{embedder.spec.id} is now active (tau {embedder.tau:.3f}; {embedded} gallery samples embedded)")
 
@@ -208,7 +209,7 @@ def run_half(args) -> int:
         chips.append(found.chips)
     size = int(parent.input["shape"][-1])
     stacked = np.concatenate(chips) if chips else np.zeros((0, size, size, 3), np.uint8)
-    spec, measured = make_half_precision(parent, stacked, args.provider)
+    spec, measured = make_half_precision(parent, stacked, resolved_settings(args).provider)
     emit(args, {"model": spec.id, "parent": parent.id, **spec.details["accuracy"]},
          f"{spec.id} registered. On {measured.chips} faces ({measured.pairs} pairs) its distances differ from "
          f"{parent.id}'s by {measured.mean_pair_error:.5f} on average, {measured.max_pair_error:.5f} at most "

@@ -33,9 +33,9 @@ def test_event_loop_latency_during_live_identification(benchmark, qtbot, tmp_pat
     window = MainWindow(Settings(gallery=str(tmp_path / "g.db")), tmp_path / "s.json", str(frames))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitSignal(window.engine.frameProcessed, timeout=60_000).wait()
+    qtbot.waitSignal(window.controller.frameProcessed, timeout=60_000).wait()
     painted = []
-    window.engine.frameProcessed.connect(lambda *_: painted.append(time.perf_counter()))
+    window.controller.frameProcessed.connect(lambda *_: painted.append(time.perf_counter()))
 
     def measure():
         lateness = []

@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt create
 
 from core.settings import Settings  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
-from gui.workers import wait_for_background_tasks  # noqa: E402
+from gui.workers import running_workers, stop_all  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +22,9 @@ def private_settings(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def background_tasks_finish(qtbot):
-    """Every task a test started finishes before the next test begins."""
+    """Every worker a test started is cancelled and joined before the next test begins."""
     yield
-    assert wait_for_background_tasks(), "a background task was still running after 10 s"
+    assert stop_all(), f"workers still running after 10 s: {running_workers()}"
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def make_window(qtbot, tmp_path):
     yield make
     for window in windows:
         window.close()
-        assert window.engine.isFinished(), "the engine thread outlived its window"
+    assert not running_workers(), f"workers left running: {running_workers()}"
     leftovers = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
                  and "grabber" in t.name.lower()]
     assert not leftovers, f"threads left running: {leftovers}"

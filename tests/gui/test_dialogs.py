@@ -6,28 +6,28 @@ and every other prompt fails the test, so no modal dialog can ever block a run.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import PySide6
 import pytest
+from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
 from core.archive import export_gallery
-from core.errors import NoFaceError
 from core.gallery import Gallery
 from core.imaging import load_image
 from core.info import collect_info
 from core.models import shipped_models
+from core.service import RecognitionService
 from core.settings import Settings
 from gui.about import AboutDialog
 from gui.gallery_dialog import GalleryDialog, delete_warning
 from gui.imageconv import rgb_to_qimage
-from gui.settings_dialog import SettingsDialog
-from gui.workers import wait_for_background_tasks
+from gui.settings_dialog import SettingsDialog, model_defaults
+from gui.workers import stop_all
 
 EVERYONE = {"Barack Obama": 2, "Joe Biden": 1, "Kit Harington": 1}
 
@@ -81,14 +81,17 @@ def pixels_of(image: QImage) -> np.ndarray:
 
 
 @pytest.fixture
-def open_dialog(qtbot, model_id):
-    """Open a gallery dialog on a file and wait for its first load; warnings land in ``.warnings``."""
-    galleries = []
+def open_dialog(qtbot, pipeline):
+    """Open a gallery dialog on a file (through a real service) and wait for its first load.
 
-    def open_(path: Path, add_sample=None, model: str = model_id) -> GalleryDialog:
-        gallery = Gallery(path)
-        galleries.append(gallery)
-        dialog = GalleryDialog(gallery, model, add_sample)
+    Warnings land in ``.warnings``.
+    """
+    services = []
+
+    def open_(path: Path) -> GalleryDialog:
+        service = RecognitionService(Settings(gallery=str(path)), pipeline, Gallery(path))
+        services.append(service)
+        dialog = GalleryDialog(service)
         qtbot.addWidget(dialog)
         dialog.warnings = []
         dialog.show_warning = lambda title, text: dialog.warnings.append(text)
@@ -99,9 +102,9 @@ def open_dialog(qtbot, model_id):
         return dialog
 
     yield open_
-    wait_for_background_tasks()
-    for gallery in galleries:
-        gallery.close()
+    assert stop_all()
+    for service in services:
+        service.close()
 
 
 def click(qtbot, button) -> None:
@@ -228,43 +231,26 @@ def test_f2_renames_and_del_deletes_the_selected_person(qtbot, open_dialog, gall
     assert not dialog.delete_button.isDown()  # a shortcut would have pressed it at once
 
 
-def test_add_sample_calls_the_given_function_in_the_background(qtbot, open_dialog, gallery_path, people, pipeline,
-                                                                model_id):
+def test_add_sample_detects_embeds_and_stores_the_photo(qtbot, open_dialog, gallery_path, people):
     photo = str(people["joe_biden"][1])
-    chip, vector = face(pipeline, Path(photo))
-    calls = []
-
-    def add_sample(name: str, path: str):
-        calls.append((name, path, threading.current_thread() is threading.main_thread()))
-        with Gallery(gallery_path) as gallery:
-            return gallery.enroll(name, chip, vector, model_id, 0.9, path, add_to_existing=True)
-
-    dialog = open_dialog(gallery_path, add_sample)
+    dialog = open_dialog(gallery_path)
     dialog.select("Joe Biden")
     dialog.ask_open_file = lambda title, file_filter: photo
-    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict"):
+    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict", timeout=30_000):
         click(qtbot, dialog.add_button)
-    assert calls == [("Joe Biden", photo, False)]
     assert "Joe Biden\n2 samples" in item_texts(dialog)
     assert dialog.selected_name() == "Joe Biden"
     assert enrolled(gallery_path)["Joe Biden"] == 2
 
 
 def test_a_failed_add_sample_is_shown_and_changes_nothing(qtbot, open_dialog, gallery_path, tmp_path):
-    def add_sample(name: str, path: str):
-        raise NoFaceError(path)
-
-    dialog = open_dialog(gallery_path, add_sample)
-    dialog.select("Kit Harington")
-    dialog.ask_open_file = lambda title, file_filter: str(tmp_path / "wall.jpg")
-    assert refused(qtbot, dialog, dialog.add_button) == f"{tmp_path / 'wall.jpg'}: no face found"
-    assert enrolled(gallery_path) == EVERYONE
-
-
-def test_add_sample_is_disabled_without_an_enrolment_function(open_dialog, gallery_path):
+    wall = tmp_path / "wall.jpg"
+    Image.new("RGB", (320, 240), (200, 190, 180)).save(wall)
     dialog = open_dialog(gallery_path)
-    dialog.select("Joe Biden")
-    assert dialog.rename_button.isEnabled() and not dialog.add_button.isEnabled()
+    dialog.select("Kit Harington")
+    dialog.ask_open_file = lambda title, file_filter: str(wall)
+    assert refused(qtbot, dialog, dialog.add_button) == f"{wall}: no face found"
+    assert enrolled(gallery_path) == EVERYONE
 
 
 def test_export_then_import_into_an_empty_gallery_round_trips(qtbot, open_dialog, gallery_path, tmp_path, model_id):
@@ -304,15 +290,21 @@ def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gal
         name, chip, vector, photo = faces[2]
         gallery.enroll(name, chip, vector, model_id, 0.9, str(photo))
 
+    other_model = tmp_path / "other-model.zip"
+    with Gallery(tmp_path / "other-model.db") as gallery:  # the same person, vectors of another embedder
+        name, chip, vector, photo = faces[2]
+        gallery.enroll(name, chip, vector, "another-model", 0.9, str(photo))
+        export_gallery(gallery, "another-model", other_model)
+
     cases = [
-        (biden_only, model_id, export, "a person named 'Joe Biden' is already enrolled"),
-        (tmp_path / "other.db", "another-model", export,
-         f"{export}: exported with model {model_id!r}, but this gallery matches with 'another-model'"),
-        (tmp_path / "fresh.db", model_id, damaged, f"{damaged}: not a OneShot gallery export"),
+        (biden_only, export, "a person named 'Joe Biden' is already enrolled"),
+        (tmp_path / "other.db", other_model,
+         f"{other_model}: exported with model 'another-model', but this gallery matches with {model_id!r}"),
+        (tmp_path / "fresh.db", damaged, f"{damaged}: not a OneShot gallery export"),
     ]
-    for path, model, chosen, message in cases:
+    for path, chosen, message in cases:
         before = enrolled(path)
-        dialog = open_dialog(path, model=model)
+        dialog = open_dialog(path)
         dialog.ask_open_file = lambda title, file_filter, chosen=chosen: str(chosen)
         assert refused(qtbot, dialog, dialog.import_button).startswith(message)
         assert enrolled(path) == before
@@ -369,6 +361,32 @@ def test_tau_slider_spin_box_and_explanation_move_together(qtbot, open_settings)
     assert ok_button(dialog).isEnabled()
     click(qtbot, ok_button(dialog))
     assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_typing_a_tau_keeps_every_decimal(qtbot, open_settings):
+    dialog = open_settings()
+    dialog.tau_spin.lineEdit().selectAll()
+    qtbot.keyClicks(dialog.tau_spin.lineEdit(), "0.15")
+    assert dialog.tau_spin.value() == pytest.approx(0.15)
+    assert dialog.tau_slider.value() == 15
+    assert dialog.settings().tau == pytest.approx(0.15)
+
+
+def test_an_untouched_tau_follows_the_model_and_a_hand_set_one_can_go_back(qtbot, open_settings):
+    calibrated = model_defaults()["tau"]
+    dialog = open_settings()
+    assert dialog.tau_spin.value() == pytest.approx(calibrated)
+    assert dialog.settings().tau is None and dialog.settings().score_threshold is None
+    assert not dialog.use_calibrated.isEnabled()
+
+    dialog.tau_spin.setValue(0.3)
+    assert dialog.settings().tau == pytest.approx(0.3)
+    assert f"calibrated value is {calibrated:.2f}" in dialog.tau_calibrated.text()
+    click(qtbot, dialog.use_calibrated)
+    assert dialog.settings().tau is None and dialog.tau_spin.value() == pytest.approx(calibrated)
+
+    hand_set = open_settings(Settings(tau=0.3))
+    assert hand_set.tau_spin.value() == pytest.approx(0.3) and hand_set.use_calibrated.isEnabled()
 
 
 def test_ok_is_disabled_with_a_reason_while_settings_are_invalid(qtbot, open_settings, tmp_path):

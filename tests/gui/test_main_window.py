@@ -39,7 +39,7 @@ def next_report(qtbot, window, condition=lambda report: True):
             seen.append(report)
         return bool(seen)
 
-    with qtbot.waitSignal(window.engine.frameProcessed, timeout=WAIT_MS, check_params_cb=check):
+    with qtbot.waitSignal(window.controller.frameProcessed, timeout=WAIT_MS, check_params_cb=check):
         pass
     return seen[-1]
 
@@ -57,7 +57,7 @@ def test_enroll_from_webcam_then_identify(qtbot, make_window, tmp_path, people):
 
     dialog = window.enroll_from_webcam()
     qtbot.waitUntil(dialog.capture.isEnabled, timeout=WAIT_MS)  # a good frame arrived
-    with qtbot.waitSignal(window.engine.candidateReady, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.controller.candidateReady, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.capture, LEFT)
     assert dialog.pages.currentIndex() == 1 and not dialog.enrol_button.isEnabled()
     qtbot.keyClicks(dialog.name, "Barack Obama")
@@ -73,11 +73,11 @@ def test_enroll_from_webcam_then_identify(qtbot, make_window, tmp_path, people):
 
     # another person in front of the camera is unknown
     other = write_frames(tmp_path / "biden", people["joe_biden"][:1], 20)
-    window.engine.start_source(str(other))
+    window.controller.start_source(str(other))
     next_report(qtbot, window, lambda r: r.faces and names(r) == [None])
 
     # another photo of him: named; then a stricter tau from the settings dialog: Unknown
-    window.engine.start_source(str(write_frames(tmp_path / "obama2", people["barack_obama"][1:2], 20)))
+    window.controller.start_source(str(write_frames(tmp_path / "obama2", people["barack_obama"][1:2], 20)))
     report = next_report(qtbot, window, lambda r: names(r) == ["Barack Obama"])
     distance = report.faces[0].distance
     assert 0.10 < distance < 0.36
@@ -127,13 +127,13 @@ def test_enroll_from_photo_and_rename_in_gallery_manager(qtbot, make_window, tmp
 def test_camera_lost_shows_message_and_recovers(qtbot, make_window, tmp_path, people):
     missing = tmp_path / "camera"
     window = make_window(missing)
-    with qtbot.waitSignal(window.engine.cameraLost, timeout=WAIT_MS) as lost:
+    with qtbot.waitSignal(window.controller.cameraLost, timeout=WAIT_MS) as lost:
         pass
     assert str(missing) in lost.args[0]
     qtbot.waitUntil(lambda: "Retrying" in window.view.placeholder, timeout=WAIT_MS)
     write_frames(tmp_path / "staging", people["kit_harington"][:1], 10)
     shutil.move(str(tmp_path / "staging"), str(missing))  # the camera comes back
-    with qtbot.waitSignal(window.engine.cameraRestored, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.controller.cameraRestored, timeout=WAIT_MS):
         pass
     assert next_report(qtbot, window, lambda r: r.faces).faces
 
@@ -159,4 +159,121 @@ def test_window_state_and_settings_are_remembered(qtbot, make_window, tmp_path, 
     assert saved.window.get("geometry")
     again = make_window(camera, window=saved.window)
     assert (again.width(), again.height()) == (700, 500)
-    assert np.isclose(saved.tau, 0.36)
+    assert saved.tau is None  # never set by hand: the model's calibrated tau applies
+
+
+# -- a first-time user's path -------------------------------------------------------------------------
+
+
+def test_no_camera_at_first_start_points_to_a_video_or_folder(qtbot, make_window, tmp_path, people):
+    window = make_window("7")  # a camera index nothing answers to
+    with qtbot.waitSignal(window.controller.cameraLost, timeout=WAIT_MS):
+        pass
+    assert window.no_camera_bar.isVisible() and "camera 7" in window.no_camera_text.text()
+    assert "Open video or folder" in window.view.placeholder
+    assert window.banner.isVisible()
+    # enrolling from a camera that delivers nothing would wait for ever: not offered
+    assert not window.banner_button.isEnabled() and not window.actions_by_name["enroll"].isEnabled()
+    assert window.banner_photo_button.isEnabled()
+
+    video = tmp_path / "clip.avi"
+    write_video(video, people["barack_obama"][0], 15)
+    window.ask_demo_source = lambda: str(video)
+    qtbot.mouseClick(window.no_camera_button, LEFT)
+    next_report(qtbot, window, lambda r: len(r.faces) == 1)
+    assert window.camera_label.text().startswith("clip.avi")
+    assert not window.no_camera_bar.isVisible() and window.banner_button.isEnabled()
+
+
+def write_video(path, photo, count):
+    import cv2
+
+    frame = cv2.cvtColor(letterbox(load_image(photo).pixels), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, frame.shape[1::-1])
+    for _ in range(count):
+        writer.write(frame)
+    writer.release()
+    assert path.stat().st_size > 0
+
+
+def test_a_chosen_image_plays_its_folder_and_a_video_plays_itself(tmp_path):
+    from gui.settings_dialog import demo_source_from_choice
+
+    assert demo_source_from_choice(str(tmp_path / "frames" / "001.JPG")) == str(tmp_path / "frames")
+    assert demo_source_from_choice(str(tmp_path / "clip.mp4")) == str(tmp_path / "clip.mp4")
+
+
+def test_settings_open_with_ctrl_comma(qtbot, make_window, tmp_path):
+    from PySide6.QtGui import QKeySequence
+
+    window = make_window(tmp_path / "nothing")
+    assert window.actions_by_name["settings"].shortcut() == QKeySequence("Ctrl+,")
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    from gui.settings_dialog import SettingsDialog
+
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(SettingsDialog)), timeout=WAIT_MS)
+
+
+def test_status_bar_keeps_speed_whole_when_narrow_and_clears_it_on_stop(qtbot, make_window, tmp_path, people):
+    window = make_window(write_frames(tmp_path / "obama", people["barack_obama"][:1], 20))
+    window.resize(640, 480)
+    qtbot.waitUntil(lambda: "capture to screen" in window.fps_label.text(), timeout=WAIT_MS)
+    label = window.fps_label
+    assert label.isVisible() and label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    with qtbot.waitSignal(window.controller.sourceChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda description: description == ""):
+        window.toggle_running()  # Stop
+    assert window.fps_label.text() == "" and window.stages_label.text() == ""
+    assert window.actions_by_name["start"].text() == "Start"
+
+
+def test_snapshot_saves_the_boxes_and_names_or_the_raw_frame(qtbot, make_window, tmp_path, people):
+    window = make_window(write_frames(tmp_path / "obama", people["barack_obama"][:1], 20))
+    next_report(qtbot, window, lambda r: len(r.faces) == 1)
+    annotated, raw = tmp_path / "annotated.png", tmp_path / "raw.png"
+    window.ask_snapshot_file = lambda: (str(annotated), True)
+    assert window.snapshot() == str(annotated)
+    window.ask_snapshot_file = lambda: (str(raw), False)
+    assert window.snapshot() == str(raw)
+    with_boxes, without = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (annotated, raw))
+    assert with_boxes.shape == without.shape == (480, 640, 3)
+    changed = np.abs(with_boxes - without).sum(axis=2) > 60
+    x1, y1, x2, y2 = (round(v) for v in window.last_overlays[0].box)
+    ring = changed[max(y1 - 2, 0):y2 + 3, max(x1 - 2, 0):x2 + 3]
+    assert ring[:, :5].any(axis=1).mean() > 0.8 and ring[:, -5:].any(axis=1).mean() > 0.8  # both sides painted
+    assert changed.mean() < 0.2  # and little else
+
+
+def test_a_model_switch_keeps_a_hand_set_tau(qtbot, make_window, tmp_path, people, pipeline, private_models):
+    import shutil as files
+
+    from core.model_store import register_embedder, set_active
+
+    copy = tmp_path / "copy.onnx"
+    files.copyfile(pipeline.embedder.spec.path, copy)
+    register_embedder(copy, pipeline.embedder.spec, "gui-copy", "a copy", 0.3, {}, "copied by a test")
+    window = make_window(write_frames(tmp_path / "obama", people["barack_obama"][:1], 20), tau=0.2)
+    next_report(qtbot, window)
+    with qtbot.waitSignal(window.controller.modelChanged, timeout=WAIT_MS):
+        set_active("gui-copy")  # `oneshot models activate` in a terminal: the window follows
+    assert window.controller.service.model.id == "gui-copy"
+    next_report(qtbot, window, lambda r: r.tau == pytest.approx(0.2))
+    assert "your tau 0.200 kept" in window.statusBar().currentMessage()
+
+
+def test_a_new_gallery_from_the_settings_applies_at_once(qtbot, make_window, tmp_path, people):
+    window = make_window(write_frames(tmp_path / "obama", people["barack_obama"][:1], 20))
+    next_report(qtbot, window)
+    other = tmp_path / "other.db"
+    with Gallery(other) as gallery:
+        result = window.controller.service.preview_enrolment(people["barack_obama"][0]).candidate
+        gallery.enroll("Obama", result.chip, result.embedding, window.controller.service.model.id, 1.0, "test")
+    from dataclasses import replace
+
+    with qtbot.waitSignal(window.controller.galleryChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda count: count == 1):
+        window.apply_settings(replace(window.settings, gallery=str(other)))
+    next_report(qtbot, window, lambda r: names(r) == ["Obama"])
+    assert load_settings(tmp_path / "settings.json").gallery == str(other)

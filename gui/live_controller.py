@@ -1,0 +1,220 @@
+"""The Qt face of ``core.service.RecognitionService``: its results as signals, its slow calls on workers.
+
+Nothing here recognises anything. The service is opened on a worker (loading models takes
+seconds), the live loop runs on another and reaches the UI thread as signals carrying a
+ready-made QImage, and each typed call (settings, model, enrolment) is one worker whose
+result or error comes back as a signal. At most ``FRAMES_IN_FLIGHT`` frames wait for the UI
+thread at any time: a busy UI drops frames instead of queueing them without end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from core.errors import OneShotError
+from core.service import (
+    CandidateReady,
+    EnrolFailed,
+    EnrolPreview,
+    Identified,
+    RecognitionService,
+    SourceLost,
+    SourceStarted,
+)
+from core.settings import Settings
+
+from .imageconv import rgb_to_qimage
+from .workers import Worker, run_in_background, stop_all
+
+log = logging.getLogger(__name__)
+
+FRAMES_IN_FLIGHT = 2
+
+
+def describe(error: Exception) -> str:
+    """Our errors say what to do; anything else at least says what it was."""
+    return str(error) if isinstance(error, OneShotError) else f"{type(error).__name__}: {error}"
+
+
+class LiveController(QObject):
+    ready = Signal(object)  # ProviderChoice, once the models are loaded
+    failed = Signal(str)  # the service cannot run at all (missing or damaged model, ...)
+    frameProcessed = Signal(object, object)  # QImage, core.service.Identified
+    enrolFrame = Signal(object, object)  # QImage, core.service.EnrolPreview
+    candidateReady = Signal(object)  # core.service.CandidateReady
+    enrolFailed = Signal(str)
+    enrolled = Signal(object)  # EnrolmentResult
+    sourceChanged = Signal(str)  # description of the running source, "" when stopped
+    cameraLost = Signal(str)
+    cameraRestored = Signal()
+    galleryChanged = Signal(int)  # number of people
+    modelChanged = Signal(object)  # ModelSpec of the embedder now in service
+    modelFailed = Signal(str)
+    settingsApplied = Signal(object)  # the Settings now in force
+    settingsFailed = Signal(str)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.service: RecognitionService | None = None
+        self.source: str | None = None  # what the live loop plays, or is about to
+        self._live: Worker | None = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._closed = False
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        def load():
+            service = RecognitionService.open(self.settings)
+            return service, service.people_count()
+
+        run_in_background(load, self._opened, lambda error: self.failed.emit(describe(error)), name="open models")
+
+    def _opened(self, loaded: tuple[RecognitionService, int]) -> None:
+        service, people = loaded
+        if self._closed:
+            service.close()
+            return
+        self.service = service
+        self.galleryChanged.emit(people)
+        self.ready.emit(service.providers)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Stop the live loop, join every worker, then close the service; False if one would not end."""
+        self._closed = True
+        self.source = None
+        ended = stop_all(timeout_ms)
+        if self.service is not None:
+            self.service.close()
+        return ended
+
+    def _call(self, name: str, function, on_done, on_failed) -> None:
+        """``function`` on a worker; its outcome is dropped once the controller is shut down."""
+        if self._closed or self.service is None:
+            return
+        run_in_background(function, lambda result: self._closed or on_done(result),
+                          lambda error: self._closed or on_failed(describe(error)), name=name)
+
+    # -- the live loop -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._live is not None
+
+    def start_source(self, spec: str) -> None:
+        """Play ``spec``; a source already playing is stopped first."""
+        self.source = spec
+        if self._live is not None:
+            self._live.cancel()  # its ``finished`` starts the new source
+        elif self.service is not None and not self._closed:
+            self._start_live(spec)
+
+    def stop_source(self) -> None:
+        self.source = None
+        if self._live is not None:
+            self._live.cancel()
+
+    def _start_live(self, spec: str) -> None:
+        worker = Worker(f"live {spec}")
+        worker.progress.connect(self._on_live)
+        worker.failed.connect(lambda error: self.cameraLost.emit(describe(error)))
+        worker.finished.connect(self._live_ended)
+        self._live = worker
+        worker.start(self._events, spec, worker)
+
+    def _events(self, spec: str, worker: Worker):
+        """On the worker: the service's events, frames turned into QImages, at most FRAMES_IN_FLIGHT queued."""
+        for event in self.service.live(spec, should_stop=worker.cancelled):
+            if isinstance(event, (Identified, EnrolPreview)):
+                with self._in_flight_lock:
+                    dropped = self._in_flight >= FRAMES_IN_FLIGHT
+                    self._in_flight += not dropped
+                if dropped:
+                    yield None  # still a cancel point
+                    continue
+                yield rgb_to_qimage(event.frame.pixels), event
+            else:
+                yield event
+
+    def _on_live(self, item) -> None:
+        if isinstance(item, tuple):
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            image, event = item
+            (self.frameProcessed if isinstance(event, Identified) else self.enrolFrame).emit(image, event)
+        elif isinstance(item, SourceStarted):
+            self.sourceChanged.emit(item.description)
+            if item.restored:
+                self.cameraRestored.emit()
+        elif isinstance(item, SourceLost):
+            self.cameraLost.emit(item.message)
+        elif isinstance(item, CandidateReady):
+            self.candidateReady.emit(item)
+        elif isinstance(item, EnrolFailed):
+            self.enrolFailed.emit(item.message)
+
+    def _live_ended(self) -> None:
+        self._live = None
+        with self._in_flight_lock:
+            self._in_flight = 0
+        if self.source is not None and not self._closed:
+            self._start_live(self.source)
+        else:
+            self.sourceChanged.emit("")
+
+    # -- typed calls -------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Thresholds at once; a new provider or gallery is loaded on a worker and swapped in."""
+        def apply():
+            self.service.apply_settings(settings)
+            return self.service.people_count()
+
+        def applied(count: int) -> None:
+            self.settings = settings
+            self.settingsApplied.emit(settings)
+            self.galleryChanged.emit(count)
+
+        self._call("apply settings", apply, applied, self.settingsFailed.emit)
+
+    def switch_model(self, model_id: str) -> None:
+        """Re-embed the gallery with ``model_id`` and put it into service."""
+        self._call("switch model", lambda: self.service.switch_model(model_id), self.modelChanged.emit,
+                   self.modelFailed.emit)
+
+    def follow_active_model(self) -> None:
+        """The active model was changed elsewhere (``oneshot models activate``): follow it."""
+        self._call("follow model", self.service.follow_active_model,
+                   lambda spec: spec is not None and self.modelChanged.emit(spec), self.modelFailed.emit)
+
+    def set_enrolling(self, enrolling: bool) -> None:
+        if self.service is not None:
+            self.service.set_enrolling(enrolling)
+
+    def capture_burst(self) -> None:
+        self.service.capture_burst()
+
+    def preview_photo(self, path: str) -> None:
+        self._call("read photo", lambda: self.service.preview_enrolment(path), self.candidateReady.emit,
+                   self.enrolFailed.emit)
+
+    def commit_enrolment(self, name: str, candidate, force: bool) -> None:
+        def commit():
+            return self.service.commit_enrolment(name, candidate, force), self.service.people_count()
+
+        def committed(outcome) -> None:
+            result, count = outcome
+            self.enrolled.emit(result)
+            self.galleryChanged.emit(count)
+
+        self._call("enrol", commit, committed, self.enrolFailed.emit)
+
+    def refresh_gallery(self) -> None:
+        """The gallery was changed (the gallery manager): recount its people."""
+        self._call("count people", self.service.people_count, self.galleryChanged.emit,
+                   lambda message: log.warning("cannot count the gallery's people: %s", message))
