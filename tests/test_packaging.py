@@ -96,4 +96,5 @@ def test_gui_identifies_an_enrolled_face(installed, tmp_path, people):
                            capture_output=True, text=True, timeout=180)
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout.strip().splitlines()[-1])
-    assert report == {"frames_with_faces": 3, "names": ["barack_obama"]}
+    assert (report["frames_with_faces"], report["names"]) == (3, ["barack_obama"])
+    assert report["fps"] > 0 and report["rss_mb"]["at_end"] > 0  # the soak figures the smoke run prints
