@@ -23,21 +23,29 @@ BATCH = 32
 
 def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool = True,
                     progress: Callable[[int, int], None] | None = None) -> int:
-    """Embed stored chips with ``embedder`` and store the vectors; return how many were embedded."""
+    """Embed stored chips (samples and negatives) with ``embedder`` and store the vectors, in
+    one transaction; return how many chips were embedded."""
     model_id = embedder.spec.id
     samples = gallery.samples()
+    negatives = gallery.negative_samples()
     if only_missing:
         have = gallery.sample_vectors(model_id)
         samples = [s for s in samples if s.id not in have]
-    vectors = {}
-    for start in range(0, len(samples), BATCH):
-        batch = samples[start:start + BATCH]
-        vectors.update(zip((s.id for s in batch), embedder.embed(np.stack([s.chip for s in batch]))))
-        if progress:
-            progress(len(vectors), len(samples))
-    if vectors:
-        gallery.store_embeddings(model_id, vectors)
-    return len(vectors)
+        have = gallery.negative_sample_vectors(model_id)
+        negatives = [s for s in negatives if s.id not in have]
+    total = len(samples) + len(negatives)
+    done = 0
+    embedded: list[dict] = [{}, {}]
+    for vectors, chips in zip(embedded, (samples, negatives)):
+        for start in range(0, len(chips), BATCH):
+            batch = chips[start:start + BATCH]
+            vectors.update(zip((s.id for s in batch), embedder.embed(np.stack([s.chip for s in batch]))))
+            done += len(batch)
+            if progress:
+                progress(done, total)
+    if done:
+        gallery.store_embeddings(model_id, embedded[0], embedded[1])
+    return done
 
 
 def open_embedder(spec: ModelSpec, provider: str = "auto") -> FaceEmbedder:

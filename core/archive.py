@@ -11,7 +11,10 @@ size of the central directory and the size of every member are bounded, and size
 counted while inflating, in chunks, never taken from a header; only members the index names
 are ever inflated. The index is checked against the schema (types, names, lengths of
 vectors and that they are finite, a 150x150 PNG chip for every sample, the model id), and
-only then are all people added in one transaction, or nobody.
+only then are all people added in one transaction, or nobody. A name the gallery already
+has fails the import (``on_conflict="fail"``), is left untouched (``"skip"``), or receives
+the export's samples it does not already have (``"merge"``): how a person deleted by mistake
+is restored from a backup.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ import numpy as np
 
 from .align import CHIP_SIZE
 from .errors import InputError
-from .gallery import (MAX_DIMENSIONS, Gallery, GalleryError, sync_folder, clean_name, decode_chip, encode_chip,
-                      name_key, png_size, printable, printable_path)
+from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, ImportCounts, sync_folder, clean_name,
+                      decode_chip, encode_chip, name_key, png_size, printable, printable_path)
 
 FORMAT = "oneshot-gallery-export"
 VERSION = 1
@@ -164,12 +167,19 @@ def _write_error(path: Path, exc: OSError) -> InputError:
 # -- import ---------------------------------------------------------------------------------
 
 
-def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None) -> tuple[int, int]:
-    """Add every person of an export, all or nothing; return (people, samples).
+def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
+                   on_conflict: str = "fail") -> ImportCounts:
+    """Add every person of an export, all or nothing; return the counts (they unpack as
+    ``(people, samples)``).
 
     An export of another model has vectors this gallery cannot match against: it is refused,
     unless ``embed`` (chip -> vector with the gallery's model) computes new ones from its chips.
+    ``on_conflict``: what to do with a name already enrolled: ``"fail"`` (the whole import is
+    refused), ``"skip"`` (that person is left as they are) or ``"merge"`` (their samples are
+    added, except chips the person already has).
     """
+    if on_conflict not in ON_CONFLICT:
+        raise InputError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {printable(on_conflict)!r}")
     gallery.require_writable()
     archive = read_archive(path)
     people = archive.people
@@ -180,7 +190,7 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None) -> t
         people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source)
                                 for png, _, quality, source in samples])
                   for name, note, samples in people]
-    return len(people), gallery.import_people(people, model_id)
+    return gallery.import_people(people, model_id, on_conflict)
 
 
 class _Budget:

@@ -103,14 +103,16 @@ class FaceDetector:
             raise ValueError("score and NMS thresholds must lie in [0, 1]")
         self.score_threshold, self.nms_threshold = score, overlap
 
-    def detect(self, rgb: np.ndarray, long_side: int | None = None) -> list[Face]:
+    def detect(self, rgb: np.ndarray, long_side: int | None = None,
+               score_threshold: float | None = None) -> list[Face]:
         """Faces in an (H, W, 3) uint8 RGB frame, best score first, in frame pixels.
 
         ``long_side`` fixes the network input's longest side (the live loop's choice, see
-        ``LIVE_LONG_SIDE``); by default it fits [min_side, max_side].
+        ``LIVE_LONG_SIDE``); by default it fits [min_side, max_side]. ``score_threshold``
+        replaces the configured Pc for this call (the live loop's, see ``live_threshold``).
         """
         prepared = self.prepare(rgb, long_side)
-        return self.decode(self.infer(prepared.blob), prepared)
+        return self.decode(self.infer(prepared.blob), prepared, score_threshold)
 
     def prepare(self, rgb: np.ndarray, long_side: int | None = None) -> DetectorInput:
         """Resize so the longest side is ``long_side`` or fits [min_side, max_side]; pad to the size multiple."""
@@ -133,10 +135,12 @@ class FaceDetector:
         names = ("heatmap", "scale", "offset", "landmarks")
         return dict(zip(names, self.session.run(list(names), {"image": blob})))
 
-    def decode(self, grids: dict[str, np.ndarray], prepared: DetectorInput) -> list[Face]:
+    def decode(self, grids: dict[str, np.ndarray], prepared: DetectorInput,
+               score_threshold: float | None = None) -> list[Face]:
         """Grid cells above the score threshold -> boxes and landmarks -> NMS -> frame pixels."""
-        boxes, scores, landmarks = decode_grid(grids, self.score_threshold, self.stride)
-        keep = nms(boxes, scores, self.score_threshold, self.nms_threshold)
+        threshold = self.score_threshold if score_threshold is None else score_threshold
+        boxes, scores, landmarks = decode_grid(grids, threshold, self.stride)
+        keep = nms(boxes, scores, threshold, self.nms_threshold)
         width, height = prepared.frame_size
         boxes = boxes[keep] / prepared.factor
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)

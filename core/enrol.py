@@ -111,3 +111,38 @@ def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCan
     person = gallery.enroll(name, candidate.chip, candidate.embedding, matcher.model_id,
                             candidate.quality.score, candidate.source, add_to_existing=add_sample)
     return EnrolmentResult(person, match if someone_else else None)
+
+
+def enrol_views(gallery: Gallery, matcher: Matcher, name: str, candidates: list[EnrolmentCandidate],
+                duplicate_tau: float, force: bool = False, add_sample: bool = False,
+                confirmed: bool = False) -> EnrolmentResult:
+    """Several views of one face (a guided enrolment: straight, a little to each side) as samples of ``name``.
+
+    Every check runs before anything is stored, so a refusal leaves the gallery as it was: no
+    view closer than ``duplicate_tau`` to someone else (unless ``force``), and each within tau
+    of the views before it (and, added to an enrolled person, of their samples) unless
+    ``confirmed``. The first view is then stored as ``enrol`` would, the others as its samples.
+    """
+    if not candidates:
+        raise ValueError("no views to enrol")
+    gallery.check_name(name, enrolled=add_sample)
+    shown = gallery.person(name).name if add_sample else name
+    for n, view in enumerate(candidates):
+        match = matcher.match(view.embedding[None])[0]
+        if (not force and match.name is not None and name_key(match.name) != name_key(name)
+                and match.distance < duplicate_tau):
+            raise AlreadyEnrolledError(view.source, match.name, match.distance)
+        if confirmed:
+            continue
+        earlier = [float(np.sum((view.embedding - other.embedding) ** 2)) for other in candidates[:n]]
+        stored = person_distance(matcher, name, view.embedding) if add_sample else None
+        d = min(earlier + ([stored] if stored is not None else []), default=None)
+        if d is not None and d >= matcher.tau:
+            raise NotThisPersonError(view.source, shown, d, matcher.tau)
+    first, *others = candidates
+    result = enrol(gallery, matcher, name, first, duplicate_tau, force=force, add_sample=add_sample, confirmed=True)
+    person = result.person
+    for view in others:
+        person = enrol(gallery, matcher, person.name, view, duplicate_tau, force=True, add_sample=True,
+                       confirmed=True).person
+    return EnrolmentResult(person, result.similar)

@@ -1,11 +1,13 @@
-"""The one-shot gallery: people, their face samples and embeddings, in one SQLite file.
+"""The one-shot gallery: people, their face samples, negatives and embeddings, in one SQLite file.
 
 One file in the user data folder (or wherever ``--gallery`` / ``ONESHOT_GALLERY`` says),
 created readable by its owner only. It holds biometric data, so SQLite's ``secure_delete``
 is on, the write-ahead log is checkpointed and truncated after a deletion, temporary tables
 stay in memory, and nothing here writes chips or vectors anywhere else. A sample keeps its
 aligned chip, so a new embedder can re-embed everyone without a new enrolment; embeddings
-are stored per model, so switching back to an older model needs no work at all.
+are stored per model, so switching back to an older model needs no work at all. Negatives
+("that is not X": faces a user said are not X) are stored exactly like samples, chip and
+per-model vectors, so a new model re-embeds them too.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``: a process
 killed mid-batch leaves exactly the committed samples, and two processes writing at once
@@ -14,7 +16,9 @@ wait for each other instead of losing data.
 Opening never writes. A file is checked (regular file, SQLite header, our application id,
 schema version, integrity, tables and columns) through a read-only connection before
 anything else touches it, so a foreign or damaged file is refused and left byte-for-byte as
-it was. ``Gallery(path, readonly=True)`` (the reading commands) only ever opens the file
+it was. A file of an older schema is read as it is (what it lacks reads as empty) and
+upgraded inside its first write transaction, so a failed write leaves it at its old
+version. ``Gallery(path, readonly=True)`` (the reading commands) only ever opens the file
 read-only; a gallery on read-only media, or one this user may not write, is opened
 read-only by the default mode too, and a write then fails with a clear message. A new
 gallery is built completely under a private temporary name and then hard-linked into
@@ -50,7 +54,7 @@ from .paths import user_path
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4F534731  # "OSG1": tells our files from other SQLite databases
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 100
@@ -91,6 +95,26 @@ MIGRATIONS = {
     ) WITHOUT ROWID;
     CREATE INDEX embeddings_by_model ON embeddings(model_id);
     """,
+    # 2: negatives ("that is not X"): chips with per-model vectors, exactly like samples, so a
+    # model switch re-embeds them too; a query closer to one of them than to X's samples is not X.
+    2: """
+    CREATE TABLE negatives (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        chip BLOB NOT NULL,  -- the aligned chip, PNG
+        quality REAL NOT NULL,
+        source TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX negatives_by_person ON negatives(person_id);
+    CREATE TABLE negative_embeddings (
+        negative_id INTEGER NOT NULL REFERENCES negatives(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL REFERENCES models(id),
+        vector BLOB NOT NULL,  -- float32, little-endian
+        PRIMARY KEY (negative_id, model_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX negative_embeddings_by_model ON negative_embeddings(model_id);
+    """,
 }
 
 # What the current schema must have; an older or newer shape is refused, not guessed at.
@@ -99,7 +123,12 @@ REQUIRED_COLUMNS = {
     "models": {"id", "dimensions", "added"},
     "samples": {"id", "person_id", "chip", "quality", "source", "created"},
     "embeddings": {"sample_id", "model_id", "vector"},
+    "negatives": {"id", "person_id", "chip", "quality", "source", "created"},
+    "negative_embeddings": {"negative_id", "model_id", "vector"},
 }
+# The schema version that added each table (a table not named here has been there since 1).
+# An older file is read as it is (it has no negatives) and upgraded by its first write.
+TABLE_SINCE = {"negatives": 2, "negative_embeddings": 2}
 
 # SQLite's answers when it cannot set up the shared-memory index of the write-ahead log
 # (a read-only folder or medium, a full disk): the open then falls back (see _connect).
@@ -233,6 +262,38 @@ class StoredSample:
     quality: float
     source: str
     created: str
+
+
+@dataclass(frozen=True, eq=False)
+class SampleInfo:
+    """One stored chip of a person (a sample, or a negative: "that is not them"), for display."""
+
+    id: int
+    chip: np.ndarray  # (S, S, 3) uint8 RGB
+    source: str
+    created: str
+    quality: float
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What an import did. Unpacks as ``(people, samples)``, the two numbers it used to return."""
+
+    people: int  # new people added
+    samples: int  # samples stored, for new people and merged ones
+    skipped: tuple[str, ...] = ()  # names already enrolled, left untouched (``on_conflict="skip"``)
+    merged: tuple[tuple[str, int], ...] = ()  # (name already enrolled, samples added to them)
+    duplicates: int = 0  # samples not stored: the person already had that very chip
+
+    def __iter__(self):
+        return iter((self.people, self.samples))
+
+
+ON_CONFLICT = ("fail", "skip", "merge")
+
+# The two kinds of stored chip: (table, its vectors' table, the vectors' key column).
+_SAMPLES = ("samples", "embeddings", "sample_id")
+_NEGATIVES = ("negatives", "negative_embeddings", "negative_id")
 
 
 def encode_chip(chip: np.ndarray) -> bytes:
@@ -540,6 +601,8 @@ class Gallery:
                 raise GalleryError(f"{self._shown}: the gallery is damaged (integrity check: {printable(check)})")
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             for table, columns in REQUIRED_COLUMNS.items():
+                if TABLE_SINCE.get(table, 1) > version:
+                    continue
                 if table not in tables:
                     raise GalleryError(f"{self._shown}: the gallery is damaged (the {table} table is missing)")
                 have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
@@ -559,9 +622,8 @@ class Gallery:
         """A missing gallery read with ``readonly=True``: empty, and no file is created."""
         self._read_only_reason = "there is no gallery file yet (nothing is enrolled)"
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        for statement in MIGRATIONS[SCHEMA_VERSION].split(";"):
-            if statement.strip():
-                db.execute(statement)
+        _migrate(db, 0)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return db
 
     def _create(self) -> None:
@@ -584,9 +646,7 @@ class Gallery:
             try:
                 db.execute("PRAGMA synchronous = FULL")
                 db.execute("BEGIN IMMEDIATE")
-                for statement in MIGRATIONS[SCHEMA_VERSION].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _migrate(db, 0)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 db.execute("COMMIT")
@@ -673,6 +733,11 @@ class Gallery:
             except _SQLITE_FAILURES as exc:
                 raise self._error(exc, "write") from None
             try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:  # an older file: upgraded inside this write, or not at all
+                    _migrate(db, version)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    log.info("%s: gallery upgraded from schema %d to %d", self._shown, version, SCHEMA_VERSION)
                 yield db
                 db.execute("COMMIT")
             except BaseException as exc:
@@ -837,26 +902,72 @@ class Gallery:
                 raise DuplicateNameError(name)
             if person_id is None:
                 person_id = self._insert_person(db, name, note)
-            self._insert_sample(db, person_id, chip, embedding, model_id, quality, source)
+            self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
         return self.person(name)
 
-    def import_people(self, people: list[tuple[str, str, list[tuple]]], model_id: str) -> int:
-        """Add new people with their samples ``(chip, embedding, quality, source)``, all or nothing.
+    def import_people(self, people: list[tuple[str, str, list[tuple]]], model_id: str,
+                      on_conflict: str = "fail") -> ImportCounts:
+        """Add people with their samples ``(chip, embedding, quality, source)``, all or nothing.
 
-        A chip is RGB pixels, or PNG bytes already checked by ``decode_chip``. Refuses (and
-        writes nothing) if any name is already enrolled or appears twice.
+        A chip is RGB pixels, or PNG bytes already checked by ``decode_chip``. A name that is
+        already enrolled (or appears twice): ``on_conflict="fail"`` refuses the whole import
+        and writes nothing; ``"skip"`` leaves that person untouched and imports the rest;
+        ``"merge"`` adds the samples to the person enrolled, except chips they already have
+        (the same pixels), and keeps their note.
         """
-        count = 0
+        if on_conflict not in ON_CONFLICT:
+            raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
+        added = stored = duplicates = 0
+        skipped, merged = [], []
         with self._write() as db:
             for name, note, samples in people:
                 name = clean_name(name)
-                if self._person_id(db, name) is not None:
+                person_id = self._person_id(db, name)
+                if person_id is None:
+                    person_id = self._insert_person(db, name, note)
+                    added += 1
+                    for chip, embedding, quality, source in samples:
+                        self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
+                        stored += 1
+                    continue
+                if on_conflict == "fail":
                     raise DuplicateNameError(name)
-                person_id = self._insert_person(db, name, note)
+                shown = self._stored_name(db, person_id)
+                if on_conflict == "skip":
+                    skipped.append(shown)
+                    continue
+                have = self._chip_digests(db, person_id)
+                count = 0
                 for chip, embedding, quality, source in samples:
-                    self._insert_sample(db, person_id, chip, embedding, model_id, quality, source)
+                    key = _pixel_digest(chip)
+                    if key in have:
+                        duplicates += 1
+                        continue
+                    have.add(key)
+                    self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
                     count += 1
-        return count
+                stored += count
+                merged.append((shown, count))
+        return ImportCounts(added, stored, tuple(skipped), tuple(merged), duplicates)
+
+    def _stored_name(self, db: sqlite3.Connection, person_id: int) -> str:
+        name = db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()[0]
+        if not isinstance(name, str):
+            raise self._damaged(f"a person's name is {type(name).__name__}, not text")
+        return name
+
+    def _chip_digests(self, db: sqlite3.Connection, person_id: int) -> set[bytes]:
+        """The pixel digests of a person's stored chips (a damaged chip counts as none)."""
+        digests = set()
+        for (png,) in db.execute("SELECT CASE WHEN length(chip) > ? THEN NULL ELSE chip END FROM samples "
+                                 "WHERE person_id = ?", (MAX_CHIP_BYTES, person_id)):
+            if not isinstance(png, bytes):
+                continue
+            try:
+                digests.add(_pixel_digest(png))
+            except GalleryError:
+                pass
+        return digests
 
     def _insert_person(self, db: sqlite3.Connection, name: str, note: str) -> int:
         return db.execute(
@@ -864,19 +975,20 @@ class Gallery:
             (name, name_key(name), _now(), str(note)),
         ).lastrowid
 
-    def _insert_sample(self, db: sqlite3.Connection, person_id: int, chip, embedding: np.ndarray,
-                       model_id: str, quality: float, source: str) -> None:
+    def _insert_chip(self, db: sqlite3.Connection, kind: tuple[str, str, str], person_id: int, chip,
+                     embedding: np.ndarray, model_id: str, quality: float, source: str) -> int:
+        """One sample or negative (``kind``) with its vector; returns its id."""
+        table, vectors, key = kind
         vector = _checked_vector(embedding)
         self._register_model(db, model_id, len(vector))
         png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
-        sample_id = db.execute(
-            "INSERT INTO samples (person_id, chip, quality, source, created) VALUES (?, ?, ?, ?, ?)",
+        chip_id = db.execute(
+            f"INSERT INTO {table} (person_id, chip, quality, source, created) VALUES (?, ?, ?, ?, ?)",
             (person_id, png, float(quality), str(source), _now()),
         ).lastrowid
-        db.execute(
-            "INSERT INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
-            (sample_id, model_id, vector.tobytes()),
-        )
+        db.execute(f"INSERT INTO {vectors} ({key}, model_id, vector) VALUES (?, ?, ?)",
+                   (chip_id, model_id, vector.tobytes()))
+        return chip_id
 
     def _register_model(self, db: sqlite3.Connection, model_id: str, dimensions: int) -> None:
         row = db.execute("SELECT dimensions FROM models WHERE id = ?", (model_id,)).fetchone()
@@ -899,20 +1011,25 @@ class Gallery:
         return self.person(new)
 
     def forget(self, name: str) -> int:
-        """Delete a person and every sample, irrecoverably; return how many samples went.
+        """Delete a person, every sample and every negative, irrecoverably; return how many
+        samples went.
 
         On a full disk the reserve beside the gallery is given up to make room: deleting
         someone must always be possible.
         """
+        return self._deleting(self._forget, name)
+
+    def _deleting(self, delete, *args):
+        """Run a deletion; on a full disk give up the reserve and try once more; then scrub the log."""
         try:
-            count = self._forget(name)
+            result = delete(*args)
         except DiskFullError:
             if not self._release_reserve():
                 raise
-            count = self._forget(name)
+            result = delete(*args)
         self._scrub_log()
         self._ensure_reserve()
-        return count
+        return result
 
     def _forget(self, name: str) -> int:
         with self._write() as db:
@@ -920,8 +1037,130 @@ class Gallery:
             if person_id is None:
                 raise UnknownPersonError(name)
             count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
+            # the cascade would do it; said explicitly so nothing depends on foreign keys being on
+            db.execute("DELETE FROM negative_embeddings WHERE negative_id IN "
+                       "(SELECT id FROM negatives WHERE person_id = ?)", (person_id,))
+            db.execute("DELETE FROM negatives WHERE person_id = ?", (person_id,))
+            db.execute("DELETE FROM embeddings WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
+                       (person_id,))
+            db.execute("DELETE FROM samples WHERE person_id = ?", (person_id,))
             db.execute("DELETE FROM people WHERE id = ?", (person_id,))
         return count
+
+    # -- one person's samples and negatives -------------------------------------------------
+
+    def _owner(self, name: str) -> int:
+        with self._lock:
+            person_id = self._find(name, lenient=True)
+        if person_id is None:
+            raise UnknownPersonError(name)
+        return person_id
+
+    def _chip_infos(self, kind: tuple[str, str, str], person_id: int, what: str) -> list[SampleInfo]:
+        table = kind[0]
+        if not self._has_table(table):
+            return []
+        rows = self._read(
+            f"SELECT id, CASE WHEN length(chip) > ? THEN NULL ELSE chip END, source, created, quality "
+            f"FROM {table} WHERE person_id = ? ORDER BY id",
+            (MAX_CHIP_BYTES, person_id),
+        )
+        infos = []
+        for chip_id, png, source, created, quality in rows:
+            if not isinstance(quality, (int, float)):
+                raise self._damaged(f"{what} {chip_id} is not in the shape the schema promises")
+            try:
+                chip = decode_chip(png, what=f"the chip of {what} {chip_id}")
+                infos.append(SampleInfo(chip_id, chip, _text(source, "a source"), _text(created, "a date"),
+                                        float(quality)))
+            except GalleryError as exc:
+                raise GalleryError(f"{self._shown}: {exc}") from None
+            except _Damaged as exc:
+                raise self._damaged(f"{exc} in {what} {chip_id}") from None
+        return infos
+
+    def person_samples(self, name: str) -> list[SampleInfo]:
+        """Every sample of one person, oldest first, with its chip: the person view."""
+        return self._chip_infos(_SAMPLES, self._owner(name), "sample")
+
+    def remove_sample(self, sample_id: int) -> Person:
+        """Delete one sample and its vectors, irrecoverably; return its person as they are now.
+
+        A person's last sample is refused: forget the person instead (a person without a
+        face would match nothing and hide behind a name).
+        """
+        return self._deleting(self._remove_sample, int(sample_id))
+
+    def _remove_sample(self, sample_id: int) -> Person:
+        with self._write() as db:
+            row = db.execute("SELECT person_id FROM samples WHERE id = ?", (sample_id,)).fetchone()
+            if row is None:
+                raise InputError(f"there is no sample {sample_id} in the gallery")
+            person_id = row[0]
+            name = self._stored_name(db, person_id)
+            count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
+            if count <= 1:
+                raise InputError(f"sample {sample_id} is the last sample of {printable(name)}: "
+                                 f"forget {printable(name)} instead")
+            db.execute("DELETE FROM embeddings WHERE sample_id = ?", (sample_id,))
+            db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+        return self._person_by_id(person_id)
+
+    def sample_distances(self, name: str, model_id: str) -> dict[int, float]:
+        """sample id -> its smallest squared distance to the person's other samples (``model_id``
+        vectors; inf for a sample alone). A sample with no vector of that model is left out."""
+        person_id = self._owner(name)
+        rows = self._read(
+            "SELECT s.id, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.model_id = ? "
+            "WHERE s.person_id = ? ORDER BY s.id",
+            (model_id, person_id),
+        )
+        matrix = self._check_vectors([row[1] for row in rows], self._dimensions(model_id),
+                                     [f"sample {row[0]}" for row in rows]).astype(np.float64)
+        if not len(rows):
+            return {}
+        differences = matrix[:, None, :] - matrix[None, :, :]
+        squared = np.einsum("ijk,ijk->ij", differences, differences)
+        np.fill_diagonal(squared, np.inf)
+        nearest = squared.min(axis=1)
+        return {row[0]: float(d) for row, d in zip(rows, nearest)}
+
+    def add_negative(self, name: str, chip, embedding: np.ndarray, model_id: str, source: str,
+                     quality: float = 0.0) -> int:
+        """Store a face that is NOT ``name`` (a correction from the live window); return its id.
+
+        From then on a face closer to it than to ``name``'s own samples is not named ``name``.
+        """
+        with self._write() as db:
+            person_id = self._person_id(db, name, lenient=True)
+            if person_id is None:
+                raise UnknownPersonError(name)
+            return self._insert_chip(db, _NEGATIVES, person_id, chip, embedding, model_id, quality, source)
+
+    def negatives(self, name: str) -> list[SampleInfo]:
+        """Every negative of one person ("that is not them"), oldest first, with its chip."""
+        return self._chip_infos(_NEGATIVES, self._owner(name), "negative")
+
+    def remove_negative(self, negative_id: int) -> Person:
+        """Delete one negative and its vectors, irrecoverably; return its person."""
+        return self._deleting(self._remove_negative, int(negative_id))
+
+    def _remove_negative(self, negative_id: int) -> Person:
+        with self._write() as db:
+            row = db.execute("SELECT person_id FROM negatives WHERE id = ?", (negative_id,)).fetchone()
+            if row is None:
+                raise InputError(f"there is no negative {negative_id} in the gallery")
+            db.execute("DELETE FROM negative_embeddings WHERE negative_id = ?", (negative_id,))
+            db.execute("DELETE FROM negatives WHERE id = ?", (negative_id,))
+        return self._person_by_id(row[0])
+
+    def _person_by_id(self, person_id: int) -> Person:
+        return self._person_row(self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0])
+
+    def _has_table(self, table: str) -> bool:
+        """False for a table an older file does not have yet (it gets it with its first write)."""
+        since = TABLE_SINCE.get(table, 1)
+        return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
 
     def _scrub_log(self) -> None:
         """Copy the log into the file and truncate it: deleted pages must not linger there."""
@@ -959,10 +1198,20 @@ class Gallery:
         return matrix
 
     def vectors(self, model_id: str) -> GalleryVectors:
-        """Every vector of ``model_id``, grouped by person."""
+        """Every sample vector of ``model_id``, grouped by person."""
+        return self._grouped_vectors(_SAMPLES, model_id)
+
+    def negative_vectors(self, model_id: str) -> GalleryVectors:
+        """Every negative's vector of ``model_id``, grouped by person (``names``: whose negatives)."""
+        return self._grouped_vectors(_NEGATIVES, model_id)
+
+    def _grouped_vectors(self, kind: tuple[str, str, str], model_id: str) -> GalleryVectors:
+        table, vectors, key = kind
+        if not self._has_table(table):
+            return GalleryVectors(names=[], owners=np.zeros(0, dtype=np.int64), matrix=np.zeros((0, 0), np.float32))
         dimensions = self._dimensions(model_id)
         rows = self._read(
-            "SELECT p.id, p.name, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id "
+            f"SELECT p.id, p.name, e.vector FROM {vectors} e JOIN {table} s ON s.id = e.{key} "
             "JOIN people p ON p.id = s.person_id WHERE e.model_id = ? ORDER BY p.id, s.id",
             (model_id,),
         )
@@ -983,23 +1232,33 @@ class Gallery:
 
     def samples(self) -> list[StoredSample]:
         """Every sample with its chip, for re-embedding and export."""
+        return self._stored(_SAMPLES, "sample")
+
+    def negative_samples(self) -> list[StoredSample]:
+        """Every negative with its chip (``name``: whom it is not), for re-embedding."""
+        return self._stored(_NEGATIVES, "negative")
+
+    def _stored(self, kind: tuple[str, str, str], what: str) -> list[StoredSample]:
+        table = kind[0]
+        if not self._has_table(table):
+            return []
         rows = self._read(
             "SELECT s.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, s.source, "
-            "s.created FROM samples s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
+            f"s.created FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
             (MAX_CHIP_BYTES,),
         )
         samples = []
         for sample_id, name, png, quality, source, created in rows:
             if not isinstance(name, str) or not isinstance(quality, (int, float)):
-                raise self._damaged(f"sample {sample_id} is not in the shape the schema promises")
+                raise self._damaged(f"{what} {sample_id} is not in the shape the schema promises")
             try:
-                chip = decode_chip(png, what=f"the chip of sample {sample_id} ({printable(name)})")
+                chip = decode_chip(png, what=f"the chip of {what} {sample_id} ({printable(name)})")
                 samples.append(StoredSample(sample_id, name, chip, float(quality), _text(source, "a source"),
                                             _text(created, "a date")))
             except GalleryError as exc:
                 raise GalleryError(f"{self._shown}: {exc}") from None
             except _Damaged as exc:
-                raise self._damaged(f"{exc} in sample {sample_id}") from None
+                raise self._damaged(f"{exc} in {what} {sample_id}") from None
         return samples
 
     def thumbnails(self) -> dict[str, tuple[np.ndarray | None, int]]:
@@ -1030,16 +1289,29 @@ class Gallery:
 
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
         """sample id -> its ``model_id`` vector."""
-        dimensions = self._dimensions(model_id)
-        rows = self._read("SELECT sample_id, vector FROM embeddings WHERE model_id = ?", (model_id,))
-        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"sample {row[0]}" for row in rows])
-        return {sample_id: matrix[index] for index, (sample_id, _) in enumerate(rows)}
+        return self._vectors_by_id(_SAMPLES, model_id, "sample")
 
-    def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
-        """Add or replace the ``model_id`` vectors of existing samples, in one transaction."""
+    def negative_sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
+        """negative id -> its ``model_id`` vector."""
+        return self._vectors_by_id(_NEGATIVES, model_id, "negative")
+
+    def _vectors_by_id(self, kind: tuple[str, str, str], model_id: str, what: str) -> dict[int, np.ndarray]:
+        table, vectors, key = kind
+        if not self._has_table(table):
+            return {}
+        dimensions = self._dimensions(model_id)
+        rows = self._read(f"SELECT {key}, vector FROM {vectors} WHERE model_id = ?", (model_id,))
+        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"{what} {row[0]}" for row in rows])
+        return {chip_id: matrix[index] for index, (chip_id, _) in enumerate(rows)}
+
+    def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray],
+                         negatives: dict[int, np.ndarray] | None = None) -> None:
+        """Add or replace the ``model_id`` vectors of existing samples (and of existing
+        negatives: ``negatives``), in one transaction."""
         checked = {sample_id: _checked_vector(v) for sample_id, v in vectors.items()}
+        checked_negatives = {negative_id: _checked_vector(v) for negative_id, v in (negatives or {}).items()}
         with self._write() as db:
-            dimensions = {len(v) for v in checked.values()}
+            dimensions = {len(v) for v in checked.values()} | {len(v) for v in checked_negatives.values()}
             if len(dimensions) > 1:
                 raise ValueError("vectors of one model must share one length")
             if dimensions:
@@ -1048,14 +1320,22 @@ class Gallery:
                 "INSERT OR REPLACE INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
                 [(sample_id, model_id, v.tobytes()) for sample_id, v in checked.items()],
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO negative_embeddings (negative_id, model_id, vector) VALUES (?, ?, ?)",
+                [(negative_id, model_id, v.tobytes()) for negative_id, v in checked_negatives.items()],
+            )
 
     def count_missing(self, model_id: str) -> int:
-        """Samples with no vector for ``model_id`` (they need ``reembed``)."""
-        return self._read(
-            "SELECT count(*) FROM samples s WHERE NOT EXISTS "
-            "(SELECT 1 FROM embeddings e WHERE e.sample_id = s.id AND e.model_id = ?)",
-            (model_id,),
-        )[0][0]
+        """Samples and negatives with no vector for ``model_id`` (they need ``reembed``)."""
+        missing = 0
+        for table, vectors, key in (_SAMPLES, _NEGATIVES):
+            if self._has_table(table):
+                missing += self._read(
+                    f"SELECT count(*) FROM {table} s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {vectors} e WHERE e.{key} = s.id AND e.model_id = ?)",
+                    (model_id,),
+                )[0][0]
+        return missing
 
     def content_digest(self) -> str:
         """A sha256 over every row of every table, in a fixed order: equal digests, equal galleries
@@ -1064,9 +1344,30 @@ class Gallery:
 
         digest = hashlib.sha256()
         for table in REQUIRED_COLUMNS:
+            if not self._has_table(table):
+                continue
             for row in self._read(f"SELECT * FROM {table} ORDER BY 1, 2"):
                 digest.update(repr(row).encode("utf-8", "backslashreplace"))
         return digest.hexdigest()
+
+
+def _pixel_digest(chip) -> bytes:
+    """A digest of a chip's pixels (RGB array, or PNG bytes): equal chips, equal digests."""
+    import hashlib
+
+    if isinstance(chip, (bytes, bytearray, memoryview)):
+        chip = decode_chip(bytes(chip))
+    pixels = np.ascontiguousarray(chip, dtype=np.uint8)
+    return hashlib.sha256(repr(pixels.shape).encode() + pixels.tobytes()).digest()
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Run every migration after ``version`` on ``db`` (inside the caller's transaction)."""
+    for number in sorted(MIGRATIONS):
+        if number > version:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
 
 def _checked_vector(embedding) -> np.ndarray:

@@ -17,9 +17,18 @@ import numpy as np
 
 from .camera import Frame
 from .detect import Face
-from .match import Matcher
+from .match import Match, Matcher
 from .pipeline import FacePipeline
 from .track import FaceTracker, TrackEvent
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """What this frame computed for a face that was due: its chip, embedding and 1:N answer."""
+
+    chip: np.ndarray
+    embedding: np.ndarray
+    match: Match
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,9 @@ class LiveFace:
     face: Face
     name: str | None  # the voted identity; None is unknown
     distance: float | None  # latest distance observed for that identity
+    # Only on the frames the face was embedded (None on the others): "Who's this?" groups the
+    # unknown ones from here, without a second embedding.
+    observation: Observation | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +64,16 @@ class LiveCounters:
 # 640x480 frame then detects in 16 ms instead of 30-39. Still photos (enrolment, the
 # command line) keep the full size, where the landmarks are sharper.
 LIVE_LONG_SIDE = 384
+# At that size the live loop detects with Pc this much below the configured threshold. A mask
+# (or a turned head) lowers Pc: on 90 masked copies of ../shared/data/detection's faces, 384 px
+# found 82 at Pc 0.6 and 89 at 0.5 (and at 0.4), with no extra box on any shared photo (one at
+# 0.3); the full-size stills found 87 at 0.6 and gain nothing from a lower Pc but extra boxes.
+LIVE_SCORE_RELIEF = 0.1
+
+
+def live_threshold(configured: float, long_side: int | None) -> float | None:
+    """The Pc the live loop detects with: relieved at the small live size, as configured otherwise."""
+    return max(0.0, configured - LIVE_SCORE_RELIEF) if long_side else None
 
 
 class LiveRecognizer:
@@ -69,7 +91,7 @@ class LiveRecognizer:
 
     def process(self, frame: Frame) -> LiveResult:
         """One frame through every stage, in order: the lowest latency for a live camera."""
-        return self._recognise(frame, self.pipeline.detect(frame.pixels, self.detect_long_side))
+        return self._recognise(frame, self._detect(frame.pixels))
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[LiveResult]:
         """``process`` over a stream, detecting each frame while the one before is embedded.
@@ -85,12 +107,16 @@ class LiveRecognizer:
         with ThreadPoolExecutor(1, thread_name_prefix="oneshot-detect") as worker:
             pending = None
             for frame in frames:
-                detection = worker.submit(self.pipeline.detect, frame.pixels, self.detect_long_side)
+                detection = worker.submit(self._detect, frame.pixels)
                 if pending is not None:
                     yield self._recognise(pending[0], pending[1].result())
                 pending = (frame, detection)
             if pending is not None:
                 yield self._recognise(pending[0], pending[1].result())
+
+    def _detect(self, pixels: np.ndarray) -> list[Face]:
+        threshold = live_threshold(self.pipeline.detector.score_threshold, self.detect_long_side)
+        return self.pipeline.detect(pixels, self.detect_long_side, threshold)
 
     def results(self, frames: Iterable[Frame], live: bool) -> Iterator[LiveResult]:
         """Every frame's result, overlapped (``stream``) only for a file on a GPU, where the
@@ -110,14 +136,17 @@ class LiveRecognizer:
             # The pixels feed the tracker's per-frame appearance check, which asks for an
             # embedding at once when someone else takes a face's place under the same box.
             tracked = self.tracker.update(faces, frame.pixels)
-        due = [item for item in tracked if item.needs_embedding]
+        due_indices = [index for index, item in enumerate(tracked) if item.needs_embedding]
+        due = [tracked[index] for index in due_indices]
         track_ids = {item.track_id: item.track_id for item in tracked}
+        observations: dict[int, Observation] = {}  # by index in ``tracked``
         if due:
             chips = self.pipeline.align(frame.pixels, [item.face for item in due])
             embeddings = self.pipeline.embed(chips)
             with self.times.measure("match"):
                 matches = self.matcher.match(embeddings)
-            for item, match, embedding in zip(due, matches, embeddings):
+            for index, item, chip, match, embedding in zip(due_indices, due, chips, matches, embeddings):
+                observations[index] = Observation(chip, embedding, match)
                 # A track whose new embedding is someone else's ends here; its face goes on
                 # under a new track id, with its own vote.
                 distance = np.inf if match.distance is None else match.distance  # None: an empty gallery
@@ -127,9 +156,9 @@ class LiveRecognizer:
         self.counters.frames += 1
         self.counters.faces_seen += len(faces)
         labelled = []
-        for item in tracked:
+        for index, item in enumerate(tracked):
             track_id = track_ids[item.track_id]
-            labelled.append(LiveFace(track_id, item.face, *self.tracker.label(track_id)))
+            labelled.append(LiveFace(track_id, item.face, *self.tracker.label(track_id), observations.get(index)))
         return LiveResult(frame, labelled, self.tracker.pop_events())
 
     def finish(self) -> list[TrackEvent]:

@@ -73,10 +73,11 @@ class FacePipeline:
         size = self.embedder.chip_size
         self.embedder.embed(np.zeros((1, size, size, 3), dtype=np.uint8))
 
-    def detect(self, pixels: np.ndarray, long_side: int | None = None) -> list[Face]:
+    def detect(self, pixels: np.ndarray, long_side: int | None = None,
+               score_threshold: float | None = None) -> list[Face]:
         """Faces in the pixels' own coordinates, timed as stage ``detect``."""
         with self.times.measure("detect"):
-            return self.detector.detect(pixels, long_side)
+            return self.detector.detect(pixels, long_side, score_threshold)
 
     def align(self, pixels: np.ndarray, faces: list[Face]) -> np.ndarray:
         """(N, S, S, 3) chips for the faces, timed as stage ``align``."""

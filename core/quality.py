@@ -139,6 +139,34 @@ def choose_face(faces: list[Face], source: str, use_largest: bool = False) -> Fa
     return select_face(faces, source, use_largest=use_largest)
 
 
+@dataclass(frozen=True)
+class PoseTarget:
+    """A head turn asked for: |yaw| (nose offset in eye distances) in a range, on one side or either.
+
+    A guided enrolment asks for a straight view, then a little to one side and a little to
+    the other; ``side`` is the sign of the yaw (+1, -1), 0 for either side.
+    """
+
+    min_turn: float
+    max_turn: float
+    side: int = 0
+
+    def holds(self, yaw: float) -> bool:
+        if self.side and yaw * self.side < 0:
+            return False
+        return self.min_turn <= abs(yaw) <= self.max_turn
+
+
+# 0.08 eye distances is a turn of about 8 degrees (the nose tip stands some 0.6 eye distances
+# in front of the eyes): visibly turned, yet far inside the gate's max_yaw.
+STRAIGHT = PoseTarget(0.0, 0.08)
+
+
+def turned(side: int = 0) -> PoseTarget:
+    """A little to one side: past STRAIGHT, within the quality gate."""
+    return PoseTarget(STRAIGHT.max_turn, QualityLimits().max_yaw, side)
+
+
 def pose(face: Face) -> tuple[float, float]:
     """(yaw, pitch) proxies from the landmarks; about (0, 0.55) for a frontal face."""
     left_eye, right_eye, nose, mouth_left, mouth_right = face.landmark_array()

@@ -10,31 +10,38 @@ sees half a change. Camera reconnection and best-of-burst enrolment live here, o
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .activation import activate_model
 from .archive import export_gallery, import_archive
 from .camera import CameraError, Frame, FrameSource, LatestFrameGrabber, open_source
 from .detect import Face
-from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, prepare_candidate
-from .errors import OneShotError
-from .gallery import Gallery
+from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, enrol_views, prepare_candidate
+from .errors import InputError, OneShotError
+from .gallery import Gallery, ImportCounts, Person, SampleInfo
 from .imaging import LoadedImage, load_image
 from .live import LIVE_LONG_SIDE, LiveFace, LiveRecognizer, LiveResult
 from .match import Match, Matcher
 from .model_store import active_embedder
 from .models import ModelSpec
 from .pipeline import FacePipeline
-from .quality import FaceCountError, QualityReport, choose_face, measure_quality
+from .quality import FaceCountError, PoseTarget, QualityError, QualityReport, choose_face, measure_quality
 from .runtime import ProviderChoice
 from .settings import Settings
 from .track import TrackEvent
+from .unknowns import UnknownFace, UnknownFaces, UnknownGroup
+
+log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0  # a lost camera is tried again this often
+NAMED_SAMPLES = 3  # an unknown group's best faces stored when it is named or added to someone
 BURST = 5  # good frames collected by "Capture"; the sharpest is enrolled
 DEMO_FPS = 30.0  # an image folder plays like a webcam in the app
 WAIT_SECONDS = 0.25  # longest wait for a frame: the loop yields at least this often (a cancel point)
@@ -125,7 +132,11 @@ class RecognitionService:
         self.recognizer = self._new_recognizer()
         self._enrolling = False
         self._burst: list[tuple[float, Frame]] | None = None
+        self._burst_pose: PoseTarget | None = None  # a guided view: only frames turned like this count
         self.fps = RateMeter()
+        self._unknowns = UnknownFaces(self.recognizer.matcher.tau)  # "Who's this?": in memory only
+        self._unknowns_checked = None  # the gallery revision the groups were last checked against
+        self._last: LiveResult | None = None  # the last identified frame: corrections act on its faces
 
     @classmethod
     def open(cls, settings: Settings, detect_long_side: int | None = LIVE_LONG_SIDE) -> RecognitionService:
@@ -231,9 +242,10 @@ class RecognitionService:
         self._enrolling = enrolling
         self._burst = None
 
-    def capture_burst(self) -> None:
-        """Collect the next BURST good frames and offer the best as a candidate."""
+    def capture_burst(self, pose: PoseTarget | None = None) -> None:
+        """Collect the next BURST good frames (turned as ``pose`` asks, if given) and offer the best."""
         self._enrolling = True
+        self._burst_pose = pose
         self._burst = []
 
     @property
@@ -267,6 +279,12 @@ class RecognitionService:
         return enrol(self._gallery, self.recognizer.matcher, name, candidate, self.duplicate_tau,
                      force=force, add_sample=add_sample, confirmed=confirmed)
 
+    def commit_views(self, name: str, candidates: list[EnrolmentCandidate], force: bool = False,
+                     add_sample: bool = False, confirmed: bool = False) -> EnrolmentResult:
+        """Several views of one face (a guided enrolment) as one person's samples; see ``enrol_views``."""
+        return enrol_views(self._gallery, self.recognizer.matcher, name, candidates, self.duplicate_tau,
+                           force=force, add_sample=add_sample, confirmed=confirmed)
+
     def add_sample(self, name: str, photo: LoadedImage | str | Path, confirmed: bool = False,
                    force: bool = False) -> EnrolmentResult:
         """One more sample of an enrolled person from a photo (refused if far from them unless ``confirmed``)."""
@@ -295,7 +313,7 @@ class RecognitionService:
     def export(self, path: Path) -> int:
         return export_gallery(self._gallery, self.model.id, path)
 
-    def import_archive(self, path: Path) -> tuple[int, int]:
+    def import_archive(self, path: Path) -> ImportCounts:
         return import_archive(self._gallery, path, self.model.id)
 
     def training_data(self, folder: Path | None, crops: bool = False, progress=None):
@@ -305,6 +323,175 @@ class RecognitionService:
         if folder is None:
             return chips_from_gallery(self._gallery)
         return chips_from_folder(folder, self._pipeline, crops, progress=progress)
+
+    # -- unknown faces -----------------------------------------------------------------------
+
+    def unknown_groups(self) -> list[UnknownGroup]:
+        """Who's this? The people the live loop saw but could not name, grouped (a cheap snapshot)."""
+        return self._unknowns.groups()
+
+    @property
+    def unknowns_revision(self) -> int:
+        """Changes whenever the groups do: a view redraws only then."""
+        return self._unknowns.revision
+
+    def name_unknown_group(self, group_id: int, name: str, force: bool = False) -> EnrolmentResult:
+        """Enrol an unknown group as a new person ``name`` with its best samples (up to NAMED_SAMPLES).
+
+        The best sample goes through the quality gate and ``enrol``'s duplicate gate (unless
+        ``force``): if it fails, nothing is stored and the group stays. The others follow as
+        samples of the new person, each through the same-person check; one refused is skipped.
+        The group is gone once named.
+        """
+        return self._store_group(group_id, name, add_sample=False, force=force, confirmed=False)
+
+    def add_unknown_group_to(self, group_id: int, name: str, confirmed: bool = False) -> EnrolmentResult:
+        """Add an unknown group's best samples to the enrolled ``name`` (the first refused, with the
+        distance, when it is farther than tau from them unless ``confirmed``); the group is gone."""
+        return self._store_group(group_id, name, add_sample=True, force=False, confirmed=confirmed)
+
+    def forget_unknown_group(self, group_id: int) -> None:
+        """Drop a group without storing anything."""
+        if not self._unknowns.remove(group_id):
+            raise _gone(group_id)
+
+    def _store_group(self, group_id: int, name: str, add_sample: bool, force: bool,
+                     confirmed: bool) -> EnrolmentResult:
+        group = self._unknowns.group(group_id)
+        if group is None:
+            raise _gone(group_id)
+        if self._unknowns.model_id != self.model.id:  # seen under a model no longer in service
+            raise _gone(group_id)
+        best, *others = group.samples[:NAMED_SAMPLES]
+        if not best.quality.ok:
+            raise QualityError(f"unknown person {group_id}", best.quality)
+        first = self.commit_enrolment(name, _candidate_of(best), force=force, add_sample=add_sample,
+                                      confirmed=confirmed)
+        name = first.person.name
+        for sighting in others:
+            if not sighting.quality.ok:
+                continue
+            try:
+                self.commit_enrolment(name, _candidate_of(sighting), add_sample=True)
+            except InputError as refused:  # the person is stored: a doubtful extra sample is not
+                log.info("unknown person %d: sample from frame %d not added: %s", group_id, sighting.frame, refused)
+        self._unknowns.remove(group_id)
+        person = self._gallery.person(name)
+        return EnrolmentResult(person, first.similar)
+
+    def _remember_unknowns(self, result: LiveResult) -> None:
+        """Feed the faces whose fresh embedding matched nobody, on a track voted unknown."""
+        matcher, unknowns = self.recognizer.matcher, self._unknowns
+        if unknowns.model_id != matcher.model_id:  # another model's vectors cannot be compared
+            unknowns.clear(matcher.model_id)
+        unknowns.tau = matcher.tau
+        revision = matcher.gallery.revision
+        if revision != self._unknowns_checked:  # enrolled elsewhere since: no longer unknown
+            self._unknowns_checked = revision
+            groups = unknowns.groups()
+            if groups:
+                for group, match in zip(groups, matcher.match(np.stack([g.centroid for g in groups]))):
+                    if match.name is not None:
+                        unknowns.remove(group.group_id)
+        for face in result.faces:
+            seen = face.observation
+            if seen is None or face.name is not None or seen.match.name is not None:
+                continue
+            # The enrolment gate's measures rank a group's samples: 0.3 ms a face (640x480
+            # frame, 2 cores), once per re-embedding of an unknown track, beside tens of ms to embed.
+            quality = measure_quality(result.frame.pixels, face.face)
+            unknowns.add(UnknownFace(face.face, seen.chip, seen.embedding, quality, result.frame.index, time.time()))
+
+    # -- corrections and the person view -------------------------------------------------------
+
+    def last_faces(self) -> list[LiveFace]:
+        """The faces of the last identified frame (an in-memory snapshot: cheap on any thread)."""
+        last = self._last
+        return [] if last is None else list(last.faces)
+
+    def face_near(self, box: tuple[float, float, float, float]) -> LiveFace | None:
+        """The face of the last identified frame that overlaps ``box`` (frame pixels) the most.
+
+        The window shows a frame or two behind the loop: a click on a box drawn there finds
+        the same face's track here, under its newest id.
+        """
+        scored = [(_overlap(box, face.face.box), face) for face in self.last_faces()]
+        scored = [item for item in scored if item[0] > 0.0]
+        return max(scored, key=lambda item: item[0])[1] if scored else None
+
+    def face_candidate(self, track_id: int) -> EnrolmentCandidate:
+        """Chip, embedding and quality of the face ``track_id`` on the last identified frame.
+
+        Only that face is aligned and embedded, with the models in service now; nothing is stored.
+        """
+        return self._face(track_id)[0]
+
+    def mark_not(self, track_id: int, name: str) -> int:
+        """"Not ``name``": store the face ``track_id`` as one of ``name``'s negatives; return its id.
+
+        From the next frame on the track is identified again (the gallery's revision changed),
+        and a face closer to this one than to ``name``'s samples is not named ``name``.
+        """
+        candidate, model_id = self._face(track_id)
+        return self._gallery.add_negative(name, candidate.chip, candidate.embedding, model_id, candidate.source,
+                                          candidate.quality.score)
+
+    def assign(self, track_id: int, name: str, confirmed: bool = False) -> EnrolmentResult:
+        """"This is ``name``": the face ``track_id`` as one more sample of the enrolled ``name``.
+
+        The add-sample check applies: a face farther than tau from ``name``'s samples
+        (``NotThisPersonError``) or almost certainly someone else (``AlreadyEnrolledError``)
+        is refused with the distance unless ``confirmed`` (the user says it is them all the same).
+        """
+        candidate = self._good_face(track_id)
+        return self.commit_enrolment(name, candidate, force=confirmed, add_sample=True, confirmed=confirmed)
+
+    def enrol_face(self, track_id: int, name: str, force: bool = False) -> EnrolmentResult:
+        """Enrol the face ``track_id`` as the new person ``name``, through the quality and duplicate gates."""
+        return self.commit_enrolment(name, self._good_face(track_id), force=force)
+
+    def person_samples(self, name: str) -> list[SampleInfo]:
+        """Every sample of ``name`` with its chip, source, date and quality, oldest first."""
+        return self._gallery.person_samples(name)
+
+    def sample_distances(self, name: str) -> dict[int, float]:
+        """sample id -> its distance to the nearest of ``name``'s other samples (the model in service)."""
+        return self._gallery.sample_distances(name, self.model.id)
+
+    def remove_sample(self, sample_id: int) -> Person:
+        """Delete one sample for good (the last one is refused: forget the person instead)."""
+        return self._gallery.remove_sample(sample_id)
+
+    def negatives(self, name: str) -> list[SampleInfo]:
+        """The faces marked "not ``name``", oldest first."""
+        return self._gallery.negatives(name)
+
+    def remove_negative(self, negative_id: int) -> Person:
+        return self._gallery.remove_negative(negative_id)
+
+    def _face(self, track_id: int) -> tuple[EnrolmentCandidate, str]:
+        with self._swap:  # the frame and the models it is embedded with, as one
+            last, pipeline = self._last, self._pipeline
+        face = next((live.face for live in (last.faces if last is not None else []) if live.track_id == track_id),
+                    None)
+        if face is None:
+            raise InputError("that face is no longer in view: right-click it again")
+        pixels = last.frame.pixels
+        chip = pipeline.align(pixels, [face])
+        embedding = pipeline.embed(chip)[0]
+        candidate = EnrolmentCandidate(face, chip[0], embedding, measure_quality(pixels, face),
+                                       f"live frame {last.frame.index}")
+        return candidate, pipeline.embedder.spec.id
+
+    def _good_face(self, track_id: int) -> EnrolmentCandidate:
+        """A face to store as a sample: it must pass the enrolment quality gate, and the model
+        it was embedded with must still be the one in service."""
+        candidate, model_id = self._face(track_id)
+        if model_id != self.model.id:
+            raise InputError("the face model changed meanwhile: right-click the face again")
+        if not candidate.quality.ok:
+            raise QualityError(candidate.source, candidate.quality)
+        return candidate
 
     # -- the live loop -----------------------------------------------------------------------
 
@@ -383,6 +570,8 @@ class RecognitionService:
             return [self._identified(self.recognizer.process(frame))]
 
     def _identified(self, result: LiveResult) -> Identified:
+        self._last = result  # one frame, replaced by the next: what a correction acts on
+        self._remember_unknowns(result)
         return Identified(result.frame, result.faces, result.events, self.recognizer.matcher.tau,
                           self.fps.tick(), self._pipeline.times.medians())
 
@@ -397,7 +586,8 @@ class RecognitionService:
             return [EnrolPreview(frame, None, None, ("look into the camera",))]
         report = measure_quality(frame.pixels, face)
         events: list[LiveEvent] = [EnrolPreview(frame, face, report, report.hints)]
-        if self._burst is not None and report.ok:
+        pose = self._burst_pose
+        if self._burst is not None and report.ok and (pose is None or pose.holds(report.yaw)):
             self._burst.append((report.score, frame))
             if len(self._burst) >= BURST:
                 _, best = max(self._burst, key=lambda item: item[0])
@@ -408,6 +598,25 @@ class RecognitionService:
                 except OneShotError as error:
                     events.append(EnrolFailed(str(error)))
         return events
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _gone(group_id: int) -> InputError:
+    return InputError(f"there is no unknown person {group_id} any more (named, forgotten, or dropped for newer ones)")
+
+
+def _candidate_of(sighting: UnknownFace) -> EnrolmentCandidate:
+    return EnrolmentCandidate(sighting.face, sighting.chip, sighting.embedding, sighting.quality,
+                              f"live frame {sighting.frame}")
 
 
 def _pause(seconds: float, should_stop: Callable[[], bool]) -> Iterator[None]:

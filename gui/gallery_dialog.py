@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.enrol import NotThisPersonError
 from core.errors import OneShotError
 
 from .imageconv import rgb_to_qimage
@@ -95,6 +96,7 @@ class GalleryDialog(QDialog):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)
         self.list.itemSelectionChanged.connect(self._update_actions)
+        self.list.itemDoubleClicked.connect(lambda item: self.open_person(item.data(NAME_ROLE)))
 
         self.placeholder = QLabel("Reading the gallery…")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -103,6 +105,8 @@ class GalleryDialog(QDialog):
 
         self.rename_button = self._button("Rename…", QKeySequence(Qt.Key.Key_F2),
                                           "Rename the selected person", self.rename_selected)
+        self.samples_button = self._button("Samples…", None,
+                                           "See, check and remove the selected person's samples", self.open_selected)
         self.add_button = self._button("Add sample…", None, "Add a photo of the selected person",
                                        self.add_sample_to_selected)
         self.delete_button = self._button("Delete…", QKeySequence(QKeySequence.StandardKey.Delete),
@@ -114,7 +118,7 @@ class GalleryDialog(QDialog):
         close.rejected.connect(self.reject)
 
         buttons = QHBoxLayout()
-        for button in (self.rename_button, self.add_button, self.delete_button):
+        for button in (self.samples_button, self.rename_button, self.add_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch()
         for button in (self.import_button, self.export_button):
@@ -216,6 +220,7 @@ class GalleryDialog(QDialog):
         self.rename_button.setEnabled(person)
         self.delete_button.setEnabled(person)
         self.add_button.setEnabled(person)
+        self.samples_button.setEnabled(person)
         self.export_button.setEnabled(not self._busy and self.list.count() > 0)
         self.import_button.setEnabled(not self._busy)
 
@@ -228,7 +233,8 @@ class GalleryDialog(QDialog):
 
     # -- changes: the buttons' slots, also for menus and tests ------------------------------------
 
-    def _start(self, status: str, change: Callable[[], tuple[str, str | None]], writes: bool = True) -> None:
+    def _start(self, status: str, change: Callable[[], tuple[str, str | None]], writes: bool = True,
+               on_failed: Callable[[Exception], None] | None = None) -> None:
         """Run one change in the background; the buttons wait until it is over.
 
         ``change`` runs on the thread pool and returns (what to say, whom to select); a change
@@ -238,7 +244,7 @@ class GalleryDialog(QDialog):
         self._writes = writes
         self.status.setText(status)
         self._update_actions()
-        run_in_background(change, self._done, self._failed, name="gallery change")
+        run_in_background(change, self._done, on_failed or self._failed, name="gallery change")
 
     def _done(self, result: tuple[str, str | None]) -> None:
         message, select = result
@@ -251,10 +257,13 @@ class GalleryDialog(QDialog):
             self.refresh()
 
     def _failed(self, error: Exception) -> None:
+        self._idle()
+        self._report(error)
+
+    def _idle(self) -> None:
         self._busy = False
         self.status.clear()
         self._update_actions()
-        self._report(error)
 
     def _report(self, error: Exception) -> None:
         """Core errors say what went wrong in their ``str()``; anything else is a bug, logged in full."""
@@ -290,18 +299,50 @@ class GalleryDialog(QDialog):
 
     def add_sample_to_selected(self) -> None:
         """Enrol one more photo of the selected person (detect, quality gate, embed, store)."""
-        name, service = self.selected_name(), self._service
+        name = self.selected_name()
         if name is None:
             return
         path = self.ask_open_file(f"A photo of {name}", PHOTO_FILTER)
-        if not path:
-            return
+        if path:
+            self._add_sample(name, path, confirmed=False)
+
+    def _add_sample(self, name: str, path: str, confirmed: bool) -> None:
+        """Through the same-person check; a refusal asks once whether it really is them."""
+        service = self._service
 
         def add() -> tuple[str, str]:
-            service.add_sample(name, path)
+            service.add_sample(name, path, confirmed=confirmed)
             return f"Added a sample to {name}.", name
 
-        self._start(f"Adding a sample to {name}…", add)
+        def refused(error: Exception) -> None:
+            if isinstance(error, NotThisPersonError) and not confirmed:
+                self._idle()
+                if self.confirm_same_person(str(error)):
+                    self._add_sample(name, path, confirmed=True)
+                return
+            self._failed(error)
+
+        self._start(f"Adding a sample to {name}…", add, on_failed=refused)
+
+    def open_selected(self):
+        """The person view of the selected person (also a double-click on them)."""
+        name = self.selected_name()
+        return None if name is None else self.open_person(name)
+
+    def open_person(self, name: str):
+        """The person view of ``name``: samples with distances, removal, negatives."""
+        from .person_dialog import PersonDialog
+
+        dialog = PersonDialog(self._service, name, parent=self)
+        dialog.changed.connect(self._person_changed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _person_changed(self) -> None:
+        self._select_after_load = self.selected_name()
+        self.changed.emit()
+        self.refresh()
 
     def export_all(self) -> None:
         """Write everyone to a portable file (``.zip`` added when the name has no suffix)."""
@@ -327,6 +368,11 @@ class GalleryDialog(QDialog):
         self._start(f"Importing {chosen}…", import_)
 
     # -- prompts (replace on an instance in tests) ----------------------------------------------
+
+    def confirm_same_person(self, reason: str) -> bool:
+        """Asked when a photo added as a sample does not look like the person."""
+        answer = QMessageBox.question(self, "Add sample", f"{reason}\n\nAdd it to them all the same?")
+        return answer == QMessageBox.StandardButton.Yes
 
     def ask_new_name(self, old: str) -> str | None:
         """The new name for ``old``, or None when cancelled."""

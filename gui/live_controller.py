@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from core.enrol import AlreadyEnrolledError, NotThisPersonError
 from core.errors import OneShotError
+from core.imaging import LoadedImage, load_image
+from core.quality import FaceCountError
 from core.service import (
     CandidateReady,
     EnrolFailed,
@@ -39,6 +43,17 @@ def describe(error: Exception) -> str:
     return str(error) if isinstance(error, OneShotError) else f"{type(error).__name__}: {error}"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A correction refused by a check the user may overrule: which one (``"assign"`` or ``"enrol"``),
+    of which face, for which name, and the error (``AlreadyEnrolledError`` or ``NotThisPersonError``)."""
+
+    action: str
+    track_id: int
+    name: str
+    error: Exception
+
+
 class LiveController(QObject):
     ready = Signal(object)  # ProviderChoice, once the models are loaded
     failed = Signal(str)  # the service cannot run at all (missing or damaged model, ...)
@@ -47,6 +62,9 @@ class LiveController(QObject):
     candidateReady = Signal(object)  # core.service.CandidateReady
     enrolFailed = Signal(str)
     enrolled = Signal(object)  # EnrolmentResult
+    enrolRefused = Signal(object)  # AlreadyEnrolledError or NotThisPersonError: the user may overrule it
+    facesFound = Signal(object, object, object)  # QImage, LoadedImage, [Face] in its pixels: a group photo
+    namesListed = Signal(list)  # everyone enrolled
     sourceChanged = Signal(str)  # description of the running source, "" when stopped
     cameraLost = Signal(str)
     cameraRestored = Signal()
@@ -55,6 +73,13 @@ class LiveController(QObject):
     modelFailed = Signal(str)
     settingsApplied = Signal(object)  # the Settings now in force
     settingsFailed = Signal(str)
+    unknownsChanged = Signal()  # an unknown group was named, added to someone or forgotten
+    unknownStored = Signal(object)  # EnrolmentResult of a named or added unknown group
+    unknownRefused = Signal(int, str, object)  # group id, name, AlreadyEnrolledError or NotThisPersonError
+    unknownFailed = Signal(str)
+    corrected = Signal(str)  # a correction from the live window was stored: what it did, in words
+    correctionRefused = Signal(object)  # Refusal: a check the user may overrule
+    correctionFailed = Signal(str)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -196,19 +221,51 @@ class LiveController(QObject):
         if self.service is not None:
             self.service.set_enrolling(enrolling)
 
-    def capture_burst(self) -> None:
-        self.service.capture_burst()
+    def capture_burst(self, pose=None) -> None:
+        """The best of a short burst of good frames (turned as ``pose`` asks) comes as ``candidateReady``."""
+        self.service.capture_burst(pose)
 
-    def preview_photo(self, path: str) -> None:
-        self._call("read photo", lambda: self.service.preview_enrolment(path), self.candidateReady.emit,
-                   self.enrolFailed.emit)
+    def preview_photo(self, photo: str | LoadedImage, face_number: int | None = None) -> None:
+        """A candidate from a photo (``candidateReady``); a group photo's faces to choose from (``facesFound``)."""
+        def preview():
+            image = photo if isinstance(photo, LoadedImage) else load_image(photo)
+            try:
+                return self.service.preview_enrolment(image, face_number=face_number)
+            except FaceCountError as several:
+                return rgb_to_qimage(image.pixels), image, list(several.faces)
 
-    def commit_enrolment(self, name: str, candidate, force: bool) -> None:
+        def previewed(outcome) -> None:
+            if isinstance(outcome, CandidateReady):
+                self.candidateReady.emit(outcome)
+            else:
+                self.facesFound.emit(*outcome)
+
+        self._call("read photo", preview, previewed, self.enrolFailed.emit)
+
+    def list_enrolled(self) -> None:
+        """Everyone enrolled, as ``namesListed``."""
+        self._call("list people", self.service.enrolled_names, self.namesListed.emit,
+                   lambda message: log.warning("cannot list the gallery's people: %s", message))
+
+    def commit_enrolment(self, name: str, candidate, force: bool = False, add_sample: bool = False,
+                         confirmed: bool = False) -> None:
+        """Store the candidate (``enrolled``); a refusal the user may overrule comes as ``enrolRefused``.
+
+        ``candidate`` may be a list: the views of a guided enrolment, stored together or not at all.
+        """
         def commit():
-            return self.service.commit_enrolment(name, candidate, force), self.service.people_count()
+            store = self.service.commit_views if isinstance(candidate, list) else self.service.commit_enrolment
+            try:
+                result = store(name, candidate, force, add_sample, confirmed)
+            except (AlreadyEnrolledError, NotThisPersonError) as refusal:
+                return refusal, None
+            return result, self.service.people_count()
 
         def committed(outcome) -> None:
             result, count = outcome
+            if count is None:
+                self.enrolRefused.emit(result)
+                return
             self.enrolled.emit(result)
             self.galleryChanged.emit(count)
 
@@ -218,3 +275,95 @@ class LiveController(QObject):
         """The gallery was changed (the gallery manager): recount its people."""
         self._call("count people", self.service.people_count, self.galleryChanged.emit,
                    lambda message: log.warning("cannot count the gallery's people: %s", message))
+
+    # -- unknown faces -------------------------------------------------------------------------
+
+    def unknown_groups(self) -> tuple[int | None, list]:
+        """(revision, groups) of "Who's this?": an in-memory snapshot, cheap enough for the UI
+        thread; (None, []) before the models are loaded."""
+        if self.service is None:
+            return None, []
+        revision = self.service.unknowns_revision  # read first: a change after it shows next time
+        return revision, self.service.unknown_groups()
+
+    def name_unknown_group(self, group_id: int, name: str, force: bool = False) -> None:
+        """Enrol a group as ``name`` (``unknownStored``); a refusal the user may overrule comes as ``unknownRefused``."""
+        self._store_unknown(group_id, name, lambda: self.service.name_unknown_group(group_id, name, force))
+
+    def add_unknown_group_to(self, group_id: int, name: str, confirmed: bool = False) -> None:
+        """Add a group's samples to the enrolled ``name``; outcomes as for ``name_unknown_group``."""
+        self._store_unknown(group_id, name, lambda: self.service.add_unknown_group_to(group_id, name, confirmed))
+
+    def forget_unknown_group(self, group_id: int) -> None:
+        self._call("forget unknown person", lambda: self.service.forget_unknown_group(group_id),
+                   lambda _: self.unknownsChanged.emit(), self.unknownFailed.emit)
+
+    def enrolled_names_for(self, on_done) -> None:
+        """Everyone enrolled, to ``on_done`` alone (``namesListed`` belongs to the enrol dialog)."""
+        self._call("list people", self.service.enrolled_names, on_done, self.unknownFailed.emit)
+
+    def _store_unknown(self, group_id: int, name: str, store) -> None:
+        def run():
+            try:
+                result = store()
+            except (AlreadyEnrolledError, NotThisPersonError) as refusal:
+                return refusal, None
+            return result, self.service.people_count()
+
+        def stored(outcome) -> None:
+            result, count = outcome
+            if count is None:
+                self.unknownRefused.emit(group_id, name, result)
+                return
+            self.unknownStored.emit(result)
+            self.galleryChanged.emit(count)
+            self.unknownsChanged.emit()
+
+        self._call("store unknown person", run, stored, self.unknownFailed.emit)
+
+    # -- corrections from the live window ------------------------------------------------------
+
+    def face_near(self, box):
+        """The live face (newest track) under a box drawn on screen; None before the models load
+        or when it has left. An in-memory snapshot: cheap enough for the UI thread."""
+        return None if self.service is None else self.service.face_near(box)
+
+    def names_for_correction(self, on_done) -> None:
+        """Everyone enrolled, to ``on_done`` ("This is ..." offers them)."""
+        self._call("list people", self.service.enrolled_names, on_done, self.correctionFailed.emit)
+
+    def mark_not(self, track_id: int, name: str) -> None:
+        """"Not ``name``": the face becomes one of their negatives (``corrected``)."""
+        def mark() -> str:
+            self.service.mark_not(track_id, name)
+            return f"Noted: that face is not {name}."
+
+        self._call("mark not", mark, self.corrected.emit, self.correctionFailed.emit)
+
+    def assign(self, track_id: int, name: str, confirmed: bool = False) -> None:
+        """"This is ``name``": one more sample of them; a refusal comes as ``correctionRefused``."""
+        self._correct("assign", track_id, name, lambda: self.service.assign(track_id, name, confirmed),
+                      lambda result: f"Added a sample to {result.person.name}.")
+
+    def enrol_face(self, track_id: int, name: str, force: bool = False) -> None:
+        """Enrol the face as the new person ``name``; a refusal comes as ``correctionRefused``."""
+        self._correct("enrol", track_id, name, lambda: self.service.enrol_face(track_id, name, force),
+                      lambda result: f"Enrolled {result.person.name}.")
+
+    def _correct(self, action: str, track_id: int, name: str, store, say) -> None:
+        def run():
+            try:
+                result = store()
+            except (AlreadyEnrolledError, NotThisPersonError) as refusal:
+                return Refusal(action, track_id, name, refusal), None
+            return say(result), self.service.people_count()
+
+        def stored(outcome) -> None:
+            result, count = outcome
+            if count is None:
+                self.correctionRefused.emit(result)
+                return
+            self.corrected.emit(result)
+            self.galleryChanged.emit(count)
+
+        self._call(f"correction: {action}", run, stored, self.correctionFailed.emit)

@@ -11,13 +11,15 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSizePolicy,
@@ -26,9 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.enrol import AlreadyEnrolledError
 from core.settings import Settings, resolve_settings, save_settings
 
 from .live_controller import LiveController, describe
+from .unknowns_panel import UnknownsPanel
 from .video_view import VideoView, identity_overlays, render_annotated
 from .workers import run_in_background, running_workers
 
@@ -64,9 +68,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._build_actions()
         self._build_status_bar()
-        self._restore_window()
         self.controller = LiveController(resolve_settings(saved=settings))
         self._connect_controller()
+        self.unknowns = UnknownsPanel(self.controller, self)  # "Who's this?": unknown faces, grouped
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.unknowns)
+        self.people_menu.addAction(self.unknowns.toggleViewAction())
+        self._restore_window()  # after every dock exists, so their places come back too
         self.controller.open()
 
     # -- construction ----------------------------------------------------------------------
@@ -98,7 +105,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for name in ("demo", "snapshot", "quit"):
             file_menu.addAction(self.actions_by_name[name])
-        people_menu = self.menuBar().addMenu("&People")
+        people_menu = self.people_menu = self.menuBar().addMenu("&People")
         for name in ("enroll", "enroll_photo", "gallery"):
             people_menu.addAction(self.actions_by_name[name])
         tools = self.menuBar().addMenu("&Tools")
@@ -172,6 +179,7 @@ class MainWindow(QMainWindow):
         controller.modelFailed.connect(lambda message: self.show_warning("Model not changed", message))
         controller.settingsFailed.connect(lambda message: self.show_warning("Settings not applied", message))
         controller.settingsApplied.connect(lambda _: self._show_provider(self.controller.service.providers))
+        self._connect_corrections()
 
     # -- controller events --------------------------------------------------------------------
 
@@ -222,12 +230,13 @@ class MainWindow(QMainWindow):
     def _camera_lost(self, message: str) -> None:
         self._frames_stopped()
         self._clear_speed()
+        self.actions_by_name["start"].setText("Stop")  # still trying: Stop ends that
         never_started = self.source is not None and self.source.strip().isdigit() and self.camera_label.text() in (
             "No source", "No camera")
         if never_started:  # first start without a camera: say where else frames can come from
             self.camera_label.setText("No camera")
-            self.no_camera_text.setText(f"{message}. Connect a camera, or play a video file or a folder of "
-                                        "images instead.")
+            self.no_camera_text.setText(f"No camera found ({message}). Connect a camera, or play a video file "
+                                        "or a folder of images instead.")
             self.no_camera_bar.setVisible(True)
             self.view.show_message(f"{message}\nFile > Open video or folder… (Ctrl+Shift+O) plays a video or "
                                    "a folder of images instead.\nLooking for the camera every 2 seconds…")
@@ -371,6 +380,113 @@ class MainWindow(QMainWindow):
         self.about_dialog = AboutDialog(info, parent=self)
         self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.about_dialog.open()
+
+    # -- corrections from the live window ------------------------------------------------------
+
+    def _connect_corrections(self) -> None:
+        controller = self.controller
+        controller.corrected.connect(lambda message: self.statusBar().showMessage(message, 5000))
+        controller.correctionFailed.connect(lambda message: self.show_warning("Not corrected", message))
+        controller.correctionRefused.connect(self._correction_refused)
+
+    def contextMenuEvent(self, event) -> None:
+        """Right-click a face in the live view: correct its name; elsewhere, Qt's own menu."""
+        point = self.view.mapFrom(self, event.pos())
+        menu = self.correction_menu(point) if self.view.rect().contains(point) else None
+        if menu is None:
+            super().contextMenuEvent(event)
+            return
+        self.popup_menu(menu, event.globalPos())
+
+    def correction_menu(self, point) -> QMenu | None:
+        """The corrections for the face under ``point`` (view pixels), or None where there is none.
+
+        "Not X" for a named face, "This is…" and "Enrol as new person…" for any face; each acts
+        on the face's track in the service's newest frame.
+        """
+        index = self.view.face_at(QPointF(point))
+        if index is None or index >= len(self.view.overlays):
+            return None
+        live = self.controller.face_near(self.view.overlays[index].box)
+        if live is None:
+            return None
+        menu = QMenu(self)
+        track_id, name = live.track_id, live.name
+        if name is not None:
+            menu.addAction(f"Not {name}").triggered.connect(lambda: self.controller.mark_not(track_id, name))
+        menu.addAction("This is…").triggered.connect(lambda: self.this_is(track_id, name))
+        menu.addAction("Enrol as new person…").triggered.connect(lambda: self.enrol_as_new(track_id))
+        return menu
+
+    def popup_menu(self, menu: QMenu, global_pos) -> None:
+        """Show ``menu`` (tests replace this: a modal menu would block them)."""
+        menu.exec(global_pos)
+
+    def this_is(self, track_id: int, current: str | None = None) -> None:
+        """Ask who the face is, then add it to them as a sample (the same-person check applies)."""
+        def chosen(names: list[str]) -> None:
+            if not names:
+                self.show_warning("This is…", "Nobody is enrolled yet: use Enrol as new person… instead.")
+                return
+            name = self.ask_person(names, current)
+            if name:
+                self.controller.assign(track_id, name)
+
+        self.controller.names_for_correction(chosen)
+
+    def enrol_as_new(self, track_id: int) -> None:
+        """Ask a name, then enrol the face as a new person (the duplicate gate applies)."""
+        name = self.ask_name()
+        if name and name.strip():
+            self.controller.enrol_face(track_id, name.strip())
+
+    def _correction_refused(self, refusal) -> None:
+        """A check said no: show why, with the distance, and offer to overrule it."""
+        error, track_id, name = refusal.error, refusal.track_id, refusal.name
+        if refusal.action == "assign":
+            if self.confirm_same_person(name, str(error)):
+                self.controller.assign(track_id, name, confirmed=True)
+            return
+        if not isinstance(error, AlreadyEnrolledError):  # not expected from enrolment: show it
+            self.show_warning("Not enrolled", str(error))
+            return
+        choice = self.ask_duplicate(name, error.name, error.distance)
+        if choice == "different":
+            self.controller.enrol_face(track_id, name, force=True)
+        elif choice == "sample":
+            self.controller.assign(track_id, error.name)
+
+    # prompts: tests replace them on the instance
+
+    def ask_person(self, names: list[str], current: str | None) -> str | None:
+        """Whom the face is, from the enrolled ``names``; None when cancelled."""
+        others = [n for n in names if n != current] or names
+        name, ok = QInputDialog.getItem(self, "This is…", "This face is:", others, 0, False)
+        return name if ok else None
+
+    def ask_name(self) -> str | None:
+        """The new person's name; None when cancelled."""
+        name, ok = QInputDialog.getText(self, "Enrol as new person", "Name:")
+        return name if ok else None
+
+    def confirm_same_person(self, name: str, reason: str) -> bool:
+        """The face was refused as a sample of ``name`` (``reason`` gives the distance): add it anyway?"""
+        answer = QMessageBox.question(self, "This is…", f"{reason}\n\nAdd it to {name} all the same?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_duplicate(self, name: str, enrolled: str, distance: float) -> str | None:
+        """The face is almost certainly ``enrolled`` already: "different" (enrol ``name`` anyway),
+        "sample" (add it to ``enrolled`` instead) or None (cancel)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Enrol as new person",
+                          f"This face is already enrolled as {enrolled} (distance {distance:.3f}).",
+                          QMessageBox.StandardButton.Cancel, self)
+        different = box.addButton(f"Enrol {name}: a different person", QMessageBox.ButtonRole.AcceptRole)
+        sample = box.addButton(f"Add as a sample of {enrolled} instead", QMessageBox.ButtonRole.ActionRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {different: "different", sample: "sample"}.get(box.clickedButton())
 
     # -- models --------------------------------------------------------------------------------
 

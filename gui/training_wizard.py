@@ -3,14 +3,16 @@
 Reading faces and training run on workers (``gui.workers``); the pages only show what those
 report, so the window stays responsive and Cancel is honoured within one training step. A
 cancelled run keeps its checkpoint: starting again with the same data and settings resumes it.
-Nothing changes in the running app until the last page's "Use this model now" is accepted.
+Nothing changes in the running app until the last page's "Use this model now" is accepted, and
+that box is ticked in advance only when the run's verdict says the new model is measurably
+better where it was trained to help (``Outcome.recommended``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -37,11 +42,11 @@ from PySide6.QtWidgets import (
 
 from core.errors import OneShotError
 from core.evaluation import METRIC_LABELS
-from core.training.config import LOSSES, MINING, TrainConfig
+from core.training.config import LOSSES, MINING, TrainConfig, shift_of
 from core.training.data import split_by_identity
 
 from .live_controller import describe
-from .plot import LinePlot, Series
+from .plot import LinePlot, Series, smoothed
 from .workers import Worker
 
 HELP = {
@@ -56,7 +61,16 @@ HELP = {
     "layers": "How many of the network's last layers learn; the rest stay as shipped. Few layers "
               "overfit less on small data; 0 trains everything (slow, needs many people).",
     "greyscale": "Share of training photos turned grey: raise it to 0.5 or more for a grey or infrared camera.",
+    "mask": "Share of training photos with a mask painted over nose and mouth (no masked photos needed).",
+    "lowres": "Share of training photos shrunk to a face of 24-64 pixels and blown up again, like a far camera.",
+    "presets": "Tick what is true where the model will be used: each sets the matching share below to "
+               "0.5, and the held-out people are then also measured that way.",
 }
+# (label, the TrainConfig field it sets, the share it sets): the wizard's plain-language presets
+PRESETS = (("People wear masks", "mask_share", 0.5),
+           ("Grey or infrared camera", "greyscale", 0.5),
+           ("Faces are small or far away", "lowres_share", 0.5))
+SHIFT_WORDS = {"mask": "masked", "lowres": "low-res", "grey": "grey"}
 
 
 def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -> None:
@@ -196,7 +210,6 @@ class SettingsPage(QWizardPage):
         super().__init__()
         self.setTitle("Training settings")
         self.setSubTitle("The defaults suit a few dozen people; each setting says what it changes.")
-        form = QFormLayout(self)
         defaults = TrainConfig()
         self.margin = self._spin(0.05, 1.0, 0.05, defaults.margin, 2)
         self.people = self._int_spin(2, 64, defaults.people_per_batch)
@@ -210,7 +223,37 @@ class SettingsPage(QWizardPage):
         self.loss.setToolTip("Triplet: the distance itself is trained. Binary: a pair classifier on |f(a) - f(b)|.")
         self.layers = self._int_spin(0, 30, defaults.train_layers)
         self.epochs = self._int_spin(1, 500, defaults.epochs)
-        self.greyscale = self._spin(0.0, 1.0, 0.1, defaults.greyscale, 2)
+        self.shares = {field: self._spin(0.0, 1.0, 0.1, getattr(defaults, field), 2) for _, field, _ in PRESETS}
+        self.greyscale = self.shares["greyscale"]
+        self.presets: dict[str, QCheckBox] = {}
+        group = QGroupBox("Where the model will be used")
+        presets = QVBoxLayout(group)
+        boxes = QHBoxLayout()
+        for label, field, share in PRESETS:
+            box = QCheckBox(label)
+            box.toggled.connect(lambda on, field=field, share=share: self._preset(field, share, on))
+            self.shares[field].valueChanged.connect(lambda value, box=box: self._sync(box, value))
+            self.presets[label] = box
+            boxes.addWidget(box)
+        presets.addLayout(boxes)
+        note = QLabel(HELP["presets"])
+        note.setWordWrap(True)
+        note.setStyleSheet("color: palette(mid);")
+        presets.addWidget(note)
+        self.measured = QLabel("")
+        self.measured.setWordWrap(True)
+        presets.addWidget(self.measured)
+        for spin in self.shares.values():
+            spin.valueChanged.connect(self._show_measured)
+        details = QWidget()
+        form = QFormLayout(details)
+        scroll = QScrollArea()  # the detailed settings scroll; the presets stay in view
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(details)
+        layout = QVBoxLayout(self)
+        layout.addWidget(group)
+        layout.addWidget(scroll, 1)
         _explained(form, "Margin alpha:", self.margin, HELP["margin"])
         _explained(form, "People per batch (P):", self.people, HELP["people"])
         _explained(form, "Photos per person (K):", self.images, HELP["images"])
@@ -219,6 +262,28 @@ class SettingsPage(QWizardPage):
         _explained(form, "Layers to train:", self.layers, HELP["layers"])
         form.addRow("Epochs (at most; stops early when the monitor people stop improving):", self.epochs)
         _explained(form, "Grey photos:", self.greyscale, HELP["greyscale"])
+        _explained(form, "Masked photos:", self.shares["mask_share"], HELP["mask"])
+        _explained(form, "Low-resolution photos:", self.shares["lowres_share"], HELP["lowres"])
+
+    def _show_measured(self, *_) -> None:
+        kind = shift_of(self.config())
+        self.measured.setText(f"The held-out people will be measured clean and {SHIFT_WORDS[kind]} (one shift is "
+                              "measured: masks before low resolution before grey)." if kind else "")
+
+    def _preset(self, field: str, share: float, on: bool) -> None:
+        spin = self.shares[field]
+        if on and spin.value() == 0:
+            spin.setValue(share)
+        elif not on:
+            spin.setValue(0.0)
+
+    @staticmethod
+    def _sync(box: QCheckBox, value: float) -> None:
+        """A share set by hand ticks (or clears) its preset, so the two never disagree."""
+        if box.isChecked() != (value > 0):
+            box.blockSignals(True)
+            box.setChecked(value > 0)
+            box.blockSignals(False)
 
     @staticmethod
     def _spin(low, high, step, value, decimals) -> QDoubleSpinBox:
@@ -240,7 +305,7 @@ class SettingsPage(QWizardPage):
         return TrainConfig(loss=self.loss.currentText(), mining=self.mining.currentText(), margin=self.margin.value(),
                            people_per_batch=self.people.value(), images_per_person=self.images.value(),
                            epochs=self.epochs.value(), train_layers=self.layers.value(),
-                           greyscale=self.greyscale.value())
+                           **{field: spin.value() for field, spin in self.shares.items()})
 
 
 class TrainPage(QWizardPage):
@@ -252,7 +317,7 @@ class TrainPage(QWizardPage):
         self.phase.setWordWrap(True)
         self.bar = QProgressBar()
         self.eta = QLabel("")
-        self.loss_plot = LinePlot("Training", "step", "loss / active share", y_range=None)
+        self.loss_plot = LinePlot("Training", "step", "loss / active share", y_range=None, legend_top=True)
         self.cancel_button = QPushButton("Cancel training")
         self.cancel_button.clicked.connect(self.cancel)
         layout = QVBoxLayout(self)
@@ -265,14 +330,17 @@ class TrainPage(QWizardPage):
         layout.addWidget(self.loss_plot, 1)
         self.outcome = None
         self.job: Worker | None = None
-        self._steps: list = []
+        self.steps: list[tuple[int, float, float]] = []  # (global step, loss, active share), across resumes
+        self._steps_of = None  # the (settings, data) those steps were trained with
 
     def initializePage(self) -> None:
         self.outcome = None
-        self._steps = []
         data_page, settings_page = self.wizard().data_page, self.wizard().settings_page
         _, train, held_out = data_page.data
         config, summary = settings_page.config(), data_page.summary()
+        if self._steps_of != (config, id(train)):  # another run: its curve starts afresh
+            self.steps, self._steps_of = [], (config, id(train))
+            self.loss_plot.set_series([])
         name = f"fine-tuned on {summary['source']}"
 
         job = Worker("training")
@@ -306,9 +374,22 @@ class TrainPage(QWizardPage):
             minutes, seconds = divmod(int(value.eta_seconds), 60)
             self.eta.setText(f"epoch {value.epoch}, loss {value.loss:.4f}, active triplets {value.active_share:.0%}, "
                              f"{value.images_per_second:.0f} photos/s, about {minutes}:{seconds:02d} left")
-            self._steps.append((value.step, value.loss, value.active_share))
-            self.loss_plot.set_series([Series("loss", [s[0] for s in self._steps], [s[1] for s in self._steps]),
-                                       Series("active share", [s[0] for s in self._steps], [s[2] for s in self._steps])])
+            self.add_step(value)
+
+    def add_step(self, report) -> None:
+        """Extend the curve. A resumed run reports global steps, so its points continue the
+        cancelled run's; any kept point at or past this step (a run started over) is dropped."""
+        while self.steps and self.steps[-1][0] >= report.step:
+            self.steps.pop()
+        self.steps.append((report.step, report.loss, report.active_share))
+        steps = [s[0] for s in self.steps]
+        shares = [s[2] for s in self.steps]
+        self.loss_plot.set_x_range((0, max(report.total_steps, steps[-1])))
+        self.loss_plot.set_series([
+            Series("loss", steps, [s[1] for s in self.steps], colour="#1f77b4"),
+            Series("", steps, shares, colour="#2ca02c", faint=True),
+            Series("active share (smoothed)", steps, smoothed(shares), colour="#2ca02c"),
+        ])
 
     def _done(self, outcome) -> None:
         self.outcome = outcome
@@ -330,41 +411,91 @@ class TrainPage(QWizardPage):
         return self.outcome is not None and self.outcome.model is not None
 
     def validatePage(self) -> bool:
-        return self.job is None or not self.job.is_running()
+        # the outcome arrives (``done``) a moment before the thread has ended: Next must work then too
+        return self.outcome is not None or self.job is None or not self.job.is_running()
+
+
+def judgement(outcome) -> str:
+    """One honest sentence on the run: "better" only when its verdicts say so (``Outcome.recommended``)."""
+    shifted = outcome.shifted if outcome.shifted is not None and outcome.shifted.verdict is not None else None
+    where = f"on {SHIFT_WORDS.get(shifted.kind, shifted.kind)} faces" if shifted else "on the held-out faces"
+    words = [v.word for v in (outcome.verdict, shifted.verdict if shifted else None) if v is not None]
+    if outcome.recommended:
+        return (f"Measurably better {where}" + (", and clean faces are not measurably worse." if shifted else "."))
+    if "worse" in words:
+        worse = "clean faces" if outcome.verdict is not None and outcome.verdict.word == "worse" else where[3:]
+        return f"Measurably worse on {worse}: keeping the current model is recommended."
+    return ("No measurable change: the difference is within what resampling the held-out pairs gives. "
+            "Keeping the current model is recommended.")
+
+
+def key_figures(outcome) -> str:
+    """TAR at FAR 1e-2 and one-shot rank-1, before → after, clean and under the shift."""
+    rows = [("clean faces", outcome.before, outcome.after)]
+    if outcome.shifted is not None and outcome.shifted.after is not None:
+        rows.append((f"{SHIFT_WORDS.get(outcome.shifted.kind, outcome.shifted.kind)} faces",
+                     outcome.shifted.before, outcome.shifted.after))
+    return "<br>".join(
+        f"On {where}: TAR at FAR 1e-2 {before.metrics['tar_at_far_1e-2']:.1%} → {after.metrics['tar_at_far_1e-2']:.1%}, "
+        f"one-shot rank-1 {before.metrics['rank1']:.1%} → {after.metrics['rank1']:.1%}"
+        for where, before, after in rows)
 
 
 class EvaluationPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
         self.setTitle("Before and after")
-        self.setSubTitle("Measured on the held-out people, whom training never saw.")
+        self.setSubTitle("Measured on the held-out people, whom training never saw; under the shift the model was "
+                         "trained for too, when there is one.")
         self.table = QTableWidget(len(METRIC_LABELS), 2)
         self.table.setHorizontalHeaderLabels(["Before", "After"])
         self.table.setVerticalHeaderLabels([label for _, label in METRIC_LABELS])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         rows = self.table.verticalHeader().defaultSectionSize() * len(METRIC_LABELS)
         self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + rows + 4)  # no scrolling
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.roc = LinePlot("Verification ROC", "false accept rate (log)", "true accept rate", log_x=True,
-                            x_range=(1e-4, 1.0), y_range=(0.0, 1.0))
+                            x_range=(1e-4, 1.0), y_range=(0.0, 1.0), y_fit=True)
+        self.headline = QLabel("")
+        self.headline.setWordWrap(True)
         self.verdict = QLabel("")
         self.verdict.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
+        layout.addWidget(self.headline)
         layout.addWidget(self.verdict)
         layout.addWidget(self.roc, 1)
 
     def initializePage(self) -> None:
         outcome = self.wizard().train_page.outcome
+        shifted = outcome.shifted if outcome.shifted is not None and outcome.shifted.after is not None else None
+        columns = [("Before", outcome.before), ("After", outcome.after)]
+        word = SHIFT_WORDS.get(shifted.kind, shifted.kind) if shifted else ""
+        if shifted:
+            columns += [(f"Before, {word}", shifted.before), (f"After, {word}", shifted.after)]
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels([title for title, _ in columns])
         for row, (key, _) in enumerate(METRIC_LABELS):
-            self.table.setItem(row, 0, QTableWidgetItem(f"{outcome.before.metrics[key]:.4f}"))
-            self.table.setItem(row, 1, QTableWidgetItem(f"{outcome.after.metrics[key]:.4f}"))
-        before, after = outcome.before.metrics["auc"], outcome.after.metrics["auc"]
-        change = ("unchanged" if round(after - before, 4) == 0
-                  else f"{'rose' if after > before else 'fell'} by {after - before:+.4f}")
-        self.verdict.setText(f"ROC AUC {change} ({before:.4f} -> {after:.4f}); the new model's "
-                             f"threshold tau is {outcome.tau:.3f} (calibrated on the held-out pairs).")
-        self.roc.set_series([Series("before", list(outcome.before.roc.far), list(outcome.before.roc.tar)),
-                             Series("after", list(outcome.after.roc.far), list(outcome.after.roc.tar))])
+            for column, (_, evaluation) in enumerate(columns):
+                self.table.setItem(row, column, QTableWidgetItem(f"{evaluation.metrics[key]:.4f}"))
+        self.headline.setText(f"<b>{judgement(outcome)}</b>")
+        lines = []
+        if outcome.verdict is not None:
+            lines.append(f"Clean faces: {outcome.verdict.sentence()}.")
+        if shifted is not None and shifted.verdict is not None:
+            lines.append(f"{word.capitalize()} faces: {shifted.verdict.sentence()}.")
+        lines.append(f"The new model's threshold tau is {outcome.tau:.3f} (calibrated on the held-out pairs).")
+        self.verdict.setText("<br>".join(lines))
+        series = [Series("before", list(outcome.before.roc.far), list(outcome.before.roc.tar), colour="#1f77b4"),
+                  Series("after", list(outcome.after.roc.far), list(outcome.after.roc.tar), colour="#d62728")]
+        if shifted:
+            series += [Series(f"before, {word}", list(shifted.before.roc.far), list(shifted.before.roc.tar),
+                              colour="#1f77b4", dashed=True),
+                       Series(f"after, {word}", list(shifted.after.roc.far), list(shifted.after.roc.tar),
+                              colour="#d62728", dashed=True)]
+        self.roc.set_series(series)
 
 
 class ActivatePage(QWizardPage):
@@ -382,12 +513,10 @@ class ActivatePage(QWizardPage):
 
     def initializePage(self) -> None:
         outcome = self.wizard().train_page.outcome
-        helped = outcome.after.metrics["auc"] > outcome.before.metrics["auc"]
-        self.use_now.setChecked(helped)
-        self.text.setText(f"The new model {outcome.model.id} is saved. "
-                          + ("It beat the current model on the held-out people." if helped else
-                             "It did not beat the current model on the held-out people; keeping the current "
-                             "one is recommended."))
+        self.use_now.setChecked(outcome.recommended)  # ticked in advance only when measurably better
+        self.text.setText(f"The new model {outcome.model.id} is saved. {judgement(outcome)}"
+                          + ("" if outcome.recommended else " Tick the box to switch to it anyway.")
+                          + f"<br><br>{key_figures(outcome)}.")
 
 
 class TrainingWizard(QWizard):

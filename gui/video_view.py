@@ -76,6 +76,18 @@ class VideoView(QWidget):
         return QRectF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2,
                       size.width(), size.height())
 
+    def face_at(self, point: QPointF) -> int | None:
+        """The index of the overlay whose box holds ``point`` (widget pixels), or None; where
+        boxes overlap, the smallest (the face in front) wins."""
+        if self.image is None or self.image.width() == 0:
+            return None
+        target = self.image_rect()
+        scale = target.width() / self.image.width()
+        x, y = (point.x() - target.left()) / scale, (point.y() - target.top()) / scale
+        hits = [((x2 - x1) * (y2 - y1), index) for index, overlay in enumerate(self.overlays)
+                for x1, y1, x2, y2 in [overlay.box] if x1 <= x <= x2 and y1 <= y <= y2]
+        return min(hits)[1] if hits else None
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().window().color().darker(150))

@@ -97,3 +97,31 @@ def private_models(tmp_path, monkeypatch):
     folder = tmp_path / "user-models"
     monkeypatch.setenv("ONESHOT_USER_MODELS", str(folder))
     return folder
+
+
+@pytest.fixture
+def obama_service(pipeline, people, tmp_path):
+    """Factory: a recognition service on the shared pipeline with Obama enrolled from one photo.
+
+    Keyword arguments are settings (``tau=1.0``...); services are closed and the detector's
+    thresholds restored afterwards.
+    """
+    from core.gallery import Gallery
+    from core.imaging import load_image
+    from core.service import RecognitionService
+    from core.settings import Settings
+
+    made = []
+
+    def make(**settings):
+        path = tmp_path / "g.db"
+        gallery = Gallery(path)
+        result = pipeline.analyse(load_image(people["barack_obama"][0]))[0]
+        gallery.enroll("Obama", result.chip, result.embedding, pipeline.embedder.spec.id, 1.0, "test")
+        made.append(RecognitionService(Settings(gallery=str(path), **settings), pipeline, gallery))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
+    pipeline.detector.configure()

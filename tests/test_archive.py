@@ -34,26 +34,12 @@ from core.cli import main
 from core.errors import InputError, OneShotError
 from core.gallery import DuplicateNameError, Gallery, GalleryError
 
-MODEL = "dlib-resnet-v1"
+from gallery_data import MODEL, real_chips, unit_vector
 
 
 # -- a real gallery and its export, made once ---------------------------------------------------
 
 
-def real_chips(data_dir: Path, count: int) -> list[np.ndarray]:
-    """150x150 RGB chips cut from the shared photos (real pixels; no network needed)."""
-    photos = sorted(p for p in (data_dir / "people").glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    chips = []
-    for photo in photos[:count]:
-        image = cv2.imread(str(photo))
-        side = min(image.shape[:2])
-        chips.append(cv2.cvtColor(cv2.resize(image[:side, :side], (150, 150)), cv2.COLOR_BGR2RGB))
-    return chips
-
-
-def unit_vector(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
-    return v / np.linalg.norm(v)
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +157,7 @@ def bomb_zip(export: Path, where: str, claimed: int | None = None, mebibytes: in
 def test_round_trip_keeps_names_notes_vectors_and_chips(tmp_path, exported, chips):
     copy = tmp_path / "copy.db"
     with Gallery(copy) as gallery:
-        assert import_archive(gallery, exported, MODEL) == (3, 4)
+        assert tuple(import_archive(gallery, exported, MODEL)) == (3, 4)
         people = {p.name: (p.samples, p.note) for p in gallery.people()}
         assert people == {"Ana": (2, "first"), "Bo Ström": (1, ""), "李雷": (1, "")}
         vectors = gallery.vectors(MODEL)
@@ -269,7 +255,7 @@ BOMB_CHILD = textwrap.dedent(
     with Gallery(Path(sys.argv[2])) as gallery:
         try:
             result = import_archive(gallery, Path(sys.argv[1]), "dlib-resnet-v1")
-            message = f"imported {result}"
+            message = f"imported {tuple(result)}"
         except OneShotError as error:
             message = f"exit {error.exit_code}: {error}"
     elapsed = time.perf_counter() - start
@@ -345,7 +331,7 @@ def test_only_referenced_members_are_inflated(tmp_path, exported, target, monkey
     monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
     listing = sorted(str(p) for p in tmp_path.parent.rglob("*"))
     with Gallery(target) as gallery:
-        assert import_archive(gallery, archive, MODEL) == (3, 4)
+        assert tuple(import_archive(gallery, archive, MODEL)) == (3, 4)
     assert sorted(opened) == sorted([INDEX] + [n for n, *_ in members if n.startswith("chips/")])
     assert sorted(str(p) for p in tmp_path.parent.rglob("*")) == listing  # nothing extracted anywhere
 
@@ -516,7 +502,7 @@ def test_chips_must_be_150x150_pngs(tmp_path, exported, target, chips, variant):
     before = content(target)
     with Gallery(target) as gallery:
         if message is None:
-            assert import_archive(gallery, archive, MODEL) == (3, 4)
+            assert tuple(import_archive(gallery, archive, MODEL)) == (3, 4)
             assert all(s.chip.shape == (150, 150, 3) for s in gallery.samples())
             return
         with pytest.raises(ArchiveError, match=message):
@@ -538,6 +524,77 @@ def test_a_refusal_inside_the_transaction_changes_nothing(tmp_path, exported, ta
     with Gallery(target) as gallery, pytest.raises(GalleryError, match="128-d vectors in this gallery, not 64-d"):
         import_archive(gallery, rebuilt(exported, tmp_path / "dims.zip", document=document), MODEL)
     assert content(target) == before
+
+
+# -- names already enrolled: fail, skip or merge -------------------------------------------------
+
+
+def test_skip_leaves_existing_people_untouched_and_imports_the_rest(tmp_path, exported, target, chips):
+    with Gallery(target) as gallery:
+        gallery.enroll("ANA", chips[4], unit_vector(4), MODEL, 0.5, "mine.jpg", note="keep")
+        counts = import_archive(gallery, exported, MODEL, on_conflict="skip")
+        assert (counts.people, counts.samples, counts.skipped, counts.merged) == (2, 2, ("ANA",), ())
+        people = {p.name: (p.samples, p.note) for p in gallery.people()}
+        assert people == {"ANA": (1, "keep"), "Bo Ström": (1, ""), "Zed": (1, ""), "李雷": (1, "")}
+        assert [s.source for s in gallery.person_samples("ana")] == ["mine.jpg"]
+
+
+def test_merge_adds_samples_and_leaves_out_chips_already_there(tmp_path, exported, target, chips):
+    with Gallery(target) as gallery:
+        gallery.enroll("ana", chips[1], unit_vector(1), MODEL, 0.8, "ana2.jpg", note="mine")  # in the export too
+        gallery.enroll("ana", chips[4], unit_vector(4), MODEL, 0.5, "other.jpg", add_to_existing=True)
+        counts = import_archive(gallery, exported, MODEL, on_conflict="merge")
+        assert (counts.people, counts.samples, counts.merged, counts.duplicates) == (2, 3, (("ana", 1),), 1)
+        assert tuple(counts) == (2, 3)  # still unpacks as (people, samples)
+        samples = gallery.person_samples("Ana")
+        assert [s.source for s in samples] == ["ana2.jpg", "other.jpg", "ana.jpg"]
+        assert np.array_equal(samples[2].chip, chips[0]) and gallery.person("ana").note == "mine"
+        again = import_archive(gallery, exported, MODEL, on_conflict="merge")  # everything is there now
+        assert (again.people, again.samples, again.duplicates) == (0, 0, 4)
+        assert again.merged == (("ana", 0), ("Bo Ström", 0), ("李雷", 0))
+        assert len(gallery.samples()) == 6
+
+
+def test_merge_and_skip_keep_every_bound_and_stay_one_transaction(tmp_path, exported, target, chips):
+    document = index_of(exported)
+    document["people"][0]["samples"][0]["embedding"] = [1e300] * 128
+    bad = rebuilt(exported, tmp_path / "overflow.zip", document=document)
+    before = content(target)
+    for mode in ("skip", "merge"):
+        with Gallery(target) as gallery, pytest.raises(ArchiveError, match="not finite"):
+            import_archive(gallery, bad, MODEL, on_conflict=mode)
+        assert content(target) == before
+    document = index_of(exported)
+    for person in document["people"]:
+        for sample in person["samples"]:
+            sample["embedding"] = sample["embedding"][:64]
+    short = rebuilt(exported, tmp_path / "dims.zip", document=document)
+    with Gallery(target) as gallery:
+        gallery.enroll("Bo Ström", chips[4], unit_vector(4), MODEL, 0.5, "bo.jpg")
+    before = content(target)
+    with Gallery(target) as gallery, pytest.raises(GalleryError, match="not 64-d"):
+        import_archive(gallery, short, MODEL, on_conflict="merge")  # fails after the merge began
+    assert content(target) == before
+    with Gallery(target) as gallery, pytest.raises(InputError, match="on_conflict must be one of"):
+        import_archive(gallery, exported, MODEL, on_conflict="replace")
+    with Gallery(target, readonly=True) as gallery, pytest.raises(GalleryError, match="reading only"):
+        import_archive(gallery, exported, MODEL, on_conflict="skip")
+
+
+def test_a_deleted_person_is_restored_from_a_backup(tmp_path, exported, chips):
+    path = tmp_path / "g.db"
+    with Gallery(path) as gallery:
+        import_archive(gallery, exported, MODEL)
+        gallery.add_negative("Bo Ström", chips[5], unit_vector(5), MODEL, "live")
+        gallery.enroll("Bo Ström", chips[4], unit_vector(4), MODEL, 0.5, "new.jpg", add_to_existing=True)
+        assert gallery.forget("ana") == 2  # by mistake
+        counts = import_archive(gallery, exported, MODEL, on_conflict="skip")
+        assert (counts.people, counts.samples, counts.skipped) == (1, 2, ("Bo Ström", "李雷"))
+        assert {p.name: p.samples for p in gallery.people()} == {"Ana": 2, "Bo Ström": 2, "李雷": 1}
+        assert gallery.person("ana").note == "first" and len(gallery.negatives("Bo Ström")) == 1
+        vectors = gallery.vectors(MODEL)
+        ana = vectors.matrix[vectors.owners == vectors.names.index("Ana")]
+        assert np.array_equal(ana, np.stack([unit_vector(0), unit_vector(1)]))
 
 
 # -- fuzzing ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from core.detect import FaceDetector, decode_grid
 from core.errors import ModelError
 from core.imaging import load_image
-from core.live import LIVE_LONG_SIDE
+from core.live import LIVE_LONG_SIDE, live_threshold
 from core.nms import iou
 
 # Who is where in scenes/, left to right, and whether each face must be found.
@@ -20,11 +20,18 @@ def test_all_labelled_faces_found_and_nothing_else(pipeline, labelled_boxes, lon
     """Also at the live loop's smaller detector input, which is chosen on exactly this."""
     for path, truth in labelled_boxes.items():
         image = load_image(path)
-        faces = [face.scaled(image.scale) for face in pipeline.detect(image.pixels, long_side)]
+        threshold = live_threshold(pipeline.detector.score_threshold, long_side)  # as the live loop detects
+        faces = [face.scaled(image.scale) for face in pipeline.detect(image.pixels, long_side, threshold)]
         boxes = np.array([face.box for face in faces])
         assert len(faces) == len(truth), f"{path.name}: {len(faces)} boxes for {len(truth)} faces"
         for labelled in np.array(truth, dtype=float):
             assert iou(labelled, boxes).max() >= 0.4, f"{path.name}: face {labelled} not found"
+
+
+def test_the_live_loop_relieves_pc_only_at_its_small_input():
+    assert live_threshold(0.6, LIVE_LONG_SIDE) == pytest.approx(0.5)
+    assert live_threshold(0.05, LIVE_LONG_SIDE) == 0.0
+    assert live_threshold(0.6, None) is None  # full size: the configured Pc
 
 
 def test_each_people_photo_has_exactly_one_face(pipeline, people):

@@ -9,7 +9,7 @@ from core.enrol import AlreadyEnrolledError, NotThisPersonError, person_distance
 from core.errors import InputError, NoFaceError
 from core.gallery import Gallery
 from core.imaging import load_image
-from core.quality import FaceChoiceError, FaceCountError, select_face
+from core.quality import STRAIGHT, FaceChoiceError, FaceCountError, select_face, turned
 from core.service import RecognitionService
 from core.settings import Settings
 
@@ -105,3 +105,25 @@ def test_a_sample_close_to_the_person_is_added_and_a_duplicate_may_become_a_samp
     matcher = service.recognizer.matcher
     assert person_distance(matcher, "OBAMA", again.candidate.embedding) < service.duplicate_tau
     assert person_distance(matcher, "nobody", again.candidate.embedding) is None
+
+
+def test_guided_views_are_stored_together_or_not_at_all(service, people):
+    obama = [service.preview_enrolment(photo).candidate for photo in people["barack_obama"][1:4]]
+    biden = service.preview_enrolment(people["joe_biden"][0]).candidate
+    with pytest.raises(AlreadyEnrolledError):  # the first view is a duplicate of the enrolled Obama
+        service.commit_views("Barack", obama)
+    with pytest.raises(NotThisPersonError, match="'Obama'"):  # one view is someone else: nothing stored
+        service.commit_views("obama", [obama[0], biden], add_sample=True)
+    with pytest.raises(NotThisPersonError, match="'Joe'"):
+        service.commit_views("Joe", [biden, obama[0]], force=True)
+    assert [(p.name, p.samples) for p in service._gallery.people()] == [("Obama", 1)]
+    result = service.commit_views("Obama", obama, add_sample=True)
+    assert result.person.samples == 4
+    assert service.commit_views("Joe", [biden, obama[0]], force=True, confirmed=True).person.samples == 2
+
+
+def test_a_pose_target_takes_a_turn_range_and_optionally_a_side():
+    assert STRAIGHT.holds(0.0) and STRAIGHT.holds(-0.05) and not STRAIGHT.holds(0.12)
+    either, left = turned(), turned(-1)
+    assert either.holds(0.15) and either.holds(-0.15) and not either.holds(0.02) and not either.holds(0.5)
+    assert left.holds(-0.15) and not left.holds(0.15)

@@ -153,6 +153,120 @@ def test_force_and_largest(capsys, enrolled, people, data_dir):
     assert code == 0 and json.loads(out)["name"] == "scene", err
 
 
+@pytest.mark.parametrize(("scene", "choice", "expected"), [
+    ("two_people.jpg", ("--face", 1), "barack_obama"),
+    ("two_people.jpg", ("--face", 2), "joe_biden"),
+    ("two_people.jpg", ("--box", "760,20,980,290"), "joe_biden"),  # a loose box around the right face
+    ("kit_with_rose.jpg", ("--face", 2), "rose_leslie"),
+    ("kit_with_rose.jpg", ("--box", "250,70,360,210"), "kit_harington"),
+])
+def test_enrol_one_face_of_a_group_photo(capsys, tmp_path, people, data_dir, scene, choice, expected):
+    """Faces numbered as `oneshot detect` lists them; the enrolled face then identifies that person."""
+    gallery = tmp_path / "group.db"
+    photo = data_dir / "scenes" / scene
+    code, out, err = run(capsys, "detect", "--json", photo)
+    assert code == 0 and len(json.loads(out)[0]["faces"]) == 2, err
+    code, out, err = run(capsys, "enroll", "--gallery", gallery, "someone", photo, *choice)
+    assert code == 0 and out.startswith("enrolled someone (1 sample"), err
+    for entry in identify(capsys, gallery, *people[expected]):
+        assert largest(entry)["name"] == "someone", entry["image"]
+
+
+def test_choosing_a_face_that_is_not_there(capsys, tmp_path, data_dir):
+    gallery = tmp_path / "group.db"
+    photo = data_dir / "scenes" / "two_people.jpg"
+    cases = [
+        (("--face", 3), "there is no face 3: 2 faces found"),
+        (("--box", "0,0,50,50"), "no face lies in the box (0, 0) - (50, 50)"),
+        (("--face", 0), "expected a whole number of at least 1"),
+        (("--box", "1,2,3"), "expected four numbers X1,Y1,X2,Y2"),
+        (("--box", "300,30,200,220"), "expected X2 > X1 and Y2 > Y1"),
+        (("--face", 1, "--box", "230,21,390,231"), "not allowed with argument"),
+        (("--face", 1, "--largest"), "not allowed with argument"),
+    ]
+    for choice, message in cases:
+        code, out, err = run(capsys, "enroll", "--gallery", gallery, "someone", photo, *choice)
+        assert code == 2 and out == "" and message in err, (choice, err)
+        assert "Traceback" not in err
+    assert people_and_vectors(gallery)[0] == []
+
+
+def test_import_skip_merge_and_restoring_a_deleted_person(capsys, enrolled, tmp_path, people):
+    backup = tmp_path / "backup.zip"
+    assert run(capsys, "export", "--gallery", enrolled, backup)[0] == 0
+    # after the backup: one more sample of Obama, and Biden deleted by mistake
+    code, _, err = run(capsys, "enroll", "--gallery", enrolled, "--add", "barack_obama", people["barack_obama"][1])
+    assert code == 0, err
+    assert run(capsys, "forget", "--gallery", enrolled, "joe_biden")[0] == 0
+    before = people_and_vectors(enrolled)
+
+    code, out, err = run(capsys, "import", "--gallery", enrolled, backup)  # the default: refuse
+    assert code == 2 and out == "" and "is already enrolled" in err
+    assert people_and_vectors(enrolled)[0] == before[0]
+
+    code, out, err = run(capsys, "import", "--gallery", enrolled, "--on-conflict", "skip", backup)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "skipped barack_obama: already enrolled (left as they are)" in lines
+    assert lines[-1] == f"imported 1 people (1 samples) from {backup}"
+    restored = {p.name: p.samples for p in people_and_vectors(enrolled)[0]}
+    assert restored["joe_biden"] == 1 and restored["barack_obama"] == 2 and len(restored) == 6
+    for entry in identify(capsys, enrolled, *people["joe_biden"][1:]):
+        assert largest(entry)["name"] == "joe_biden"
+
+    code, out, err = run(capsys, "import", "--gallery", enrolled, "--on-conflict", "merge", "--json", backup)
+    assert code == 0, err
+    document = json.loads(out)
+    # every chip of the backup is already there: nothing is added twice
+    assert document["people"] == 0 and document["samples"] == 0 and document["duplicates"] == 6
+    assert document["merged"] == {name: 0 for name in people if name in restored}
+    assert {p.name: p.samples for p in people_and_vectors(enrolled)[0]} == restored
+
+    fresh = tmp_path / "fresh.db"
+    code, _, err = run(capsys, "enroll", "--gallery", fresh, "barack_obama", people["barack_obama"][2])
+    assert code == 0, err
+    code, out, err = run(capsys, "import", "--gallery", fresh, "--on-conflict", "merge", backup)
+    assert code == 0 and "merged 1 sample into barack_obama" in out.splitlines(), err
+    assert {p.name: p.samples for p in people_and_vectors(fresh)[0]}["barack_obama"] == 2
+
+
+def test_samples_negatives_and_removing_them(capsys, tmp_path, people):
+    """The person view from the command line: list, "not X", remove a sample or a negative."""
+    gallery = tmp_path / "g.db"
+    obama, alex = people["barack_obama"], people["alex_lacamoire"]
+    look_alike = next(p for p in alex if p.name == "3.jpg")
+    for args in (("obama", obama[3]), ("--add", "obama", obama[0])):
+        assert run(capsys, "enroll", "--gallery", gallery, *args)[0] == 0
+    assert identify(capsys, gallery, "--tau", 0.55, look_alike)[0]["faces"][0]["name"] == "obama"
+    code, out, err = run(capsys, "not", "--gallery", gallery, "--json", "OBAMA", alex[0])
+    assert code == 0 and json.loads(out) == {"name": "obama", "negative": 1}, err
+    face = identify(capsys, gallery, "--tau", 0.55, look_alike)[0]["faces"][0]
+    assert face["name"] is None and face["vetoed"] == ["obama"]
+    assert all(largest(e)["name"] == "obama" for e in identify(capsys, gallery, "--tau", 0.55, *obama))
+
+    code, out, _ = run(capsys, "samples", "--gallery", gallery, "--json", "obama")
+    listed = json.loads(out)
+    assert code == 0 and [s["id"] for s in listed["samples"]] == [1, 2] and listed["negatives"][0]["id"] == 1
+    assert listed["samples"][0]["distance"] == listed["samples"][1]["distance"] > 0
+    code, out, _ = run(capsys, "samples", "--gallery", gallery, "obama")
+    assert out.splitlines()[0] == "obama: 2 samples, 1 negative" and "negative 1\t" in out
+
+    code, out, _ = run(capsys, "remove-negative", "--gallery", gallery, 1)
+    assert code == 0 and out == "removed negative 1 of obama\n"
+    assert identify(capsys, gallery, "--tau", 0.55, look_alike)[0]["faces"][0]["name"] == "obama"
+    code, out, _ = run(capsys, "remove-sample", "--gallery", gallery, 1)
+    assert code == 0 and out == "removed sample 1 of obama (1 sample left)\n"
+    code, out, err = run(capsys, "remove-sample", "--gallery", gallery, 2)
+    assert code == 2 and err == "oneshot: sample 2 is the last sample of obama: forget obama instead\n"
+    for command, message in ((("remove-negative", 1), "there is no negative 1"),
+                             (("samples", "nobody"), "nobody named 'nobody' is enrolled"),
+                             (("not", "nobody", alex[0]), "nobody named 'nobody' is enrolled")):
+        code, out, err = run(capsys, command[0], "--gallery", gallery, *command[1:])
+        assert code == 2 and out == "" and message in err, (command, err)
+    code, out, _ = run(capsys, "samples", "--gallery", gallery, "obama")
+    assert out.splitlines()[1].endswith("alone")
+
+
 def test_export_import_round_trip_and_another_model(capsys, enrolled, tmp_path):
     archive = tmp_path / "people.zip"
     code, out, _ = run(capsys, "export", "--gallery", enrolled, archive)

@@ -39,26 +39,12 @@ from hypothesis import strategies as st
 from core.archive import export_gallery
 from core.cli import main
 from core.errors import InputError, OneShotError
-from core.gallery import (DiskFullError, Gallery, GalleryError, ReadOnlyGalleryError, UnknownPersonError, printable,
-                          unescape_name)
+from core.gallery import (SCHEMA_VERSION, DiskFullError, Gallery, GalleryError, ReadOnlyGalleryError,
+                          UnknownPersonError, printable, unescape_name)
 
-MODEL = "dlib-resnet-v1"
-
-
-def real_chips(data_dir: Path, count: int) -> list[np.ndarray]:
-    """150x150 RGB chips cut from the shared photos (real pixels; no network needed)."""
-    photos = sorted(p for p in (data_dir / "people").glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    chips = []
-    for photo in photos[:count]:
-        image = cv2.imread(str(photo))
-        side = min(image.shape[:2])
-        chips.append(cv2.cvtColor(cv2.resize(image[:side, :side], (150, 150)), cv2.COLOR_BGR2RGB))
-    return chips
+from gallery_data import MODEL, real_chips, unit_vector
 
 
-def unit_vector(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
-    return v / np.linalg.norm(v)
 
 
 def fingerprint(path: Path) -> tuple:
@@ -697,7 +683,7 @@ def test_header_fields_used_by_the_checks():
         header = path.read_bytes()[:100]
     assert struct.unpack(">H", header[16:18])[0] == 4096
     assert struct.unpack(">i", header[68:72])[0] == 0x4F534731
-    assert struct.unpack(">i", header[60:64])[0] == 1
+    assert struct.unpack(">i", header[60:64])[0] == SCHEMA_VERSION  # user_version
     assert header[18:20] == b"\x02\x02"  # created in WAL mode
 
 

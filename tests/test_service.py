@@ -7,12 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from core.bench import letterbox
 from core.errors import CameraError
-from core.gallery import Gallery
-from core.imaging import load_image
 from core.model_store import register_embedder, set_active
 from core.service import (
     BURST,
@@ -21,32 +17,18 @@ from core.service import (
     EnrolPreview,
     Identified,
     RateMeter,
-    RecognitionService,
     SourceLost,
     SourceStarted,
 )
 from core.settings import Settings
+from camera_frames import write_frames
 
 
-def write_frames(folder, photo, count):
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = Image.fromarray(letterbox(load_image(photo).pixels))
-    for n in range(count):
-        frame.save(folder / f"{n:03d}.jpg", quality=92)
-    return folder
 
 
 @pytest.fixture
-def service(pipeline, people, tmp_path):
-    """A service on the shared pipeline with Obama enrolled; thresholds restored afterwards."""
-    path = tmp_path / "g.db"
-    gallery = Gallery(path)
-    result = pipeline.analyse(load_image(people["barack_obama"][0]))[0]
-    gallery.enroll("Obama", result.chip, result.embedding, pipeline.embedder.spec.id, 1.0, "test")
-    service = RecognitionService(Settings(gallery=str(path)), pipeline, gallery)
-    yield service
-    pipeline.detector.configure()
-    service.close()
+def service(obama_service):
+    return obama_service()
 
 
 def grabber_threads() -> list[str]:

@@ -1,8 +1,11 @@
-"""``oneshot enroll | people | rename | forget | export | import | identify | reembed``: the gallery."""
+"""``oneshot enroll | people | samples | remove-sample | not | remove-negative | rename | forget | export |
+import | identify | reembed``: the gallery."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +16,16 @@ from .common import (common_options, each_image, emit, face_document, gallery_op
                      open_gallery, print_faces, progress_printer, tau_in_force)
 
 
+def _face_choice(parser) -> None:
+    """``--largest | --face N | --box X1,Y1,X2,Y2``: which face of a group photo (one at most)."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--largest", action="store_true", help="take the largest face when the photo has several")
+    which.add_argument("--face", type=at_least(1), metavar="N",
+                       help="take face N of a group photo (numbered as `oneshot detect` lists them)")
+    which.add_argument("--box", type=box_argument, metavar="X1,Y1,X2,Y2",
+                       help="take the face in this box of a group photo (pixels of the original photo)")
+
+
 def register(commands) -> None:
     gallery = gallery_option()
     plain = [common_options(), gallery]
@@ -21,12 +34,34 @@ def register(commands) -> None:
     enroll = commands.add_parser("enroll", parents=with_models, help="enrol a person from one photo")
     enroll.add_argument("name", metavar="NAME")
     enroll.add_argument("image", metavar="IMAGE")
-    enroll.add_argument("--force", action="store_true", help="enrol even if the face matches someone else")
-    enroll.add_argument("--largest", action="store_true", help="take the largest face when the photo has several")
+    enroll.add_argument("--force", action="store_true",
+                        help="enrol even if the face matches someone else; with --add, add a sample even if it does "
+                             "not look like the person")
+    _face_choice(enroll)
     enroll.add_argument("--add", action="store_true", help="add a sample to a person already enrolled")
     enroll.set_defaults(run=run_enroll)
 
     commands.add_parser("people", parents=plain, help="list enrolled people").set_defaults(run=run_people)
+
+    samples = commands.add_parser("samples", parents=plain,
+                                  help="list one person's samples (with the distance to their others) and negatives")
+    samples.add_argument("name", metavar="NAME")
+    samples.set_defaults(run=run_samples)
+
+    remove = commands.add_parser("remove-sample", parents=plain, help="delete one sample, irrecoverably")
+    remove.add_argument("id", type=at_least(1), metavar="ID", help="the sample's number, as `samples` lists it")
+    remove.set_defaults(run=run_remove_sample)
+
+    negative = commands.add_parser("not", parents=with_models,
+                                   help="store a face that is NOT this person: faces closer to it are not named so")
+    negative.add_argument("name", metavar="NAME")
+    negative.add_argument("image", metavar="IMAGE")
+    _face_choice(negative)
+    negative.set_defaults(run=run_not)
+
+    remove = commands.add_parser("remove-negative", parents=plain, help="delete one negative, irrecoverably")
+    remove.add_argument("id", type=at_least(1), metavar="ID", help="the negative's number, as `samples` lists it")
+    remove.set_defaults(run=run_remove_negative)
 
     rename = commands.add_parser("rename", parents=plain, help="rename a person")
     rename.add_argument("old", metavar="OLD")
@@ -45,6 +80,9 @@ def register(commands) -> None:
     import_.add_argument("file", type=Path, metavar="FILE")
     import_.add_argument("--reembed", action="store_true",
                          help="accept an export of another model: compute new vectors from its chips")
+    import_.add_argument("--on-conflict", choices=("fail", "skip", "merge"), default="fail",
+                         help="a name already enrolled: refuse the whole import (fail, the default), leave that "
+                              "person as they are (skip), or add the file's samples to them (merge)")
     import_.set_defaults(run=run_import)
 
     identify = commands.add_parser("identify", parents=with_models, help="name every face in images")
@@ -55,6 +93,20 @@ def register(commands) -> None:
 
     reembed = commands.add_parser("reembed", parents=with_models, help="re-embed every stored chip with the active model")
     reembed.set_defaults(run=run_reembed)
+
+
+def box_argument(text: str) -> tuple[float, float, float, float]:
+    """``X1,Y1,X2,Y2``: four finite numbers, a box with its second corner right of and below the first."""
+    parts = text.split(",")
+    try:
+        box = tuple(float(part) for part in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        raise argparse.ArgumentTypeError(f"expected four numbers X1,Y1,X2,Y2, got {text!r}")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise argparse.ArgumentTypeError(f"expected X2 > X1 and Y2 > Y1, got {text!r}")
+    return box
 
 
 def _matcher(gallery, pipeline, args, top_k=3):
@@ -92,9 +144,10 @@ def run_enroll(args) -> int:
     with open_gallery(args) as gallery:
         gallery.check_name(args.name, enrolled=args.add)  # before any slow work
         pipeline = load_pipeline(args)
-        candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest)
+        candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest,
+                                      face_number=args.face, box=args.box)
         result = enrol(gallery, _matcher(gallery, pipeline, args), args.name, candidate, pipeline.embedder.duplicate_tau,
-                       force=args.force, add_sample=args.add)
+                       force=args.force, add_sample=args.add, confirmed=args.force)
     person, similar = result.person, result.similar
     if similar is not None:
         print(f"oneshot: warning: {_path(args.image)}: this face also resembles {similar.name!r} "
@@ -117,6 +170,71 @@ def run_people(args) -> int:
         for person in people:
             print(f"{_name(person.name)}\t{person.samples} sample{'s' if person.samples != 1 else ''}\t"
                   f"since {_name(person.created)}")
+    return 0
+
+
+def run_samples(args) -> int:
+    from ..model_store import active_embedder
+
+    with _open_for_reading(args) as gallery:
+        person = gallery.person(args.name)
+        samples = gallery.person_samples(args.name)
+        distances = gallery.sample_distances(args.name, active_embedder().id)
+        negatives = gallery.negatives(args.name)
+
+    def distance(sample_id):
+        d = distances.get(sample_id)
+        return None if d is None or d == float("inf") else round(d, 6)
+
+    if args.json:
+        print(json.dumps({"name": person.name, "note": person.note,
+                          "samples": [{"id": s.id, "source": s.source, "created": s.created, "quality": s.quality,
+                                       "distance": distance(s.id)} for s in samples],
+                          "negatives": [{"id": n.id, "source": n.source, "created": n.created} for n in negatives]}))
+        return 0
+    print(f"{_name(person.name)}: {len(samples)} sample{'s' if len(samples) != 1 else ''}, "
+          f"{len(negatives)} negative{'s' if len(negatives) != 1 else ''}")
+    for s in samples:
+        d = distance(s.id)
+        nearest = "alone" if d is None else f"{d:.3f} to the nearest other"
+        print(f"  sample {s.id}\t{_name(s.source)}\t{_name(s.created)}\tquality {s.quality:.2f}\t{nearest}")
+    for n in negatives:
+        print(f"  negative {n.id}\t{_name(n.source)}\t{_name(n.created)}\tnot {_name(person.name)}")
+    return 0
+
+
+def run_remove_sample(args) -> int:
+    with open_gallery(args) as gallery:
+        person = gallery.remove_sample(args.id)
+    emit(args, {"name": person.name, "samples": person.samples, "removed_sample": args.id},
+          f"removed sample {args.id} of {_name(person.name)} ({person.samples} "
+          f"sample{'s' if person.samples != 1 else ''} left)")
+    return 0
+
+
+def run_not(args) -> int:
+    from ..enrol import prepare_candidate
+    from ..imaging import load_image
+
+    with open_gallery(args) as gallery:
+        gallery.require_writable()
+        name = gallery.person(args.name).name  # before any slow work
+        pipeline = load_pipeline(args)
+        candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest,
+                                      face_number=args.face, box=args.box)
+        negative = gallery.add_negative(args.name, candidate.chip, candidate.embedding, pipeline.embedder.spec.id,
+                                        candidate.source, candidate.quality.score)
+    emit(args, {"name": name, "negative": negative},
+          f"stored negative {negative}: faces closer to it than to {_name(name)}'s samples are not named "
+          f"{_name(name)}")
+    return 0
+
+
+def run_remove_negative(args) -> int:
+    with open_gallery(args) as gallery:
+        person = gallery.remove_negative(args.id)
+    emit(args, {"name": person.name, "removed_negative": args.id},
+          f"removed negative {args.id} of {_name(person.name)}")
     return 0
 
 
@@ -159,9 +277,19 @@ def run_import(args) -> int:
         if args.reembed:
             pipeline = load_pipeline(args)
             embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
-        people, samples = import_archive(gallery, args.file, active_embedder().id, embed)
-    emit(args, {"file": str(args.file), "people": people, "samples": samples},
-          f"imported {people} people ({samples} samples) from {_path(args.file)}")
+        counts = import_archive(gallery, args.file, active_embedder().id, embed, on_conflict=args.on_conflict)
+    if args.json:
+        print(json.dumps({"file": str(args.file), "people": counts.people, "samples": counts.samples,
+                          "skipped": list(counts.skipped), "merged": dict(counts.merged),
+                          "duplicates": counts.duplicates}))
+        return 0
+    for name in counts.skipped:
+        print(f"skipped {_name(name)}: already enrolled (left as they are)")
+    for name, added in counts.merged:
+        print(f"merged {added} sample{'s' if added != 1 else ''} into {_name(name)}")
+    if counts.duplicates:
+        print(f"left out {counts.duplicates} sample{'s' if counts.duplicates != 1 else ''} the gallery already had")
+    print(f"imported {counts.people} people ({counts.samples} samples) from {_path(args.file)}")
     return 0
 
 
@@ -175,7 +303,8 @@ def run_identify(args) -> int:
                 results = pipeline.analyse(image)
                 matches = matcher.match(np.stack([r.embedding for r in results]) if results else [])
                 faces = [face_document(r.face, name=m.name, distance=_rounded(m.distance),
-                                       candidates=[[n, round(d, 6)] for n, d in m.candidates])
+                                       candidates=[[n, round(d, 6)] for n, d in m.candidates],
+                                       **({"vetoed": list(m.vetoed)} if m.vetoed else {}))
                          for r, m in zip(results, matches)]
                 documents.append({"image": path, "faces": faces})
                 if not args.json:  # names from the gallery file are shown escaped, never sent raw

@@ -41,6 +41,12 @@ def register(commands) -> None:
     train.add_argument("--no-augment", action="store_true", help="no flips, colour, rotation, scale or blur")
     train.add_argument("--greyscale", type=probability, default=defaults.greyscale, metavar="P",
                        help="probability of turning a training chip grey (0.5 for a grey or infrared camera)")
+    train.add_argument("--augment-mask", type=probability, default=defaults.mask_share, metavar="P",
+                       help="share of training chips with a mask painted over nose and mouth (0.5 when people "
+                            "wear masks); the held-out people are then also evaluated masked")
+    train.add_argument("--augment-lowres", type=probability, default=defaults.lowres_share, metavar="P",
+                       help="share of training chips down-sampled to a face of 24-64 pixels and back (0.5 for "
+                            "small or far faces); the held-out people are then also evaluated at low resolution")
     train.add_argument("--seed", type=seed, default=defaults.seed)
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where torch trains")
     train.add_argument("--name", default=None, help="a name for the new model version")
@@ -108,7 +114,7 @@ def run_train(args) -> int:
     config = TrainConfig(args.loss, args.mining, args.margin, args.people_per_batch, args.images_per_person,
                          args.epochs, args.learning_rate, args.weight_decay, args.train_layers,
                          patience=args.patience, augment=not args.no_augment, greyscale=args.greyscale,
-                         seed=args.seed)
+                         mask_share=args.augment_mask, lowres_share=args.augment_lowres, seed=args.seed)
     try:
         config.validated()
     except ValueError as error:
@@ -137,7 +143,19 @@ def run_train(args) -> int:
     if args.json:
         print(json.dumps(outcome.document()))
     else:
-        print(metrics_table(outcome.before.metrics, outcome.after.metrics if outcome.after else None))
+        shifted = outcome.shifted
+        print(metrics_table(outcome.before.metrics, outcome.after.metrics if outcome.after else None,
+                            shifted.kind if shifted else None, shifted.before.metrics if shifted else None,
+                            shifted.after.metrics if shifted and shifted.after else None))
+        if shifted is not None:
+            moved = shifted.before.metrics["pairs"]
+            print(f"({SHIFT_LABELS[shifted.kind]} columns: each person enrolled as photographed and seen "
+                  f"{SHIFT_LABELS[shifted.kind]}; {moved['same']} same-person and {moved['different']} "
+                  "different-person trials)")
+        if outcome.verdict is not None:
+            print(f"clean faces: {outcome.verdict.sentence()}")
+        if shifted is not None and shifted.verdict is not None:
+            print(f"{SHIFT_LABELS[shifted.kind]} faces: {shifted.verdict.sentence()}")
         if outcome.model is not None:
             print(f"registered {outcome.model.id} (tau {outcome.tau:.3f}, stopped: {outcome.state.stop_reason}, "
                   f"best epoch {outcome.state.best_epoch})" + ("" if args.activate else
@@ -145,11 +163,24 @@ def run_train(args) -> int:
     return 0
 
 
-def metrics_table(before: dict, after: dict | None) -> str:
-    lines = [f"{'':38} {'before':>8} {'after':>8}"]
+SHIFT_LABELS = {"mask": "masked", "lowres": "low-res", "grey": "grey"}
+
+
+def metrics_table(before: dict, after: dict | None, kind: str | None = None, shifted_before: dict | None = None,
+                  shifted_after: dict | None = None) -> str:
+    """Before and after on clean held-out faces, and beside them under the shift when there is one."""
+
+    def cell(metrics: dict | None, key: str) -> str:
+        return f"{metrics[key]:8.4f}" if metrics else f"{'-':>8}"
+
+    columns = [("before", before), ("after", after)]
+    if kind and shifted_before is not None:
+        word = SHIFT_LABELS.get(kind, kind)
+        columns += [(f"{word} before", shifted_before), (f"{word} after", shifted_after)]
+    width = max(8, *(len(title) for title, _ in columns))
+    lines = [f"{'':38} " + " ".join(f"{title:>{width}}" for title, _ in columns)]
     for key, label in METRIC_LABELS:
-        later = f"{after[key]:8.4f}" if after else f"{'-':>8}"
-        lines.append(f"{label:38} {before[key]:8.4f} {later}")
+        lines.append(f"{label:38} " + " ".join(f"{cell(metrics, key):>{width}}" for _, metrics in columns))
     pairs = before["pairs"]
     lines.append(f"(held-out pairs: {pairs['same']} same person, {pairs['different']} different)")
     return "\n".join(lines)

@@ -41,6 +41,10 @@ def _print_event(args, event, frame) -> None:
         print(f"frame {event.frame}: {who} {event.kind} (track {event.track_id})", flush=True)
 
 
+def _people(count: int) -> str:
+    return f"{count} unknown {'person' if count == 1 else 'people'}"
+
+
 def run_watch(args) -> int:
     from ..live import LIVE_LONG_SIDE
     from ..service import Identified, RecognitionService, SourceLost
@@ -68,17 +72,23 @@ def run_watch(args) -> int:
         for event in service.finish():
             _print_event(args, event, frame)
         counters = service.recognizer.summary()
+        unknown = service.unknown_groups()  # in memory only: they end with the process
     summary = {
         "frames": counters.frames,
         "fps": round(counters.frames / elapsed, 2) if elapsed > 0 else 0.0,
         "stage_ms": {stage: round(ms, 3) for stage, ms in counters.stage_ms.items()},
         "embed_calls": counters.embed_calls,
         "faces_seen": counters.faces_seen,
+        # People seen but not recognised, grouped by face: "faces" is how many times each was
+        # embedded and found unknown (once per re-embedding of its track, not once per frame).
+        "unknown_groups": [{"id": group.group_id, "faces": group.count, "first_frame": group.first_frame,
+                            "last_frame": group.last_frame} for group in unknown],
     }
     if args.json:
         print(json.dumps({"summary": summary}))
     else:
         stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in summary["stage_ms"].items())
         print(f"{summary['frames']} frames at {summary['fps']:.1f} frames/s; median ms: {stages}; "
-              f"{summary['embed_calls']} faces embedded for {summary['faces_seen']} seen")
+              f"{summary['embed_calls']} faces embedded for {summary['faces_seen']} seen; "
+              f"{_people(len(unknown))} seen")
     return status

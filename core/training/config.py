@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 LOSSES = ("triplet", "binary")
 MINING = ("semi-hard", "batch-hard", "batch-all")  # the keys of ``mining.MINERS``
+SHIFTS = ("mask", "lowres", "grey")  # the domain shifts training can simulate and evaluation measures
+
+
+def shift_of(config: "TrainConfig") -> str | None:
+    """The shift a run is evaluated under: the one it trains for (mask before low-res before grey)."""
+    shares = {"mask": config.mask_share, "lowres": config.lowres_share, "grey": config.greyscale}
+    return next((kind for kind in SHIFTS if shares[kind] > 0), None)
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,9 @@ class TrainConfig:
     warmup_epochs: int = 2
     patience: int = 8  # epochs without a better monitor AUC before stopping; 0 never stops early
     augment: bool = True
-    greyscale: float = 0.0
+    greyscale: float = 0.0  # share of training chips turned grey (a grey or infrared camera)
+    mask_share: float = 0.0  # share of training chips with a painted mask over nose and mouth
+    lowres_share: float = 0.0  # share down- then up-sampled to a face of 24-64 pixels (a far or poor camera)
     mixed_precision: bool = True  # on CUDA only
     seed: int = 0
 
@@ -41,4 +50,7 @@ class TrainConfig:
             raise ValueError("margin, epochs and learning rate must be positive")
         if self.train_layers < 0 or not 0.0 <= self.greyscale <= 1.0:
             raise ValueError("train_layers must be 0 or more and greyscale a probability")
+        for name in ("mask_share", "lowres_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability between 0 and 1")
         return self

@@ -1,17 +1,17 @@
 """The training loop: P x K batches, augmentation, mining + loss, schedule, checkpoints, resume.
 
-A run lives in its own folder. After every epoch, and when the user cancels or presses
-Ctrl-C, the whole state (weights, optimiser, schedule, step, best weights, history) is written
-atomically to ``checkpoint.pt``, so closing the app or killing the process loses at most one
-epoch, and a resumed run continues from the exact step it stopped at (the sampler replays
-epoch e identically). Early stopping watches the AUC of monitor people the network never
-trains on, and the best weights, not the last, are what the run returns.
+One step is the same for every loss: ``loss(embeddings, labels, miner(embeddings, labels))``,
+with the miner and loss the config names (``losses.objective``). A run lives in its own
+folder. After every epoch, and when the user cancels or presses Ctrl-C, the whole state is
+written to ``checkpoint.pt`` (``checkpoint``), so closing the app or killing the process
+loses at most one epoch, and a resumed run continues from the exact step it stopped at (the
+sampler replays epoch e identically). Early stopping watches the AUC of monitor people the
+network never trains on, and the best weights, not the last, are what the run returns.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,23 +20,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import OneShotError
 from ..evaluation import evaluate, mean_triplet_loss
+from . import checkpoint
 from .augment import Augmentation
+from .checkpoint import CHECKPOINT, TrainingError
 from .config import TrainConfig
 from .data import ChipSet
-from .losses import PairClassifierLoss, TripletLoss
-from .mining import MINERS
+from .losses import objective
 from .network import OnnxEmbeddingNet
 from .sampler import PKSampler
 
-CHECKPOINT = "checkpoint.pt"
-
-
-class TrainingError(OneShotError):
-    """Training cannot go on (out of memory, a checkpoint from another run, ...)."""
-
-    exit_code = 2
+__all__ = ["CHECKPOINT", "EpochReport", "StepReport", "TrainConfig", "TrainState", "Trainer", "TrainingError",
+           "embed_chips", "freeze_all_but", "pick_device", "trainable_layers"]
 
 
 @dataclass(frozen=True)
@@ -134,10 +129,9 @@ class Trainer:
         self.sampler = PKSampler(train.labels, config.people_per_batch, config.images_per_person, config.seed)
         freeze_all_but(net, config.train_layers)
         net.to(self.device)
-        parameters = [p for p in net.weights.values() if p.requires_grad]
-        self.pair_head = PairClassifierLoss(net_dimensions(net)).to(self.device) if config.loss == "binary" else None
-        if self.pair_head is not None:
-            parameters += list(self.pair_head.parameters())
+        self.miner, self.loss = objective(self.config, net_dimensions(net))
+        self.loss.to(self.device)  # a loss may have parameters of its own (the pair classifier's head)
+        parameters = [p for p in net.weights.values() if p.requires_grad] + list(self.loss.parameters())
         self.optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.total_steps = config.epochs * len(self.sampler)
         warmup = max(1, config.warmup_epochs * len(self.sampler))
@@ -145,52 +139,32 @@ class Trainer:
             (step + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))))
         self.mixed = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed)
-        self.triplet_loss = TripletLoss(config.margin)
-        self.augment = Augmentation(greyscale=config.greyscale) if config.augment else None
+        self.augment = Augmentation.from_config(self.config)  # None when it asks for none
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
         self.state = TrainState()
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / CHECKPOINT
+        return checkpoint.checkpoint_path(self.run_dir)
 
     # -- checkpoints ---------------------------------------------------------------------
 
+    def _stateful_parts(self) -> dict:
+        return {"optimizer": self.optimizer, "schedule": self.schedule, "scaler": self.scaler, "loss": self.loss}
+
     def save_checkpoint(self) -> None:
-        """Write the whole state next to the old file, then rename over it (never half a file)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = {
-            "config": asdict(self.config),
-            "weights": self._trained_weights(),
-            "pair_head": self.pair_head.state_dict() if self.pair_head is not None else None,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "generator": self.generator.get_state(),
-            "state": asdict(self.state),
-        }
-        partial = self.checkpoint_path.with_suffix(".partial")
-        torch.save(state, partial)
-        os.replace(partial, self.checkpoint_path)
+        """The whole state, written atomically (see ``checkpoint``)."""
+        checkpoint.save(self.run_dir, asdict(self.config), self._trained_weights(), self._stateful_parts(),
+                        self.generator, asdict(self.state))
 
     def resume(self) -> bool:
         """Load ``checkpoint.pt`` if the run folder has one; False when starting fresh."""
-        if not self.checkpoint_path.is_file():
+        saved = checkpoint.load(self.run_dir, asdict(self.config), self.device)
+        if saved is None:
             return False
-        try:
-            saved = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-        except Exception as error:  # a damaged file: say so, never train on half a state
-            raise TrainingError(f"{self.checkpoint_path}: unreadable checkpoint ({error}); start over with --restart") from None
-        if saved["config"] != asdict(self.config):
-            raise TrainingError(f"{self.checkpoint_path}: checkpoint of a run with other settings; start over with --restart")
         self._load_weights(saved["weights"])
-        if self.pair_head is not None:
-            self.pair_head.load_state_dict(saved["pair_head"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.schedule.load_state_dict(saved["schedule"])
-        self.scaler.load_state_dict(saved["scaler"])
-        self.generator.set_state(saved["generator"].cpu())
+        checkpoint.restore(saved, self._stateful_parts(), self.generator)
         self.state = TrainState(**saved["state"])
         if not self.state.finished:
             self.state.stop_reason = ""  # it was cancelled or killed; now it goes on
@@ -265,17 +239,13 @@ class Trainer:
             chips = self.augment(chips, self.generator)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.mixed):
             embeddings = self.net(chips).float()
-        if self.pair_head is not None:
-            loss, active_share = self.pair_head(embeddings, labels)
-        else:
-            result = self.triplet_loss(embeddings, MINERS[self.config.mining](embeddings, labels, self.config.margin))
-            loss, active_share = result.loss, result.active_share
+        result = self.loss(embeddings, labels, self.miner(embeddings, labels))
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(result.loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.step()
-        return float(loss.detach()), float(active_share)
+        return float(result.loss.detach()), result.active_share
 
     def _watch(self, epoch: int, loss: float) -> None:
         """Score the monitor people; keep the best weights; stop after ``patience`` flat epochs.

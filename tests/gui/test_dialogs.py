@@ -243,6 +243,25 @@ def test_add_sample_detects_embeds_and_stores_the_photo(qtbot, open_dialog, gall
     assert enrolled(gallery_path)["Joe Biden"] == 2
 
 
+def test_a_sample_of_someone_else_is_refused_with_the_distance_unless_confirmed(qtbot, open_dialog, gallery_path,
+                                                                                people):
+    photo = str(people["rose_leslie"][0])  # not Joe Biden
+    dialog = open_dialog(gallery_path)
+    dialog.select("Joe Biden")
+    dialog.ask_open_file = lambda title, file_filter: photo
+    asked = []
+    dialog.confirm_same_person = lambda reason: asked.append(reason) or False
+    click(qtbot, dialog.add_button)
+    qtbot.waitUntil(lambda: bool(asked) and dialog.add_button.isEnabled())
+    assert "does not look like 'Joe Biden'" in asked[0] and "distance" in asked[0]
+    assert enrolled(gallery_path) == EVERYONE and not dialog.warnings
+
+    dialog.confirm_same_person = lambda reason: True
+    with qtbot.waitSignals([dialog.changed, dialog.loaded], order="strict", timeout=30_000):
+        click(qtbot, dialog.add_button)
+    assert enrolled(gallery_path)["Joe Biden"] == 2
+
+
 def test_a_failed_add_sample_is_shown_and_changes_nothing(qtbot, open_dialog, gallery_path, tmp_path):
     wall = tmp_path / "wall.jpg"
     Image.new("RGB", (320, 240), (200, 190, 180)).save(wall)

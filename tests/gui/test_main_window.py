@@ -16,36 +16,15 @@ from core.bench import letterbox  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
 from core.imaging import load_image  # noqa: E402
 from core.settings import load_settings  # noqa: E402
+from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402
 
 LEFT = Qt.MouseButton.LeftButton
-WAIT_MS = 60_000  # model loading and the first frames on a busy 2-core machine
 
 
-def write_frames(folder, photos, count):
-    """A folder of 640x480 frames cycling through ``photos``, like a camera would deliver."""
-    folder.mkdir(parents=True, exist_ok=True)
-    frames = [letterbox(load_image(photo).pixels) for photo in photos]
-    for n in range(count):
-        Image.fromarray(frames[n % len(frames)]).save(folder / f"{n:03d}.jpg", quality=92)
-    return folder
 
 
-def next_report(qtbot, window, condition=lambda report: True):
-    """The next processed frame whose report satisfies ``condition``."""
-    seen = []
-
-    def check(image, report):
-        if condition(report):
-            seen.append(report)
-        return bool(seen)
-
-    with qtbot.waitSignal(window.controller.frameProcessed, timeout=WAIT_MS, check_params_cb=check):
-        pass
-    return seen[-1]
 
 
-def names(report):
-    return [face.name for face in report.faces]
 
 
 def test_enroll_from_webcam_then_identify(qtbot, make_window, tmp_path, people):

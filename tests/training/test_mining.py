@@ -1,4 +1,4 @@
-"""Miners pick exactly the triplets their definitions say; the loss goes down when trained on."""
+"""Miners pick exactly the triplets their definitions say (checked against brute-force loops)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ torch = pytest.importorskip("torch", reason="training needs the train extra: pip
 from core.imaging import load_image  # noqa: E402
 from core.models import find_model  # noqa: E402
 from core.training.losses import TripletLoss  # noqa: E402
-from core.training.mining import batch_all, batch_hard, semi_hard  # noqa: E402
+from core.training.mining import (  # noqa: E402
+    AllPairsMiner,
+    BatchAllMiner,
+    BatchHardMiner,
+    SemiHardMiner,
+    all_pairs,
+    all_triplets,
+    as_pairs,
+    as_triplets,
+)
 from core.training.network import OnnxEmbeddingNet  # noqa: E402
 
 MARGIN = 0.5
@@ -43,7 +52,7 @@ def as_set(triplets) -> set:
 def test_batch_all_is_every_violating_triplet(batch):
     points, labels = batch
     expected = {(a, p, n) for a, p, n in triples(points, labels) if d(points, a, p) - d(points, a, n) + MARGIN > 0}
-    assert as_set(batch_all(points, labels, MARGIN)) == expected
+    assert as_set(BatchAllMiner(MARGIN)(points, labels)) == expected
     assert expected  # the hand-made batch does have some
 
 
@@ -54,7 +63,7 @@ def test_batch_hard_is_farthest_positive_and_nearest_negative(batch):
         positives = [p for p in range(len(labels)) if p != a and labels[p] == labels[a]]
         negatives = [n for n in range(len(labels)) if labels[n] != labels[a]]
         expected.add((a, max(positives, key=lambda p: d(points, a, p)), min(negatives, key=lambda n: d(points, a, n))))
-    assert as_set(batch_hard(points, labels)) == expected
+    assert as_set(BatchHardMiner()(points, labels)) == expected
 
 
 def test_semi_hard_is_the_nearest_negative_inside_the_margin(batch):
@@ -67,18 +76,43 @@ def test_semi_hard_is_the_nearest_negative_inside_the_margin(batch):
                   and d(points, a, p) < d(points, a, n) < d(points, a, p) + MARGIN]
         if window:
             expected.add((a, p, min(window, key=lambda n: d(points, a, n))))
-    assert as_set(semi_hard(points, labels, MARGIN)) == expected
+    assert as_set(SemiHardMiner(MARGIN)(points, labels)) == expected
 
 
-def test_loss_counts_active_triplets(batch):
+def test_all_triplets_and_all_pairs_are_every_valid_one(batch):
     points, labels = batch
-    result = TripletLoss(MARGIN)(points, batch_hard(points, labels))
-    values = [max(d(points, a, p) - d(points, a, n) + MARGIN, 0) for a, p, n in as_set(batch_hard(points, labels))]
-    active = [v for v in values if v > 0]
-    assert result.triplets == 6 and result.active == len(active)
-    assert float(result.loss) == pytest.approx(np.mean(active))
+    assert as_set(all_triplets(labels)) == set(triples(points, labels))
+    a1, p, a2, n = all_pairs(labels)
+    assert set(zip(a1.tolist(), p.tolist())) == {(i, j) for i, j in itertools.combinations(range(6), 2)
+                                                 if labels[i] == labels[j]}
+    assert set(zip(a2.tolist(), n.tolist())) == {(i, j) for i, j in itertools.combinations(range(6), 2)
+                                                 if labels[i] != labels[j]}
+    assert as_set(AllPairsMiner()(points, labels)) == as_set(all_pairs(labels))
+
+
+def test_index_shapes_convert_both_ways(batch):
+    points, labels = batch
+    triplets = BatchAllMiner(MARGIN)(points, labels)
+    assert as_triplets(triplets, labels) is triplets
+    a1, p, a2, n = as_pairs(triplets, labels)
+    assert torch.equal(a1, a2) and torch.equal(p, triplets[1]) and torch.equal(n, triplets[2])
+    # pairs -> triplets: every positive pair joined with every negative pair of the same anchor
+    pairs = all_pairs(labels)
+    joined = {(a, pos, neg) for a, pos in zip(pairs[0].tolist(), pairs[1].tolist())
+              for a_, neg in zip(pairs[2].tolist(), pairs[3].tolist()) if a == a_}
+    assert as_set(as_triplets(pairs, labels)) == joined
+
+
+def test_miners_return_indices_without_gradient_and_check_their_input(batch):
+    points, labels = batch
+    points = points.clone().requires_grad_(True)
+    for miner in (BatchAllMiner(MARGIN), BatchHardMiner(), SemiHardMiner(MARGIN), AllPairsMiner()):
+        indices = miner(points, labels)
+        assert all(t.dtype == torch.long and not t.requires_grad for t in indices), type(miner).__name__
     with pytest.raises(ValueError):
-        TripletLoss(0.0)
+        SemiHardMiner(0.0)
+    with pytest.raises(ValueError, match="labels"):
+        BatchAllMiner(MARGIN)(points, labels[:-1])
 
 
 def test_loss_goes_down_on_a_fixed_batch(pipeline, data_dir):
@@ -94,11 +128,11 @@ def test_loss_goes_down_on_a_fixed_batch(pipeline, data_dir):
     torch.manual_seed(0)
     net = OnnxEmbeddingNet.from_file(find_model("embed").path)
     optimiser = torch.optim.SGD(net.parameters(), lr=1e-3)
-    loss_fn = TripletLoss(margin=0.6)
+    loss_fn, miner = TripletLoss(margin=0.6), BatchAllMiner(0.6)
     losses = []
     for _ in range(4):
         embeddings = net(batch)
-        result = loss_fn(embeddings, batch_all(embeddings, labels, 0.6))
+        result = loss_fn(embeddings, labels, miner(embeddings, labels))
         optimiser.zero_grad()
         result.loss.backward()
         optimiser.step()

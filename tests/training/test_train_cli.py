@@ -92,3 +92,46 @@ def test_out_of_memory_names_the_batch_and_suggests_a_smaller_one(orl_folder, tm
     assert result.returncode == 2, result.stderr[-2000:]
     assert "out of memory with batches of P x K = 3 x 64" in result.stderr
     assert "choose fewer people per batch (P) or images per person (K)" in result.stderr
+
+
+def test_training_for_masks_reports_clean_and_masked_figures_and_verdicts(capsys, orl_folder, private_models):
+    data = orl_folder(range(1, 7), images=3)
+    code, out, err = run(capsys, "train", data, "--crops", "--json", "--augment-mask", "0.5", *QUICK)
+    assert code == 0, err
+    document = json.loads(out)
+    shifted = document["shifted"]
+    assert shifted["kind"] == "mask"
+    assert set(shifted["before"]) >= METRICS and set(shifted["after"]) >= METRICS
+    same, different = document["before"]["pairs"]["same"], document["before"]["pairs"]["different"]
+    assert shifted["before"]["pairs"] == {"same": 2 * same, "different": 2 * different}, "clean i with masked j"
+    assert shifted["before"]["rank1"] <= document["before"]["rank1"] + 1e-9  # masks do not help the shipped model
+    for verdict in (document["verdict"], shifted["verdict"]):
+        assert verdict["word"] in ("better", "worse", "no measurable change") and verdict["low"] <= verdict["high"]
+    assert isinstance(document["recommended"], bool)
+
+
+def test_training_for_low_resolution_prints_both_columns_and_the_verdict_lines(capsys, orl_folder, private_models):
+    data = orl_folder(range(1, 7), images=3)
+    code, out, err = run(capsys, "train", data, "--crops", "--augment-lowres", "0.5", *QUICK)
+    assert code == 0, err
+    header = out.splitlines()[0].split()
+    assert header == ["before", "after", "low-res", "before", "low-res", "after"]
+    assert "clean faces: " in out and "low-res faces: " in out and "interval" in out
+    assert "registered " in out
+
+
+def test_plain_training_has_no_shifted_columns(capsys):
+    from core.cli.training import metrics_table
+
+    metrics = {"auc": 1.0, "accuracy": 1.0, "tar_at_far_1e-2": 1.0, "tar_at_far_1e-3": 1.0, "rank1": 1.0,
+               "threshold": 0.4, "pairs": {"same": 3, "different": 12}}
+    assert metrics_table(metrics, None).splitlines()[0].split() == ["before", "after"]
+    wide = metrics_table(metrics, metrics, "mask", metrics, None)
+    assert wide.splitlines()[0].split() == ["before", "after", "masked", "before", "masked", "after"]
+    assert wide.splitlines()[1].split()[-1] == "-"
+
+
+def test_shares_outside_zero_to_one_are_refused(capsys, orl_folder):
+    code, _, err = run(capsys, "train", orl_folder([1, 2, 3, 4], images=2, name="p"), "--crops",
+                       "--augment-mask", "1.5")
+    assert code == 2 and "--augment-mask" in err

@@ -129,3 +129,30 @@ def test_augmentation_keeps_shape_and_range_and_greyscale_makes_channels_equal(c
     assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
     still = Augmentation(flip=0, brightness=0, contrast=0, saturation=0, rotation_degrees=0, scale=0, blur=0)(batch)
     assert torch.allclose(still, batch, atol=1e-3)
+
+
+def test_the_binary_loss_trains_through_the_same_step_and_its_head_resumes_exactly(chips, tmp_path):
+    config = TrainConfig(**{**CONFIG.__dict__, "loss": "binary"})
+    unbroken = Trainer(fresh_net(), config, chips, None, tmp_path / "unbroken")
+    unbroken.run()
+    steps = []
+    broken = Trainer(fresh_net(), config, chips, None, tmp_path / "broken",
+                     on_step=lambda report: steps.append(report), should_stop=lambda: len(steps) >= 1)
+    broken.run()
+    resumed = Trainer(fresh_net(), config, chips, None, tmp_path / "broken", on_step=steps.append)
+    assert resumed.resume() and resumed.run().stop_reason == "all epochs done"
+    assert [report.step for report in steps] == [1, 2, 3, 4]
+    assert all(0.0 <= report.active_share <= 1.0 and np.isfinite(report.loss) for report in steps)
+    for name, value in unbroken.loss.state_dict().items():  # the pair classifier's head is in the checkpoint
+        assert torch.allclose(value, resumed.loss.state_dict()[name], atol=1e-6), name
+    for name, value in trained_weights(unbroken.net).items():
+        assert torch.allclose(value, trained_weights(resumed.net)[name], atol=1e-6), name
+
+
+def test_a_damaged_checkpoint_is_refused_with_the_way_out(chips, tmp_path):
+    from core.training.trainer import TrainingError
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="unreadable checkpoint.*--restart"):
+        Trainer(fresh_net(), CONFIG, chips, None, tmp_path / "run").resume()

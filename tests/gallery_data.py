@@ -1,0 +1,26 @@
+"""Real chips and vectors for gallery and archive tests that need no face models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MODEL = "dlib-resnet-v1"
+
+
+def real_chips(data_dir: Path, count: int) -> list[np.ndarray]:
+    """150x150 RGB chips cut from the shared photos (real pixels; no network needed)."""
+    photos = sorted(p for p in (data_dir / "people").glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    chips = []
+    for photo in photos[:count]:
+        image = cv2.imread(str(photo))
+        side = min(image.shape[:2])
+        chips.append(cv2.cvtColor(cv2.resize(image[:side, :side], (150, 150)), cv2.COLOR_BGR2RGB))
+    return chips
+
+
+def unit_vector(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
+    return v / np.linalg.norm(v)
