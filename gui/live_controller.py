@@ -253,23 +253,9 @@ class LiveController(QObject):
 
         ``candidate`` may be a list: the views of a guided enrolment, stored together or not at all.
         """
-        def commit():
-            store = self.service.commit_views if isinstance(candidate, list) else self.service.commit_enrolment
-            try:
-                result = store(name, candidate, force, add_sample, confirmed)
-            except (AlreadyEnrolledError, NotThisPersonError) as refusal:
-                return refusal, None
-            return result, self.service.people_count()
-
-        def committed(outcome) -> None:
-            result, count = outcome
-            if count is None:
-                self.enrolRefused.emit(result)
-                return
-            self.enrolled.emit(result)
-            self.galleryChanged.emit(count)
-
-        self._call("enrol", commit, committed, self.enrolFailed.emit)
+        store = self.service.commit_views if isinstance(candidate, list) else self.service.commit_enrolment
+        self._store("enrol", lambda: store(name, candidate, force, add_sample, confirmed),
+                    self.enrolRefused.emit, self.enrolled.emit, self.enrolFailed.emit)
 
     def refresh_gallery(self) -> None:
         """The gallery was changed (the gallery manager): recount its people."""
@@ -303,23 +289,12 @@ class LiveController(QObject):
         self._call("list people", self.service.enrolled_names, on_done, self.unknownFailed.emit)
 
     def _store_unknown(self, group_id: int, name: str, store) -> None:
-        def run():
-            try:
-                result = store()
-            except (AlreadyEnrolledError, NotThisPersonError) as refusal:
-                return refusal, None
-            return result, self.service.people_count()
-
-        def stored(outcome) -> None:
-            result, count = outcome
-            if count is None:
-                self.unknownRefused.emit(group_id, name, result)
-                return
+        def stored(result) -> None:
             self.unknownStored.emit(result)
-            self.galleryChanged.emit(count)
             self.unknownsChanged.emit()
 
-        self._call("store unknown person", run, stored, self.unknownFailed.emit)
+        self._store("store unknown person", store, lambda refusal: self.unknownRefused.emit(group_id, name, refusal),
+                    stored, self.unknownFailed.emit)
 
     # -- corrections from the live window ------------------------------------------------------
 
@@ -351,19 +326,25 @@ class LiveController(QObject):
                       lambda result: f"Enrolled {result.person.name}.")
 
     def _correct(self, action: str, track_id: int, name: str, store, say) -> None:
+        self._store(f"correction: {action}", lambda: say(store()),
+                    lambda refusal: self.correctionRefused.emit(Refusal(action, track_id, name, refusal)),
+                    self.corrected.emit, self.correctionFailed.emit)
+
+    def _store(self, name: str, store, refused, stored, failed) -> None:
+        """``store()`` on a worker: success to ``stored`` (and the new head count to ``galleryChanged``);
+        a refusal the user may overrule (a duplicate, a face unlike the person) to ``refused``."""
         def run():
             try:
-                result = store()
+                return store(), self.service.people_count()
             except (AlreadyEnrolledError, NotThisPersonError) as refusal:
-                return Refusal(action, track_id, name, refusal), None
-            return say(result), self.service.people_count()
+                return refusal, None
 
-        def stored(outcome) -> None:
+        def settled(outcome) -> None:
             result, count = outcome
             if count is None:
-                self.correctionRefused.emit(result)
+                refused(result)
                 return
-            self.corrected.emit(result)
+            stored(result)
             self.galleryChanged.emit(count)
 
-        self._call(f"correction: {action}", run, stored, self.correctionFailed.emit)
+        self._call(name, run, settled, failed)
