@@ -14,6 +14,7 @@ negatives does exactly the work it did before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -72,25 +73,16 @@ def decide(distances: np.ndarray, names: list[str], tau: float, top_k: int,
     """
     matches = []
     k = min(top_k, len(names))
-    if vetoed is None:  # nobody has negatives: the plain loop, nothing more per row
-        for row in distances:
-            if not k:
-                matches.append(Match(None, None, ()))
-                continue
-            nearest = np.argpartition(row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            nearest = nearest[np.argsort(row[nearest], kind="stable")]
-            candidates = tuple((names[i], float(row[i])) for i in nearest)
-            best_name, best = candidates[0]
-            matches.append(Match(best_name if best < tau else None, best, candidates))
-        return matches
-    for row, out in zip(distances, vetoed):
+    no_veto = np.zeros(0, dtype=np.int64)
+    for row, out in zip(distances, vetoed if vetoed is not None else repeat(no_veto)):
         if not k:
             matches.append(Match(None, None, ()))
             continue
-        take = min(k + len(out), len(row))  # room for the vetoed, which sort last
+        take = min(k + len(out), len(row))  # room for the vetoed, which sort last (inf)
         nearest = np.argpartition(row, take - 1)[:take] if take < len(row) else np.arange(len(row))
         nearest = nearest[np.argsort(row[nearest], kind="stable")]
-        nearest = nearest[np.isfinite(row[nearest])][:k]
+        if len(out):
+            nearest = nearest[np.isfinite(row[nearest])][:k]
         out = tuple(names[i] for i in out)
         if not len(nearest):
             matches.append(Match(None, None, (), out))
