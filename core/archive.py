@@ -36,6 +36,7 @@ import numpy as np
 
 from .align import CHIP_SIZE
 from .errors import InputError
+from .files import NotRegularFile, open_regular
 from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, ImportCounts, sync_folder, clean_name,
                       decode_chip, encode_chip, name_key, png_size, printable, printable_path)
 
@@ -236,22 +237,15 @@ def read_archive(path: Path) -> Archive:
 
 def _open_regular(path: Path):
     """The file opened for reading, if it is a regular file; never blocks on a pipe or device."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        fd, _ = open_regular(path)
+    except NotRegularFile as exc:
+        what = "a directory" if stat.S_ISDIR(exc.mode) else "not a regular file (a device, pipe or socket)"
+        raise ArchiveError(path, f"is {what}, not an export file") from None
     except FileNotFoundError:
         raise ArchiveError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ArchiveError(path, "is a directory, not an export file") from None
     except OSError as exc:
         raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
-        raise ArchiveError(path, f"is {what}, not an export file")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 

@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .files import NotRegularFile, open_regular
 from .paths import user_path
 
 log = logging.getLogger(__name__)
@@ -476,14 +477,13 @@ class Gallery:
                                "(delete it to start a new gallery there)")
 
     def _read_header(self) -> bytes:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(self.path, flags)
+            fd, _ = open_regular(self.path)
+        except NotRegularFile:  # swapped since the stat
+            raise GalleryError(f"{self._shown}: not a regular file, not a gallery") from None
         except OSError as exc:
             raise GalleryError(f"{self._shown}: cannot read the gallery ({exc.strerror or exc})") from None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
-                raise GalleryError(f"{self._shown}: not a regular file, not a gallery")
             return os.pread(fd, 100, 0) if hasattr(os, "pread") else os.read(fd, 100)
         except OSError as exc:
             raise GalleryError(f"{self._shown}: cannot read the gallery ({exc.strerror or exc})") from None

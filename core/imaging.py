@@ -39,6 +39,7 @@ from PIL import (BmpImagePlugin, GifImagePlugin, Image, JpegImagePlugin, PngImag
                  PpmImagePlugin, TiffImagePlugin, WebPImagePlugin)
 
 from .errors import ImageError
+from .files import NotRegularFile, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -143,25 +144,17 @@ def decode_image(data: bytes, source: str = "<bytes>") -> LoadedImage:
 
 
 def _open_regular_file(name: str | bytes, source: str) -> int:
-    """A read-only descriptor of ``name`` once it is known to be a regular file of a sane size.
-
-    The kind is checked before opening (opening a device can have effects of its own) and
-    again on the opened descriptor, in case the path was swapped in between; O_NONBLOCK makes
-    sure that even then a FIFO cannot block the open.
-    """
+    """A read-only descriptor of ``name`` once it is known to be a regular file of a sane size."""
     try:
-        _check_file(os.stat(name), source)
+        descriptor, status = open_regular(name)
+    except NotRegularFile as exc:
+        raise ImageError(source, _NOT_REGULAR.get(stat.S_IFMT(exc.mode), "is not a regular file")) from None
     except OSError as exc:
         raise ImageError(source, _unreadable(name, exc)) from None
     except ValueError:  # an embedded NUL byte
         raise ImageError(source, "not a valid file name") from None
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        descriptor = os.open(name, flags)
-    except OSError as exc:
-        raise ImageError(source, _unreadable(name, exc)) from None
-    try:
-        _check_file(os.fstat(descriptor), source)
+        _check_file(status, source)
     except BaseException:
         os.close(descriptor)
         raise
@@ -169,9 +162,6 @@ def _open_regular_file(name: str | bytes, source: str) -> int:
 
 
 def _check_file(status: os.stat_result, source: str) -> None:
-    mode = status.st_mode
-    if not stat.S_ISREG(mode):
-        raise ImageError(source, _NOT_REGULAR.get(stat.S_IFMT(mode), "is not a regular file"))
     if status.st_size == 0:
         raise ImageError(source, "the file is empty")
     if status.st_size > MAX_FILE_BYTES:
