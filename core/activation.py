@@ -65,4 +65,6 @@ def activate_model(model_id: str, gallery: Gallery, provider: str = "auto",
     embedder = open_embedder(spec, provider)
     embedded = reembed_gallery(gallery, embedder, progress=progress)
     set_active(spec.id)
+    if not gallery.read_only:
+        gallery.record("model switch", "", f"to {spec.id} ({embedded} chips embedded)")
     return embedder, embedded

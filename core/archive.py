@@ -6,15 +6,28 @@ beside the target, created exclusively and never through a symbolic link, rename
 target only when complete. It refuses to write over the gallery itself (or its log), however
 the name reaches it (symbolic or hard links).
 
+With a passphrase (the default of ``oneshot export`` and the app) the export is encrypted: a
+clear ``oneshot-encryption.json`` holds the scrypt salt and costs and a random data key
+wrapped under the passphrase's key (a later re-wrap can change the passphrase without
+touching the rest, and a wrong passphrase fails the unwrap, so it is told apart from a
+damaged member); every other member is sealed with AES-256-GCM (``core.crypto``) bound to
+its member name, so a member altered, swapped or moved fails its check. Members are stored
+uncompressed (ciphertext does not compress); their names carry no personal data, though
+their count and sizes (samples, chip sizes) stay visible. Any zip tool lists the members,
+but only OneShot (or a program implementing this format) opens them.
+
 Import trusts nothing in the file. Only regular files are read; the number of members, the
 size of the central directory and the size of every member are bounded, and sizes are
 counted while inflating, in chunks, never taken from a header; only members the index names
-are ever inflated. The index is checked against the schema (types, names, lengths of
-vectors and that they are finite, a 150x150 PNG chip for every sample, the model id), and
-only then are all people added in one transaction, or nobody. A name the gallery already
-has fails the import (``on_conflict="fail"``), is left untouched (``"skip"``), or receives
-the export's samples it does not already have (``"merge"``): how a person deleted by mistake
-is restored from a backup.
+are ever inflated. Of an encrypted export the clear header is read and bounded first
+(hostile scrypt costs are refused before any key is derived), the passphrase is asked for
+only then, and every member is opened after it has been read within the same limits. The
+index is checked against the schema (types, names, lengths of vectors and that they are
+finite, a 150x150 PNG chip for every sample, the model id), and only then are all people
+added in one transaction, or nobody. A name the gallery already has fails the import
+(``on_conflict="fail"``), is left untouched (``"skip"``), or receives the export's samples
+it does not already have (``"merge"``): how a person deleted by mistake is restored from a
+backup.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import struct
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from .align import CHIP_SIZE
+from .crypto import (KEY_BYTES, OVERHEAD, FieldCipher, PassphraseParameters, SealBroken, WrongPassphraseError,
+                     random_key, unwrap_key, wrap_key)
 from .errors import InputError
 from .files import NotRegularFile, open_regular
 from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, ImportCounts, sync_folder, clean_name,
@@ -43,6 +59,15 @@ from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, Import
 FORMAT = "oneshot-gallery-export"
 VERSION = 1
 INDEX = "oneshot-export.json"
+ENCRYPTION = "oneshot-encryption.json"  # present, in the clear, only in an encrypted export
+ENCRYPTION_FORMAT = "oneshot-export-encryption"
+ENCRYPTION_VERSION = 1
+CIPHER = "AES-256-GCM"
+KEY_LABEL = "oneshot export data key v1"  # what the wrapped data key is bound to
+
+# A passphrase, or a function asked for it only when it is needed; None: plain (export) or
+# none at hand (import: an encrypted export then raises ``PassphraseNeeded``).
+Passphrase = str | Callable[[], str] | None
 
 # Limits on what an import reads. A real export of the largest gallery we accept stays well
 # inside all of them; a hostile file hits one long before memory or time run out.
@@ -51,6 +76,7 @@ MAX_CENTRAL_DIRECTORY = 8 << 20  # bytes of the zip's directory, checked before 
 MAX_PEOPLE = 10_000
 MAX_SAMPLES = 10_000
 MAX_INDEX_BYTES = 64 << 20  # the JSON index, inflated
+MAX_ENCRYPTION_BYTES = 4096  # the clear encryption header (about 300 bytes as written)
 MAX_CHIP_BYTES = 512 << 10  # one chip PNG, inflated (a 150x150 RGB PNG is at most ~70 KB)
 MAX_TOTAL_BYTES = 1 << 30  # everything inflated by one import
 MAX_MODEL_ID = 200
@@ -67,6 +93,10 @@ class ArchiveError(InputError):
         super().__init__(f"{printable_path(path)}: {reason}")
 
 
+class PassphraseNeeded(ArchiveError):
+    """An encrypted export read without a passphrase: ask for one, then read it again."""
+
+
 @dataclass(frozen=True, eq=False)
 class Archive:
     model_id: str
@@ -81,8 +111,13 @@ class Archive:
 # -- export ---------------------------------------------------------------------------------
 
 
-def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
-    """Write every person with their chips and ``model_id`` vectors; return the sample count."""
+def export_gallery(gallery: Gallery, model_id: str, path: Path, passphrase: Passphrase) -> int:
+    """Write every person with their chips and ``model_id`` vectors; return the sample count.
+
+    ``passphrase`` encrypts the export; None writes it plain, readable by anyone who gets the
+    file. A function is called only once the export is known to be possible (the target is
+    allowed, every vector exists), so nobody types a passphrase for an export that fails.
+    """
     path = Path(path)
     shown = printable_path(path)
     _refuse_gallery_target(gallery, path)
@@ -95,6 +130,7 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
         if sample.id not in sample_vectors:
             raise InputError(f"{printable_path(gallery.path)}: sample {sample.id} of {printable(sample.name)} has "
                              f"no {printable(model_id)} vector; run `oneshot reembed` first")
+    cipher, header = _new_encryption(passphrase) if passphrase is not None else (None, None)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.partial"
     flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -105,10 +141,16 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
     try:
         with os.fdopen(fd, "wb") as stream:
             people: dict[str, list] = {}
-            with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED if cipher is None else zipfile.ZIP_STORED) \
+                    as archive:
+                def write(name: str, data: bytes) -> None:
+                    archive.writestr(name, data if cipher is None else cipher.seal(data, context=name))
+
+                if header is not None:
+                    archive.writestr(ENCRYPTION, json.dumps(header, separators=(",", ":")))
                 for number, sample in enumerate(samples, 1):
                     chip_name = f"chips/{number:06d}.png"
-                    archive.writestr(chip_name, encode_chip(sample.chip))
+                    write(chip_name, encode_chip(sample.chip))
                     people.setdefault(sample.name, []).append({
                         "chip": chip_name,
                         "embedding": [float(v) for v in sample_vectors[sample.id]],
@@ -124,7 +166,7 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
                     "people": [{"name": name, "note": notes.get(name, ""), "samples": entries}
                                for name, entries in people.items()],
                 }
-                archive.writestr(INDEX, json.dumps(document, separators=(",", ":")))
+                write(INDEX, json.dumps(document, separators=(",", ":")).encode())
             stream.flush()
             os.fsync(stream.fileno())
         _refuse_gallery_target(gallery, path)  # again: the target may have been swapped meanwhile
@@ -139,7 +181,24 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path) -> int:
                 os.unlink(temporary)
             except OSError:
                 pass
+    if not gallery.read_only:  # accountability: who took the faces out, and whether they were protected
+        gallery.record("export", "", f"{len(samples)} samples to {printable_path(path)}, "
+                                     + ("encrypted" if cipher is not None else "NOT encrypted"))
     return len(samples)
+
+
+def _new_encryption(passphrase: Passphrase) -> tuple[FieldCipher, dict]:
+    """A fresh data key for one export: its cipher, and the clear header that reopens it."""
+    parameters = PassphraseParameters.new()
+    data_key = random_key()
+    wrapped = wrap_key(parameters.key(_asked(passphrase)), data_key, KEY_LABEL)
+    header = {"format": ENCRYPTION_FORMAT, "version": ENCRYPTION_VERSION, "cipher": CIPHER,
+              **parameters.to_dict(), "wrapped_key": wrapped.hex()}
+    return FieldCipher(data_key), header
+
+
+def _asked(passphrase: Passphrase) -> str:
+    return passphrase() if callable(passphrase) else passphrase
 
 
 def _refuse_gallery_target(gallery: Gallery, path: Path) -> None:
@@ -169,7 +228,7 @@ def _write_error(path: Path, exc: OSError) -> InputError:
 
 
 def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
-                   on_conflict: str = "fail") -> ImportCounts:
+                   on_conflict: str = "fail", passphrase: Passphrase = None) -> ImportCounts:
     """Add every person of an export, all or nothing; return the counts (they unpack as
     ``(people, samples)``).
 
@@ -177,12 +236,12 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
     unless ``embed`` (chip -> vector with the gallery's model) computes new ones from its chips.
     ``on_conflict``: what to do with a name already enrolled: ``"fail"`` (the whole import is
     refused), ``"skip"`` (that person is left as they are) or ``"merge"`` (their samples are
-    added, except chips the person already has).
+    added, except chips the person already has). ``passphrase``: see ``read_archive``.
     """
     if on_conflict not in ON_CONFLICT:
         raise InputError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {printable(on_conflict)!r}")
     gallery.require_writable()
-    archive = read_archive(path)
+    archive = read_archive(path, passphrase)
     people = archive.people
     if archive.model_id != model_id:
         if embed is None:
@@ -213,8 +272,13 @@ _ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
                  OverflowError, IndexError, KeyError, NotImplementedError, RuntimeError, TypeError, AttributeError)
 
 
-def read_archive(path: Path) -> Archive:
-    """Read and check an export completely; raise ``ArchiveError`` saying what is wrong."""
+def read_archive(path: Path, passphrase: Passphrase = None) -> Archive:
+    """Read and check an export completely; raise ``ArchiveError`` saying what is wrong.
+
+    ``passphrase`` opens an encrypted export, and a function is called only for one, so a plain
+    export never asks; an encrypted export without it raises ``PassphraseNeeded``, a wrong one
+    ``WrongPassphraseError``.
+    """
     path = Path(path)
     stream = _open_regular(path)
     with stream:
@@ -232,7 +296,7 @@ def read_archive(path: Path) -> Archive:
         except _ZIP_FAILURES:
             raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
         with archive:
-            return _read_contents(path, archive)
+            return _read_contents(path, archive, passphrase)
 
 
 def _open_regular(path: Path):
@@ -273,23 +337,64 @@ def _check_directory(path: Path, stream, size: int) -> None:
                                  f"(at most {MAX_CENTRAL_DIRECTORY >> 20} MB)")
 
 
-def _read_contents(path: Path, archive: zipfile.ZipFile) -> Archive:
+def _read_contents(path: Path, archive: zipfile.ZipFile, passphrase: Passphrase) -> Archive:
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
         raise ArchiveError(path, f"refused: {len(members)} members (an export has at most {MAX_MEMBERS})")
     counts = Counter(info.filename for info in members)
     budget = _Budget(path)
-    raw = _inflate(path, archive, _member(path, archive, counts, INDEX), MAX_INDEX_BYTES, budget)
-    model_id, entries = _check_index(path, _parse_json(path, raw))
+    cipher = _export_cipher(path, archive, counts, budget, passphrase) if ENCRYPTION in counts else None
+
+    def read(name: str, limit: int) -> bytes:
+        """A member's content: as inflated, or opened (a sealed member is ``OVERHEAD`` bytes longer)."""
+        info = _member(path, archive, counts, name)
+        if cipher is None:
+            return _inflate(path, archive, info, limit, budget)
+        try:
+            return cipher.open(_inflate(path, archive, info, limit + OVERHEAD, budget), context=name)
+        except SealBroken:
+            raise ArchiveError(path, f"damaged export ({printable(name)!r} fails its integrity check: "
+                                     "altered or damaged)") from None
+
+    raw = read(INDEX, MAX_INDEX_BYTES)
+    model_id, entries = _check_index(path, _parse_json(path, raw, "the index"))
     del raw
     people = []
     for name, note, samples in entries:
         checked = []
         for chip_name, embedding, quality, source in samples:
-            png = _inflate(path, archive, _member(path, archive, counts, chip_name), MAX_CHIP_BYTES, budget)
+            png = read(chip_name, MAX_CHIP_BYTES)
             checked.append((_check_chip(path, chip_name, png), embedding, quality, source))
         people.append((name, note, checked))
     return Archive(model_id=model_id, people=people)
+
+
+def _export_cipher(path: Path, archive: zipfile.ZipFile, counts: Counter, budget: _Budget,
+                   passphrase: Passphrase) -> FieldCipher:
+    """The cipher of an encrypted export. Its clear header is bounded and checked before the
+    passphrase is asked for or any key derived (a hostile file cannot demand costly scrypt)."""
+    raw = _inflate(path, archive, _member(path, archive, counts, ENCRYPTION), MAX_ENCRYPTION_BYTES, budget)
+    header = _parse_json(path, raw, ENCRYPTION)
+    if not isinstance(header, dict) or header.get("format") != ENCRYPTION_FORMAT:
+        raise ArchiveError(path, f"damaged export ({ENCRYPTION} is not a OneShot encryption header)")
+    version, cipher = header.get("version"), header.get("cipher")
+    if type(version) is not int or version != ENCRYPTION_VERSION or cipher != CIPHER:
+        raise ArchiveError(path, f"encrypted in a way this version cannot read (version {printable(version)}, "
+                                 f"cipher {printable(cipher)})")
+    wrapped = header.get("wrapped_key")
+    try:
+        parameters = PassphraseParameters.from_dict(header)
+        if not isinstance(wrapped, str) or len(wrapped) != 2 * (OVERHEAD + KEY_BYTES):
+            raise ValueError("bad wrapped key")
+        wrapped = bytes.fromhex(wrapped)
+    except ValueError as exc:
+        raise ArchiveError(path, f"damaged export ({ENCRYPTION}: {printable(exc)})") from None
+    if passphrase is None:
+        raise PassphraseNeeded(path, "the export is encrypted: its passphrase is needed")
+    try:
+        return FieldCipher(unwrap_key(parameters.key(_asked(passphrase)), wrapped, KEY_LABEL))
+    except SealBroken:
+        raise WrongPassphraseError(f"wrong passphrase for {printable_path(path)}: nothing was imported") from None
 
 
 def _member(path: Path, archive: zipfile.ZipFile, counts: Counter, name: str) -> zipfile.ZipInfo:
@@ -304,7 +409,7 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     """A member's bytes, read in chunks and refused as soon as it passes ``limit``."""
     shown = printable(info.filename)
     if info.flag_bits & 0x1:
-        raise ArchiveError(path, f"{shown!r} is encrypted")
+        raise ArchiveError(path, f"{shown!r} uses zip's own encryption, which OneShot exports never use")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise ArchiveError(path, f"{shown!r} uses a compression method exports never use ({info.compress_type})")
     too_big = f"refused: {shown!r} inflates to more than {limit >> 10} KB (a zip bomb?)"
@@ -332,7 +437,7 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     return bytes(data)
 
 
-def _parse_json(path: Path, raw: bytes):
+def _parse_json(path: Path, raw: bytes, what: str):
     def no_constant(token: str):
         raise ValueError(f"{token} is not a number")
 
@@ -344,9 +449,9 @@ def _parse_json(path: Path, raw: bytes):
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=no_constant, parse_int=bounded_int)
     except RecursionError:
-        raise ArchiveError(path, "damaged export (the index is nested too deeply)") from None
+        raise ArchiveError(path, f"damaged export ({what} is nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ArchiveError(path, f"damaged export (the index is not valid JSON: {printable(exc)})") from None
+        raise ArchiveError(path, f"damaged export ({what} is not valid JSON: {printable(exc)})") from None
 
 
 def _check_index(path: Path, document) -> tuple[str, list]:

@@ -30,6 +30,7 @@ gallery is given up when a ``forget`` finds the disk full, so people can still b
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import logging
 import os
@@ -43,25 +44,32 @@ import unicodedata
 import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from . import history as _history
+from .crypto import OVERHEAD
 from .errors import InputError
 from .files import NotRegularFile, open_regular
+from .gallery_protection import (SEALED_COLUMNS, TEXT_COLUMNS, PassphraseSource, PlainFields, Protection,
+                                 forget_stored_key, new_protection, read_protection, unlock, write_protection)
+from .gallery_protection import Damaged as _Damaged
 from .paths import user_path
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x4F534731  # "OSG1": tells our files from other SQLite databases
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 100
 MAX_DIMENSIONS = 4096  # the longest vector a model may have
 MAX_CHIP_SIDE = 1024  # a stored chip larger than this is damage, not a face chip
 MAX_CHIP_BYTES = 4 << 20  # ... and so is a stored PNG larger than this
+MAX_STORED_CHIP = MAX_CHIP_BYTES + OVERHEAD  # ... sealed, in an encrypted gallery
 RESERVE_BYTES = 1 << 20  # the space kept beside the gallery so `forget` works on a full disk
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -116,20 +124,49 @@ MIGRATIONS = {
     ) WITHOUT ROWID;
     CREATE INDEX negative_embeddings_by_model ON negative_embeddings(model_id);
     """,
+    # 3: encryption at rest (see gallery_protection), the append-only history, and when each
+    # person was last identified (for the optional retention period).
+    3: """
+    CREATE TABLE protection (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        scheme TEXT NOT NULL,  -- keyring, file or passphrase
+        key_id TEXT NOT NULL,
+        parameters TEXT NOT NULL,  -- JSON: scrypt's salt and costs for a passphrase
+        wrapped_key BLOB NOT NULL  -- the data key, sealed under the key the scheme names
+    );
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user TEXT NOT NULL,
+        program TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject BLOB,  -- the person concerned (sealed in an encrypted gallery)
+        detail BLOB,  -- what else there is to say (sealed likewise); never a chip or a vector
+        link BLOB NOT NULL  -- SHA-256 chain over every entry so far (_history.chain_digest)
+    );
+    CREATE TRIGGER history_is_append_only_update BEFORE UPDATE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    CREATE TRIGGER history_is_append_only_delete BEFORE DELETE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    ALTER TABLE people ADD COLUMN last_seen TEXT;
+    """,
 }
 
 # What the current schema must have; an older or newer shape is refused, not guessed at.
 REQUIRED_COLUMNS = {
-    "people": {"id", "name", "name_key", "created", "note"},
+    "people": {"id", "name", "name_key", "created", "note", "last_seen"},
     "models": {"id", "dimensions", "added"},
     "samples": {"id", "person_id", "chip", "quality", "source", "created"},
     "embeddings": {"sample_id", "model_id", "vector"},
     "negatives": {"id", "person_id", "chip", "quality", "source", "created"},
     "negative_embeddings": {"negative_id", "model_id", "vector"},
+    "protection": {"id", "scheme", "key_id", "parameters", "wrapped_key"},
+    "history": {"id", "at", "user", "program", "action", "subject", "detail", "link"},
 }
 # The schema version that added each table (a table not named here has been there since 1).
 # An older file is read as it is (it has no negatives) and upgraded by its first write.
-TABLE_SINCE = {"negatives": 2, "negative_embeddings": 2}
+TABLE_SINCE = {"negatives": 2, "negative_embeddings": 2, "protection": 3, "history": 3}
+COLUMN_SINCE = {("people", "last_seen"): 3}
 
 # SQLite's answers when it cannot set up the shared-memory index of the write-ahead log
 # (a read-only folder or medium, a full disk): the open then falls back (see _connect).
@@ -383,18 +420,11 @@ def _uri(path: Path, **params: str) -> str:
     return "file:" + urllib.parse.quote(absolute, safe=b"/:") + "?" + urllib.parse.urlencode(params)
 
 
+_CLEAR = PlainFields()  # columns that are never sealed: dates, sources of plain galleries
+
+
 def _text(value, what: str) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)):
-        return str(value)
-    raise _Damaged(f"{what} is not text")
-
-
-class _Damaged(Exception):
-    """Internal: a row that does not have the shape the schema promises."""
+    return _CLEAR.text(value, "", what)
 
 
 class Gallery:
@@ -407,7 +437,11 @@ class Gallery:
     written when opening.
     """
 
-    def __init__(self, path: str | Path | None = None, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False, passphrase: PassphraseSource = None,
+                 protection: str = "key") -> None:
+        """``passphrase``: the text, or a function asked only if the gallery is protected by one.
+        ``protection``: how a gallery created now is encrypted: "key" (a random key in the
+        system keyring or a key file: no prompt, the default), "passphrase" or "none"."""
         self.path = Path(path) if path is not None else default_gallery_path()
         self._shown = printable_path(self.path)
         self._lock = threading.RLock()
@@ -415,7 +449,14 @@ class Gallery:
         self._read_only_reason: str | None = "it was opened for reading only" if readonly else None
         self._reserve_checked = False
         self._wal_checked = False
+        self._leftovers_checked = False
+        self._passphrase = _asked_once(passphrase)
+        self._new_protection = protection
+        self._fields = PlainFields()
+        self._protection: Protection | None = None
+        self._created: tuple[Protection | None, PlainFields] | None = None
         self._db = self._open(readonly)
+        self._inode = self._identity()
 
     # -- opening -------------------------------------------------------------------------
 
@@ -450,12 +491,16 @@ class Gallery:
         db = self._connect(writable=False)
         try:
             self._validate(db)
+            self._unlock(db)
         except BaseException:
             db.close()
             raise
         if self._read_only_reason is not None:
             return db
         db.close()  # checked: now the connection that may write
+        return self._writer()
+
+    def _writer(self) -> sqlite3.Connection:
         db = self._connect(writable=True)
         for pragma in ("secure_delete = ON", "foreign_keys = ON", "synchronous = FULL"):
             db.execute(f"PRAGMA {pragma}")
@@ -606,7 +651,7 @@ class Gallery:
                 if table not in tables:
                     raise GalleryError(f"{self._shown}: the gallery is damaged (the {table} table is missing)")
                 have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-                missing = sorted(columns - have)
+                missing = sorted(c for c in columns - have if COLUMN_SINCE.get((table, c), 1) <= version)
                 if missing:
                     raise GalleryError(f"{self._shown}: the gallery is damaged (the {table} table has no "
                                        f"{', '.join(missing)} column)")
@@ -617,6 +662,50 @@ class Gallery:
                                        f"{printable(dimensions)}-d vectors)")
         except _SQLITE_FAILURES as exc:
             raise self._error(exc, "open") from None
+
+    def _unlock(self, db: sqlite3.Connection) -> None:
+        """Find the key of an encrypted gallery (or learn it is plain); reads only."""
+        try:
+            protection = read_protection(db)
+        except _Damaged as exc:
+            raise self._damaged(str(exc)) from None
+        except _SQLITE_FAILURES as exc:
+            raise self._error(exc, "open") from None
+        if self._created is not None and self._created[0] == protection:
+            self._protection, self._fields = self._created
+            return
+        try:
+            self._fields = unlock(protection, self._passphrase, self._shown)
+        except _Damaged as exc:
+            raise self._damaged(str(exc)) from None
+        self._protection = protection
+
+    @property
+    def encrypted(self) -> bool:
+        return self._fields.encrypted
+
+    @property
+    def protection(self) -> str:
+        """How the gallery is protected, in words (for Settings, ``oneshot info``, History)."""
+        return self._fields.description
+
+    @property
+    def protection_scheme(self) -> str:
+        """"keyring", "file", "passphrase", or "none" for a plain gallery."""
+        return self._protection.scheme if self._protection is not None else "none"
+
+    def forget_key(self) -> None:
+        """Delete this gallery's key from the keyring or key folder: the file can never be read
+        again. For throwaway galleries (the self-test); a passphrase has nothing to delete."""
+        forget_stored_key(self._protection)
+
+    def _identity(self) -> tuple[int, int] | None:
+        """The file's (device, inode): tells whether it was replaced since it was opened."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
 
     def _empty_in_memory(self) -> sqlite3.Connection:
         """A missing gallery read with ``readonly=True``: empty, and no file is created."""
@@ -635,46 +724,54 @@ class Gallery:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._os_error(exc, "create the gallery") from None
+        protection, fields = new_protection(self._new_protection, self._passphrase, self._shown)
         temporary = folder / f".{self.path.name}.{secrets.token_hex(8)}.new"
-        flags = (os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         try:
-            os.close(os.open(temporary, flags, 0o600))
-        except OSError as exc:
-            raise self._os_error(exc, "create the gallery") from None
-        try:
-            db = sqlite3.connect(_uri(temporary, mode="rw"), uri=True, isolation_level=None)
-            try:
-                db.execute("PRAGMA synchronous = FULL")
-                db.execute("BEGIN IMMEDIATE")
-                _migrate(db, 0)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                db.execute("COMMIT")
-                db.execute("PRAGMA journal_mode = WAL")
-            finally:
-                db.close()
+            self._build(temporary, protection, "create the gallery")
             try:
                 os.link(temporary, self.path)
-                log.info("%s: new gallery created", self._shown)
+                self._created = (protection, fields)
+                log.info("%s: new gallery created (%s)", self._shown, fields.description)
             except FileExistsError:
                 pass  # another process created it a moment ago: use theirs
             except OSError:  # a file system without hard links: the rename is atomic, the check before it not
                 if not self.path.exists():
                     os.replace(temporary, self.path)
+                    self._created = (protection, fields)
             sync_folder(folder)
-        except _SQLITE_FAILURES as exc:
-            if _error_name(exc).startswith("SQLITE_FULL") or _disk_has_no_room(temporary):
-                raise DiskFullError(f"{self._shown}: disk full: cannot create the gallery") from None
-            raise GalleryError(f"{self._shown}: cannot create the gallery ({exc})") from None
         except OSError as exc:
             raise self._os_error(exc, "create the gallery") from None
         finally:
-            for leftover in ("", "-wal", "-shm", "-journal"):
-                try:
-                    os.unlink(f"{os.fsdecode(temporary)}{leftover}")
-                except OSError:
-                    pass
+            _remove_database_files(temporary)
+            if self._created is None:
+                forget_stored_key(protection)
         self._ensure_reserve()
+
+    def _build(self, temporary: Path, protection: Protection | None, action: str, fill=None) -> None:
+        """A complete gallery file at ``temporary`` (private, 0600): the schema, the protection
+        row and (``fill(db)``) its rows, in one transaction, durable when this returns."""
+        flags = (os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        os.close(os.open(temporary, flags, 0o600))
+        try:
+            db = sqlite3.connect(_uri(temporary, mode="rw"), uri=True, isolation_level=None)
+            try:
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA secure_delete = ON")
+                db.execute("BEGIN IMMEDIATE")
+                _migrate(db, 0)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                write_protection(db, protection)
+                if fill is not None:
+                    fill(db)
+                db.execute("COMMIT")
+                db.execute("PRAGMA journal_mode = WAL")
+            finally:
+                db.close()
+        except _SQLITE_FAILURES as exc:
+            if _error_name(exc).startswith("SQLITE_FULL") or _disk_has_no_room(temporary):
+                raise DiskFullError(f"{self._shown}: disk full: cannot {action}: nothing was changed") from None
+            raise GalleryError(f"{self._shown}: cannot {action} ({exc}): nothing was changed") from None
 
     def _os_error(self, exc: OSError, action: str) -> GalleryError:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -715,8 +812,9 @@ class Gallery:
     # -- reading and writing -----------------------------------------------------------------
 
     @contextmanager
-    def _write(self):
-        """One atomic write transaction; counts as a change for ``revision``.
+    def _write(self, counts: bool = True):
+        """One atomic write transaction; counts as a change for ``revision`` unless ``counts``
+        is False (a change the matcher does not care about: history, last seen).
 
         SQLite errors become one-line ``GalleryError``s (``DiskFullError`` for a full disk);
         the transaction is rolled back whatever happens, so a failed write changes nothing.
@@ -724,6 +822,9 @@ class Gallery:
         self.require_writable()
         with self._lock:
             db = self._db
+            if self._inode is not None and self._identity() != self._inode:
+                raise GalleryError(f"{self._shown}: the gallery file was replaced since it was opened (encrypted, "
+                                   "decrypted or rekeyed by another program): open it again; nothing was changed")
             try:
                 if not self._wal_checked:  # an old file in rollback mode: switch now, not on opening
                     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -738,6 +839,9 @@ class Gallery:
                     _migrate(db, version)
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     log.info("%s: gallery upgraded from schema %d to %d", self._shown, version, SCHEMA_VERSION)
+                if not self._leftovers_checked:  # holding the write lock: no re-encryption is under way
+                    self._leftovers_checked = True
+                    self._remove_leftovers()
                 yield db
                 db.execute("COMMIT")
             except BaseException as exc:
@@ -749,7 +853,7 @@ class Gallery:
                 if isinstance(exc, _SQLITE_FAILURES):
                     raise self._error(exc, "write") from None
                 raise
-            self._local_changes += 1
+            self._local_changes += counts
         if not self._reserve_checked:
             self._reserve_checked = True
             self._ensure_reserve()
@@ -817,19 +921,32 @@ class Gallery:
     # -- people --------------------------------------------------------------------------
 
     _PEOPLE = ("SELECT p.name, count(s.id), p.created, p.note FROM people p "
-               "LEFT JOIN samples s ON s.person_id = p.id {where} GROUP BY p.id ORDER BY p.name_key")
+               "LEFT JOIN samples s ON s.person_id = p.id {where} GROUP BY p.id")
+
+    def _name(self, value) -> str:
+        """A person's stored name, opened; a damaged one is reported, never guessed at."""
+        try:
+            name = self._fields.text(value, "people.name", "a person's name")
+        except _Damaged as exc:
+            raise self._damaged(str(exc)) from None
+        if not isinstance(value, (str, bytes)):
+            raise self._damaged(f"a person's name is {type(value).__name__}, not text")
+        return name
 
     def _person_row(self, row: tuple) -> Person:
-        name, count, created, note = row
-        if not isinstance(name, str) or not isinstance(count, int):
-            raise self._damaged(f"a person's name is {type(name).__name__}, not text")
+        stored, count, created, note = row
+        name = self._name(stored)
+        if not isinstance(count, int):
+            raise self._damaged(f"a person's name is {type(stored).__name__}, not text")
         try:
-            return Person(name, count, _text(created, "a creation date"), _text(note, "a note"))
+            return Person(name, count, _text(created, "a creation date"),
+                          self._fields.text(note, "people.note", "a note"))
         except _Damaged as exc:
             raise self._damaged(f"{exc} for {printable(name)}") from None
 
     def people(self) -> list[Person]:
-        return [self._person_row(row) for row in self._read(self._PEOPLE.format(where=""))]
+        people = [self._person_row(row) for row in self._read(self._PEOPLE.format(where=""))]
+        return sorted(people, key=lambda person: name_key(person.name))
 
     def person(self, name: str) -> Person:
         """One person by name (case-insensitive), looked up by its key, not by listing everyone."""
@@ -863,21 +980,21 @@ class Gallery:
             raise self._error(exc, "read") from None
 
     def _person_id(self, db: sqlite3.Connection, name: str, lenient: bool = False) -> int | None:
-        key = name_key(name)
-        row = db.execute("SELECT id FROM people WHERE name_key = ?", (key,)).fetchone()
+        row = db.execute("SELECT id FROM people WHERE name_key = ?", (self._fields.key(name_key(name)),)).fetchone()
         if row:
             return row[0]
         if not lenient:
             return None
-        row = db.execute("SELECT id FROM people WHERE name = ?", (str(name),)).fetchone()
-        if row:
-            return row[0]
         unescaped = unescape_name(str(name))
         candidates = {str(name), unescaped} - {None}
         keys = {name_key(c) for c in candidates}
         # a file written by another tool may hold a key that is not its name's: compare names
         for person_id, stored in db.execute("SELECT id, name FROM people"):
-            if isinstance(stored, str) and (stored in candidates or name_key(stored) in keys):
+            try:
+                stored = self._fields.text(stored, "people.name", "a person's name")
+            except _Damaged:
+                continue
+            if stored in candidates or name_key(stored) in keys:
                 return person_id
         return None
 
@@ -902,7 +1019,8 @@ class Gallery:
                 raise DuplicateNameError(name)
             if person_id is None:
                 person_id = self._insert_person(db, name, note)
-            self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
+            sample_id = self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
+            self._record(db, "add sample" if add_to_existing else "enrol", name, f"sample {sample_id} from {source}")
         return self.person(name)
 
     def import_people(self, people: list[tuple[str, str, list[tuple]]], model_id: str,
@@ -948,31 +1066,31 @@ class Gallery:
                     count += 1
                 stored += count
                 merged.append((shown, count))
+            self._record(db, "import", "", f"{added} people added, {stored} samples stored, {len(skipped)} skipped, "
+                                         f"{len(merged)} merged (model {model_id})")
         return ImportCounts(added, stored, tuple(skipped), tuple(merged), duplicates)
 
     def _stored_name(self, db: sqlite3.Connection, person_id: int) -> str:
-        name = db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()[0]
-        if not isinstance(name, str):
-            raise self._damaged(f"a person's name is {type(name).__name__}, not text")
-        return name
+        return self._name(db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()[0])
 
     def _chip_digests(self, db: sqlite3.Connection, person_id: int) -> set[bytes]:
         """The pixel digests of a person's stored chips (a damaged chip counts as none)."""
         digests = set()
         for (png,) in db.execute("SELECT CASE WHEN length(chip) > ? THEN NULL ELSE chip END FROM samples "
-                                 "WHERE person_id = ?", (MAX_CHIP_BYTES, person_id)):
-            if not isinstance(png, bytes):
-                continue
+                                 "WHERE person_id = ?", (MAX_STORED_CHIP, person_id)):
             try:
-                digests.add(_pixel_digest(png))
-            except GalleryError:
+                png = self._fields.blob(png, "samples.chip", "a chip")
+                if isinstance(png, bytes):
+                    digests.add(_pixel_digest(png))
+            except (GalleryError, _Damaged):
                 pass
         return digests
 
     def _insert_person(self, db: sqlite3.Connection, name: str, note: str) -> int:
         return db.execute(
             "INSERT INTO people (name, name_key, created, note) VALUES (?, ?, ?, ?)",
-            (name, name_key(name), _now(), str(note)),
+            (self._fields.seal(name, "people.name"), self._fields.key(name_key(name)), _now(),
+             self._fields.seal(str(note), "people.note")),
         ).lastrowid
 
     def _insert_chip(self, db: sqlite3.Connection, kind: tuple[str, str, str], person_id: int, chip,
@@ -984,10 +1102,11 @@ class Gallery:
         png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
         chip_id = db.execute(
             f"INSERT INTO {table} (person_id, chip, quality, source, created) VALUES (?, ?, ?, ?, ?)",
-            (person_id, png, float(quality), str(source), _now()),
+            (person_id, self._fields.seal(png, f"{table}.chip"), float(quality),
+             self._fields.seal(str(source), f"{table}.source"), _now()),
         ).lastrowid
         db.execute(f"INSERT INTO {vectors} ({key}, model_id, vector) VALUES (?, ?, ?)",
-                   (chip_id, model_id, vector.tobytes()))
+                   (chip_id, model_id, self._fields.seal(vector.tobytes(), f"{vectors}.vector")))
         return chip_id
 
     def _register_model(self, db: sqlite3.Connection, model_id: str, dimensions: int) -> None:
@@ -1007,7 +1126,10 @@ class Gallery:
             other = self._person_id(db, new)
             if other is not None and other != person_id:
                 raise DuplicateNameError(new)
-            db.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?", (new, name_key(new), person_id))
+            was = self._stored_name(db, person_id)
+            db.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?",
+                       (self._fields.seal(new, "people.name"), self._fields.key(name_key(new)), person_id))
+            self._record(db, "rename", new, f"was {was}")
         return self.person(new)
 
     def forget(self, name: str) -> int:
@@ -1031,12 +1153,13 @@ class Gallery:
         self._ensure_reserve()
         return result
 
-    def _forget(self, name: str) -> int:
+    def _forget(self, name: str, why: str = "") -> int:
         with self._write() as db:
             person_id = self._person_id(db, name, lenient=True)
             if person_id is None:
                 raise UnknownPersonError(name)
             count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
+            self._record(db, "forget", self._stored_name(db, person_id), f"{count} samples deleted{why}")
             # the cascade would do it; said explicitly so nothing depends on foreign keys being on
             db.execute("DELETE FROM negative_embeddings WHERE negative_id IN "
                        "(SELECT id FROM negatives WHERE person_id = ?)", (person_id,))
@@ -1063,16 +1186,17 @@ class Gallery:
         rows = self._read(
             f"SELECT id, CASE WHEN length(chip) > ? THEN NULL ELSE chip END, source, created, quality "
             f"FROM {table} WHERE person_id = ? ORDER BY id",
-            (MAX_CHIP_BYTES, person_id),
+            (MAX_STORED_CHIP, person_id),
         )
         infos = []
         for chip_id, png, source, created, quality in rows:
             if not isinstance(quality, (int, float)):
                 raise self._damaged(f"{what} {chip_id} is not in the shape the schema promises")
             try:
+                png = self._fields.blob(png, f"{table}.chip", f"the chip of {what} {chip_id}")
                 chip = decode_chip(png, what=f"the chip of {what} {chip_id}")
-                infos.append(SampleInfo(chip_id, chip, _text(source, "a source"), _text(created, "a date"),
-                                        float(quality)))
+                infos.append(SampleInfo(chip_id, chip, self._fields.text(source, f"{table}.source", "a source"),
+                                        _text(created, "a date"), float(quality)))
             except GalleryError as exc:
                 raise GalleryError(f"{self._shown}: {exc}") from None
             except _Damaged as exc:
@@ -1104,6 +1228,7 @@ class Gallery:
                                  f"forget {printable(name)} instead")
             db.execute("DELETE FROM embeddings WHERE sample_id = ?", (sample_id,))
             db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+            self._record(db, "remove sample", name, f"sample {sample_id}")
         return self._person_by_id(person_id)
 
     def sample_distances(self, name: str, model_id: str) -> dict[int, float]:
@@ -1116,7 +1241,7 @@ class Gallery:
             (model_id, person_id),
         )
         matrix = self._check_vectors([row[1] for row in rows], self._dimensions(model_id),
-                                     [f"sample {row[0]}" for row in rows]).astype(np.float64)
+                                     [f"sample {row[0]}" for row in rows], "embeddings").astype(np.float64)
         if not len(rows):
             return {}
         differences = matrix[:, None, :] - matrix[None, :, :]
@@ -1135,7 +1260,9 @@ class Gallery:
             person_id = self._person_id(db, name, lenient=True)
             if person_id is None:
                 raise UnknownPersonError(name)
-            return self._insert_chip(db, _NEGATIVES, person_id, chip, embedding, model_id, quality, source)
+            negative_id = self._insert_chip(db, _NEGATIVES, person_id, chip, embedding, model_id, quality, source)
+            self._record(db, "add negative", self._stored_name(db, person_id), f"negative {negative_id} from {source}")
+            return negative_id
 
     def negatives(self, name: str) -> list[SampleInfo]:
         """Every negative of one person ("that is not them"), oldest first, with its chip."""
@@ -1152,6 +1279,7 @@ class Gallery:
                 raise InputError(f"there is no negative {negative_id} in the gallery")
             db.execute("DELETE FROM negative_embeddings WHERE negative_id = ?", (negative_id,))
             db.execute("DELETE FROM negatives WHERE id = ?", (negative_id,))
+            self._record(db, "remove negative", self._stored_name(db, row[0]), f"negative {negative_id}")
         return self._person_by_id(row[0])
 
     def _person_by_id(self, person_id: int) -> Person:
@@ -1180,8 +1308,18 @@ class Gallery:
         rows = self._read("SELECT dimensions FROM models WHERE id = ?", (model_id,))
         return rows[0][0] if rows else None
 
-    def _check_vectors(self, vectors: list, dimensions: int | None, owners: list[str]) -> np.ndarray:
+    def _check_vectors(self, vectors: list, dimensions: int | None, owners: list[str], table: str) -> np.ndarray:
         """(N, D) float32 from stored blobs, refusing a wrong length or a NaN or infinity."""
+        if self._fields.encrypted:
+            column = f"{table}.vector"
+            try:
+                vectors = [self._fields.blob(blob, column, "a stored vector") for blob in vectors]
+            except _Damaged:
+                for blob, owner in zip(vectors, owners):
+                    try:
+                        self._fields.blob(blob, column, f"a stored vector of {printable(owner)}")
+                    except _Damaged as exc:
+                        raise self._damaged(str(exc)) from None
         for blob, owner in zip(vectors, owners):
             if not isinstance(blob, bytes) or dimensions is None or len(blob) != 4 * dimensions:
                 size = f"{len(blob) / 4:g} numbers" if isinstance(blob, bytes) else type(blob).__name__
@@ -1217,15 +1355,15 @@ class Gallery:
         )
         names: list[str] = []
         owners = np.empty(len(rows), dtype=np.int64)
+        row_names = []
         last_id = None
         for row_index, (person_id, name, _) in enumerate(rows):
-            if not isinstance(name, str):
-                raise self._damaged(f"a person's name is {type(name).__name__}, not text")
             if person_id != last_id:
-                names.append(name)
+                names.append(self._name(name))
                 last_id = person_id
             owners[row_index] = len(names) - 1
-        matrix = self._check_vectors([row[2] for row in rows], dimensions, [row[1] for row in rows])
+            row_names.append(names[-1])
+        matrix = self._check_vectors([row[2] for row in rows], dimensions, row_names, vectors)
         if not rows:
             matrix = np.zeros((0, 0), dtype=np.float32)
         return GalleryVectors(names=names, owners=owners, matrix=matrix)
@@ -1245,15 +1383,18 @@ class Gallery:
         rows = self._read(
             "SELECT s.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, s.source, "
             f"s.created FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
-            (MAX_CHIP_BYTES,),
+            (MAX_STORED_CHIP,),
         )
         samples = []
         for sample_id, name, png, quality, source, created in rows:
-            if not isinstance(name, str) or not isinstance(quality, (int, float)):
+            if not isinstance(name, (str, bytes)) or not isinstance(quality, (int, float)):
                 raise self._damaged(f"{what} {sample_id} is not in the shape the schema promises")
+            name = self._name(name)
             try:
+                png = self._fields.blob(png, f"{table}.chip", f"the chip of {what} {sample_id}")
                 chip = decode_chip(png, what=f"the chip of {what} {sample_id} ({printable(name)})")
-                samples.append(StoredSample(sample_id, name, chip, float(quality), _text(source, "a source"),
+                samples.append(StoredSample(sample_id, name, chip, float(quality),
+                                            self._fields.text(source, f"{table}.source", "a source"),
                                             _text(created, "a date")))
             except GalleryError as exc:
                 raise GalleryError(f"{self._shown}: {exc}") from None
@@ -1271,20 +1412,22 @@ class Gallery:
             "SELECT p.name, count(s.id), "
             "(SELECT CASE WHEN length(f.chip) > ? THEN NULL ELSE f.chip END FROM samples f "
             "WHERE f.person_id = p.id ORDER BY f.id LIMIT 1) "
-            "FROM people p LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name_key",
-            (MAX_CHIP_BYTES,),
+            "FROM people p LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id",
+            (MAX_STORED_CHIP,),
         )
         thumbnails = {}
-        for name, count, png in rows:
-            if not isinstance(name, str):
-                raise self._damaged(f"a person's name is {type(name).__name__}, not text")
+        for stored, count, png in sorted(rows, key=lambda row: name_key(self._name(row[0]))):
+            name = self._name(stored)
             if png is None and count:
                 raise self._damaged(f"the chip of {printable(name)} is missing or too large")
             try:
+                png = self._fields.blob(png, "samples.chip", f"the chip of {printable(name)}")
                 thumbnails[name] = (decode_chip(png, what=f"the chip of {printable(name)}") if png is not None
                                     else None, count)
             except GalleryError as exc:
                 raise GalleryError(f"{self._shown}: {exc}") from None
+            except _Damaged as exc:
+                raise self._damaged(str(exc)) from None
         return thumbnails
 
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
@@ -1301,7 +1444,8 @@ class Gallery:
             return {}
         dimensions = self._dimensions(model_id)
         rows = self._read(f"SELECT {key}, vector FROM {vectors} WHERE model_id = ?", (model_id,))
-        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"{what} {row[0]}" for row in rows])
+        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"{what} {row[0]}" for row in rows],
+                                     vectors)
         return {chip_id: matrix[index] for index, (chip_id, _) in enumerate(rows)}
 
     def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray],
@@ -1318,12 +1462,16 @@ class Gallery:
                 self._register_model(db, model_id, dimensions.pop())
             db.executemany(
                 "INSERT OR REPLACE INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
-                [(sample_id, model_id, v.tobytes()) for sample_id, v in checked.items()],
+                [(sample_id, model_id, self._fields.seal(v.tobytes(), "embeddings.vector"))
+                 for sample_id, v in checked.items()],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO negative_embeddings (negative_id, model_id, vector) VALUES (?, ?, ?)",
-                [(negative_id, model_id, v.tobytes()) for negative_id, v in checked_negatives.items()],
+                [(negative_id, model_id, self._fields.seal(v.tobytes(), "negative_embeddings.vector"))
+                 for negative_id, v in checked_negatives.items()],
             )
+            self._record(db, "re-embed", "", f"{len(checked)} samples and {len(checked_negatives)} negatives "
+                                             f"with model {model_id}")
 
     def count_missing(self, model_id: str) -> int:
         """Samples and negatives with no vector for ``model_id`` (they need ``reembed``)."""
@@ -1337,18 +1485,209 @@ class Gallery:
                 )[0][0]
         return missing
 
-    def content_digest(self) -> str:
-        """A sha256 over every row of every table, in a fixed order: equal digests, equal galleries
-        (whatever the file's page layout); the tests compare it before and after a failed write."""
+    def content_digest(self, history: bool = True) -> str:
+        """A sha256 over every row of every table, sealed values opened, in a fixed order: equal
+        digests, equal galleries, whatever the page layout and whether or how it is encrypted
+        (the tests compare it before and after a failed write, and, with ``history=False``,
+        across ``reprotect``, which adds an entry)."""
         import hashlib
 
         digest = hashlib.sha256()
-        for table in REQUIRED_COLUMNS:
-            if not self._has_table(table):
-                continue
-            for row in self._read(f"SELECT * FROM {table} ORDER BY 1, 2"):
-                digest.update(repr(row).encode("utf-8", "backslashreplace"))
+        tables = [table for table in REQUIRED_COLUMNS if history or table != "history"]
+        with self._lock:
+            for table, columns, rows in self._opened_rows(self._db, tables):
+                digest.update(table.encode())
+                keep = [index for index, column in enumerate(columns) if column != "name_key"]
+                for row in rows:
+                    digest.update(repr([row[index] for index in keep]).encode("utf-8", "backslashreplace"))
         return digest.hexdigest()
+
+    def _opened_rows(self, db: sqlite3.Connection, tables=tuple(REQUIRED_COLUMNS)):
+        """(table, columns, rows) of every data table, oldest row first, sealed values opened."""
+        for table in tables:
+            if table == "protection" or not self._has_table(table):
+                continue
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            sealed = {index: column for index, column in enumerate(columns) if column in SEALED_COLUMNS.get(table, ())}
+            rows = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1, 2")
+            yield table, columns, (self._opened(table, sealed, row) for row in rows)
+
+    def _opened(self, table: str, sealed: dict[int, str], row: tuple) -> list:
+        values = list(row)
+        for index, column in sealed.items():
+            what = f"{column} of {table} row {values[0]}"
+            try:
+                if column in TEXT_COLUMNS:
+                    values[index] = self._fields.text(values[index], f"{table}.{column}", what)
+                else:
+                    values[index] = self._fields.blob(values[index], f"{table}.{column}", what)
+            except _Damaged as exc:
+                raise self._damaged(str(exc)) from None
+        return values
+
+    # -- encryption: encrypt, decrypt, rekey ------------------------------------------------
+
+    def reprotect(self, mode: str, passphrase: PassphraseSource = None,
+                  progress: Callable[[int, int], None] | None = None) -> str:
+        """Encrypt the gallery under a new key ("key": keyring or key file; "passphrase"), or
+        decrypt it ("none"); return what it is now, in words.
+
+        Everything is copied into a new file built beside the gallery and renamed over it, so a
+        process killed at any moment leaves the old file (with its old key) or the new one
+        (with its new key), never a mix; the old key is deleted only once the new file is in
+        place. Other programs must not have the gallery open: refused if one is writing.
+        """
+        self.require_writable()
+        action = "decrypt" if mode == "none" else ("rekey" if self.encrypted else "encrypt")
+        protection, fields = new_protection(mode, _asked_once(passphrase), self._shown)
+        temporary = self.path.parent / f".{self.path.name}.{secrets.token_hex(8)}.{action}"
+        replaced = False
+        with self._lock:
+            try:
+                self._hold_quiet_gallery()
+                try:
+                    self._remove_leftovers()
+                    total = self._read("SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM people)")[0][0]
+
+                    def fill(target: sqlite3.Connection) -> None:
+                        self._copy_into(target, fields, total, progress)
+                        self._record(target, action, "", fields.description, fields)
+                    self._build(temporary, protection, f"{action} the gallery", fill)
+                    os.replace(temporary, self.path)
+                    replaced = True
+                    sync_folder(self.path.parent)
+                finally:
+                    self._db.execute("ROLLBACK")
+            except OSError as exc:
+                raise self._os_error(exc, f"{action} the gallery") from None
+            except _SQLITE_FAILURES as exc:
+                raise self._error(exc, "write") from None
+            finally:
+                _remove_database_files(temporary)
+                if not replaced:
+                    forget_stored_key(protection)
+            old = self._protection
+            self._db.close()
+            self._db = self._writer()
+            self._protection, self._fields = protection, fields
+            self._inode = self._identity()
+            self._local_changes += 1
+        forget_stored_key(old)
+        log.info("%s: gallery %sed: now %s", self._shown, action.rstrip("e"), fields.description)
+        return fields.description
+
+    def _remove_leftovers(self) -> None:
+        """Delete the copies a re-encryption killed midway left beside the gallery (a killed
+        ``decrypt`` leaves a plain copy); only called with the write lock held, when none runs."""
+        for action in ("encrypt", "decrypt", "rekey"):
+            for leftover in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.{action}"):
+                log.info("%s: removing %s, left by an interrupted %s", self._shown, leftover.name, action)
+                _remove_database_files(leftover)
+
+    def _hold_quiet_gallery(self) -> None:
+        """Take the write lock with the log empty (nothing waiting to be copied into the file,
+        so no log of the old file can be replayed onto the new one); refuse if others write."""
+        for _ in range(3):
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            self._db.execute("BEGIN IMMEDIATE")
+            if not busy and not self._wal_size():
+                return
+            self._db.execute("ROLLBACK")
+        raise GalleryError(f"{self._shown}: another program has the gallery open and is using it; close it and try "
+                           "again: nothing was changed")
+
+    def _copy_into(self, target: sqlite3.Connection, fields: PlainFields, total: int,
+                   progress: Callable[[int, int], None] | None) -> None:
+        """Every row into ``target``, sealed values re-sealed with ``fields``; ids are kept."""
+        done = 0
+        for table, columns, rows in self._opened_rows(self._db):
+            sealed = {index: column for index, column in enumerate(columns) if column in SEALED_COLUMNS.get(table, ())}
+            key_index = columns.index("name_key") if table == "people" else None
+            name_index = columns.index("name") if table == "people" else None
+            insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            batch = []
+            for values in rows:
+                if key_index is not None:
+                    values[key_index] = fields.key(name_key(values[name_index]))
+                for index, column in sealed.items():
+                    values[index] = fields.seal(values[index], f"{table}.{column}")
+                batch.append(values)
+                if len(batch) == 500:
+                    target.executemany(insert, batch)
+                    batch.clear()
+                if table in ("people", "samples"):
+                    done += 1
+                    if progress is not None and done % 500 == 0:
+                        progress(done, total)
+            target.executemany(insert, batch)
+        if progress is not None:
+            progress(total, total)
+
+    # -- history and retention -------------------------------------------------------------
+
+    def _record(self, db: sqlite3.Connection, action: str, subject: str = "", detail: str = "",
+                fields: PlainFields | None = None) -> None:
+        """Append one history entry inside the caller's transaction (see ``history``)."""
+        fields = fields or self._fields
+        at, user, program = _now(), _history.current_user(), _history.PROGRAM["name"]
+        row = db.execute("SELECT link FROM history ORDER BY id DESC LIMIT 1").fetchone()
+        previous = row[0] if row and isinstance(row[0], bytes) else _history.GENESIS
+        link = _history.chain_digest(previous, at, user, program, action, subject, detail)
+        db.execute("INSERT INTO history (at, user, program, action, subject, detail, link) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (at, user, program, action, fields.seal(subject, "history.subject"),
+                    fields.seal(detail, "history.detail"), link))
+
+    def record(self, action: str, subject: str = "", detail: str = "") -> None:
+        """Add a history entry for something done outside the gallery (an export, a model switch)."""
+        with self._write(counts=False) as db:
+            self._record(db, action, subject, detail)
+
+    def history(self) -> tuple[list[_history.HistoryEntry], int | None]:
+        """Every history entry, oldest first, and the id of the first one whose chain link is
+        wrong (an entry removed or changed behind SQLite's back), or None when intact."""
+        if not self._has_table("history"):
+            return [], None
+        entries = []
+        with self._lock:
+            for _, columns, rows in self._opened_rows(self._db, ("history",)):
+                for values in rows:
+                    row = dict(zip(columns, values))
+                    try:
+                        entry = _history.HistoryEntry(int(row["id"]), _text(row["at"], "a date"),
+                                                     _text(row["user"], "a user"), _text(row["program"], "a program"),
+                                                     _text(row["action"], "an action"), row["subject"] or "",
+                                                     row["detail"] or "")
+                    except (_Damaged, TypeError, ValueError):
+                        raise self._damaged(f"history entry {printable(row['id'])} is malformed") from None
+                    entries.append((entry, row["link"]))
+        return [entry for entry, _ in entries], _history.verify_chain(entries)
+
+    def mark_seen(self, names: list[str]) -> None:
+        """Note that these people were identified just now (for the retention period). Not a
+        change to anyone's data: no history entry, and the matcher's cache stays valid."""
+        when = _now()
+        with self._write(counts=False) as db:
+            for name in names:
+                person_id = self._person_id(db, name)
+                if person_id is not None:
+                    db.execute("UPDATE people SET last_seen = ? WHERE id = ?", (when, person_id))
+
+    def unseen_for(self, days: float) -> list[str]:
+        """People not identified (nor enrolled) in the last ``days`` days."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+        seen = "coalesce(last_seen, created)" if self._has_table("history") else "created"
+        rows = self._read(f"SELECT name FROM people WHERE {seen} < ? ORDER BY id", (cutoff,))
+        return [self._name(row[0]) for row in rows]
+
+    def forget_unseen(self, days: float) -> list[str]:
+        """The retention period: forget everyone not seen for ``days`` days; return who went."""
+        if not days > 0:
+            raise InputError(f"the retention period must be a positive number of days, not {days!r}")
+        forgotten = []
+        for name in self.unseen_for(days):
+            self._deleting(self._forget, name, f" (retention: not seen for {days:g} days)")
+            forgotten.append(name)
+        return forgotten
 
 
 def _pixel_digest(chip) -> bytes:
@@ -1365,9 +1704,20 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
     """Run every migration after ``version`` on ``db`` (inside the caller's transaction)."""
     for number in sorted(MIGRATIONS):
         if number > version:
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in _statements(MIGRATIONS[number]):
+                db.execute(statement)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements, keeping a trigger's BEGIN ... END in one piece."""
+    statements, pending = [], ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
 
 
 def _checked_vector(embedding) -> np.ndarray:
@@ -1377,6 +1727,28 @@ def _checked_vector(embedding) -> np.ndarray:
     if not np.all(np.isfinite(vector)):
         raise InputError("a face vector is not finite (NaN or infinity): nothing was stored")
     return vector
+
+
+def _remove_database_files(path: Path) -> None:
+    """Delete a temporary database and whatever SQLite left beside it."""
+    for leftover in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{os.fsdecode(path)}{leftover}")
+        except OSError:
+            pass
+
+
+def _asked_once(source: PassphraseSource) -> PassphraseSource:
+    """A passphrase function that asks at most once, however often the gallery needs it."""
+    if not callable(source):
+        return source
+    answer: list[str] = []
+
+    def ask() -> str:
+        if not answer:
+            answer.append(source())
+        return answer[0]
+    return ask
 
 
 def sync_folder(folder: Path) -> None:

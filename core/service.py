@@ -26,6 +26,7 @@ from .detect import Face
 from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, enrol_views, prepare_candidate
 from .errors import InputError, OneShotError
 from .gallery import Gallery, ImportCounts, Person, SampleInfo
+from .gallery_protection import PassphraseSource
 from .imaging import LoadedImage, load_image
 from .live import LIVE_LONG_SIDE, LiveFace, LiveRecognizer, LiveResult
 from .match import Match, Matcher
@@ -33,6 +34,7 @@ from .model_store import active_embedder
 from .models import ModelSpec
 from .pipeline import FacePipeline
 from .quality import FaceCountError, PoseTarget, QualityError, QualityReport, choose_face, measure_quality
+from .retention import RetentionKeeper
 from .runtime import ProviderChoice
 from .settings import Settings
 from .track import TrackEvent
@@ -137,13 +139,24 @@ class RecognitionService:
         self._unknowns = UnknownFaces(self.recognizer.matcher.tau)  # "Who's this?": in memory only
         self._unknowns_checked = None  # the gallery revision the groups were last checked against
         self._last: LiveResult | None = None  # the last identified frame: corrections act on its faces
+        self._retention = RetentionKeeper(self.settings.retention_days)
 
     @classmethod
-    def open(cls, settings: Settings, detect_long_side: int | None = LIVE_LONG_SIDE) -> RecognitionService:
-        """Load the models on the chosen provider and open the gallery (slow: off the UI thread)."""
-        pipeline = FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
-                                     nms_threshold=settings.nms_threshold)
-        return cls(settings, pipeline, Gallery(settings.gallery_path()), detect_long_side)
+    def open(cls, settings: Settings, detect_long_side: int | None = LIVE_LONG_SIDE,
+             passphrase: PassphraseSource = None) -> RecognitionService:
+        """Load the models on the chosen provider and open the gallery (slow: off the UI thread).
+
+        A gallery protected by a passphrase raises ``PassphraseRequiredError`` without one:
+        the caller asks the user (on its own thread) and opens again.
+        """
+        gallery = Gallery(settings.gallery_path(), passphrase=passphrase)
+        try:
+            pipeline = FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
+                                         nms_threshold=settings.nms_threshold)
+        except BaseException:
+            gallery.close()
+            raise
+        return cls(settings, pipeline, gallery, detect_long_side)
 
     def close(self) -> None:
         with self._swap:
@@ -178,6 +191,15 @@ class RecognitionService:
     def gallery_path(self) -> Path:
         return self._gallery.path
 
+    @property
+    def gallery_protection(self) -> str:
+        """How the gallery is protected, in words ("encrypted (key in the system keyring)")."""
+        return self._gallery.protection
+
+    def history(self):
+        """The gallery's history, oldest first, and where its chain breaks (None: intact)."""
+        return self._gallery.history()
+
     def _new_recognizer(self) -> LiveRecognizer:
         pipeline = self._pipeline
         matcher = Matcher(self._gallery, pipeline.embedder.spec.id, self.settings.effective_tau(pipeline.tau))
@@ -185,23 +207,24 @@ class RecognitionService:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def apply_settings(self, settings: Settings) -> None:
+    def apply_settings(self, settings: Settings, passphrase: str | None = None) -> None:
         """Put ``settings`` in force now: thresholds at once, a new provider or gallery between frames.
 
         The slow part (loading sessions, opening a gallery) happens on the caller's thread; a
-        failure leaves everything as it was.
+        failure leaves everything as it was. ``passphrase``: for a newly chosen gallery
+        protected by one (without it, ``PassphraseRequiredError``).
         """
         with self._changing:
-            self._apply(settings.validated())
+            self._apply(settings.validated(), passphrase)
 
-    def _apply(self, settings: Settings) -> None:
+    def _apply(self, settings: Settings, passphrase: str | None) -> None:
         pipeline, gallery = self._pipeline, self._gallery
         if settings.provider != self.settings.provider:
             pipeline = FacePipeline.load(settings.provider, embedder_id=self.model.id,
                                          score_threshold=settings.score_threshold,
                                          nms_threshold=settings.nms_threshold)
         if settings.gallery_path() != self.settings.gallery_path():
-            gallery = Gallery(settings.gallery_path())
+            gallery = Gallery(settings.gallery_path(), passphrase=passphrase)
         with self._swap:
             previous = self._gallery
             self.settings = settings
@@ -213,6 +236,8 @@ class RecognitionService:
                 self.recognizer.matcher.tau = settings.effective_tau(pipeline.tau)
             if gallery is not previous:
                 previous.close()
+                self._retention = RetentionKeeper(settings.retention_days)
+            self._retention.days = settings.retention_days
 
     def switch_model(self, model_id: str, progress: Callable[[int, int], None] | None = None) -> ModelSpec:
         """Embed the gallery's chips with ``model_id`` and put it into service between two frames.
@@ -310,11 +335,14 @@ class RecognitionService:
     def forget(self, name: str) -> int:
         return self._gallery.forget(name)
 
-    def export(self, path: Path) -> int:
-        return export_gallery(self._gallery, self.model.id, path)
+    def export(self, path: Path, passphrase: str | None) -> int:
+        """``passphrase`` encrypts the export; None writes it plain (the caller has warned the user)."""
+        return export_gallery(self._gallery, self.model.id, path, passphrase)
 
-    def import_archive(self, path: Path) -> ImportCounts:
-        return import_archive(self._gallery, path, self.model.id)
+    def import_archive(self, path: Path, passphrase: str | None = None) -> ImportCounts:
+        """An encrypted export without ``passphrase`` raises ``PassphraseNeeded`` at once (nothing is
+        read past its header): the caller asks the user, never this thread, and calls again."""
+        return import_archive(self._gallery, path, self.model.id, passphrase=passphrase)
 
     def training_data(self, folder: Path | None, crops: bool = False, progress=None):
         """Chips for the training wizard: from a folder of people (detected and aligned here), or the gallery."""
@@ -572,6 +600,8 @@ class RecognitionService:
     def _identified(self, result: LiveResult) -> Identified:
         self._last = result  # one frame, replaced by the next: what a correction acts on
         self._remember_unknowns(result)
+        self._retention.seen(self._gallery, [face.name for face in result.faces if face.name])
+        self._retention.sweep(self._gallery)
         return Identified(result.frame, result.faces, result.events, self.recognizer.matcher.tau,
                           self.fps.tick(), self._pipeline.times.medians())
 

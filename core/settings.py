@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "provider": "ONESHOT_PROVIDER",
     "gallery": "ONESHOT_GALLERY",
     "camera": "ONESHOT_CAMERA",
+    "retention_days": "ONESHOT_RETENTION_DAYS",
 }
 
 
@@ -54,6 +55,7 @@ class Settings:
     provider: str = "auto"
     gallery: str = ""  # empty: $ONESHOT_GALLERY's or the default gallery location
     window: dict = field(default_factory=dict)  # geometry and state, base64, from the GUI
+    retention_days: float | None = None  # forget people not seen for this many days; None: keep everyone
 
     def validated(self) -> Settings:
         """Raise ValueError naming the first setting out of range."""
@@ -67,6 +69,8 @@ class Settings:
             raise ValueError(f"provider must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}")
         if len(self.resolution) != 2 or min(self.resolution) <= 0:
             raise ValueError("resolution must be two positive numbers")
+        if self.retention_days is not None and not (math.isfinite(self.retention_days) and self.retention_days > 0):
+            raise ValueError("the retention period must be a positive number of days (or off)")
         return self
 
     def gallery_path(self) -> Path | None:
@@ -111,7 +115,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
 
 
 def _from_environment(name: str, text: str):
-    if name in ("tau", "score_threshold", "nms_threshold"):
+    if name in ("tau", "score_threshold", "nms_threshold", "retention_days"):
         try:
             return float(text)
         except ValueError:

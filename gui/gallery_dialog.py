@@ -3,6 +3,10 @@
 Every gallery and file call is a method of the recognition service run on a worker
 (``gui.workers``); the dialog only shows results, one change at a time. The interactive prompts and the warning display are methods,
 so tests (and callers) replace them on an instance instead of patching Qt's static dialogs.
+
+Passphrases are asked on the UI thread, never by a worker: an export's twice before it starts
+(an empty one exports plain, after a warning); an import's when its first try says the file
+is encrypted, then the import runs again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.archive import PassphraseNeeded
+from core.crypto import WrongPassphraseError
 from core.enrol import NotThisPersonError
 from core.errors import OneShotError
 
@@ -45,6 +51,10 @@ COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 EXPORT_FILTER = "OneShot gallery export (*.zip)"
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.pgm);;All files (*)"
 EMPTY_TEXT = "Nobody is enrolled yet.\nImport… adds the people of a gallery export."
+EXPORT_PASSPHRASE_TEXT = ("A passphrase to encrypt the export with (you need it to import the file).\n"
+                          "Leave it empty to export without encryption.")
+PLAIN_EXPORT_WARNING = ("Export without encryption?\n\nAnyone who gets the file can see every face, name and "
+                        "face vector in it. Choose a passphrase unless the file never leaves a safe place.")
 
 
 def samples_text(count: int) -> str:
@@ -345,27 +355,64 @@ class GalleryDialog(QDialog):
         self.refresh()
 
     def export_all(self) -> None:
-        """Write everyone to a portable file (``.zip`` added when the name has no suffix)."""
+        """Write everyone to a portable file (``.zip`` added when the name has no suffix), encrypted
+        with a passphrase asked here, on the UI thread, before the worker starts."""
         chosen = self.ask_save_file("Export the gallery", EXPORT_FILTER)
         if not chosen:
             return
         path = Path(chosen) if Path(chosen).suffix else Path(chosen).with_suffix(".zip")
-        service = self._service
+        passphrase = self._export_passphrase()
+        if passphrase is None:
+            return
+        secret, service = passphrase or None, self._service
+        plain = "" if secret else " (not encrypted)"
         self._start(f"Exporting to {path}…",
-                    lambda: (f"Exported {samples_text(service.export(path))} to {path}.", None), writes=False)
+                    lambda: (f"Exported {samples_text(service.export(path, secret))} to {path}{plain}.", None),
+                    writes=False)
+
+    def _export_passphrase(self) -> str | None:
+        """Asked twice (a typo would lock the file); "" for a plain export once its warning is
+        accepted; None when cancelled."""
+        first = self.ask_passphrase("Export the gallery", EXPORT_PASSPHRASE_TEXT)
+        if first is None:
+            return None
+        if not first:
+            return "" if self.confirm_plain_export() else None
+        again = self.ask_passphrase("Export the gallery", "The same passphrase again:")
+        if again is None:
+            return None
+        if again != first:
+            self.show_warning("Export", "The two passphrases differ: nothing was exported.")
+            return None
+        return first
 
     def import_file(self) -> None:
         """Add the people of an export, all or nobody."""
         chosen = self.ask_open_file("Import a gallery export", EXPORT_FILTER)
-        if not chosen:
-            return
+        if chosen:
+            self._import(Path(chosen), None)
+
+    def _import(self, path: Path, passphrase: str | None) -> None:
+        """An encrypted export fails at once without its passphrase (or with a wrong one): it is
+        asked for here, on the UI thread, and the import tried again; the worker never waits on a prompt."""
         service = self._service
 
         def import_() -> tuple[str, None]:
-            people, samples = service.import_archive(Path(chosen))
+            people, samples = service.import_archive(path, passphrase)
             return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
 
-        self._start(f"Importing {chosen}…", import_)
+        def refused(error: Exception) -> None:
+            if isinstance(error, (PassphraseNeeded, WrongPassphraseError)):
+                self._idle()
+                question = (f"{path.name} is encrypted. Its passphrase:" if passphrase is None
+                            else f"Wrong passphrase for {path.name}; nothing was imported. Try again:")
+                answer = self.ask_passphrase("Import a gallery export", question)
+                if answer is not None:
+                    self._import(path, answer)
+                return
+            self._failed(error)
+
+        self._start(f"Importing {path}…", import_, on_failed=refused)
 
     # -- prompts (replace on an instance in tests) ----------------------------------------------
 
@@ -381,12 +428,23 @@ class GalleryDialog(QDialog):
 
     def confirm_delete(self, name: str) -> bool:
         """Whether to delete ``name`` for good; Cancel is the default."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Delete person", delete_warning(name, self._sample_count(name)),
-                          QMessageBox.StandardButton.Cancel, self)
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        return self._confirm_risk("Delete person", delete_warning(name, self._sample_count(name)), "Delete")
+
+    def confirm_plain_export(self) -> bool:
+        """Whether to write an export anyone can read; Cancel is the default."""
+        return self._confirm_risk("Export without encryption", PLAIN_EXPORT_WARNING, "Export unencrypted")
+
+    def _confirm_risk(self, title: str, text: str, action: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, self)
+        accept = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
-        return box.clickedButton() == delete
+        return box.clickedButton() == accept
+
+    def ask_passphrase(self, title: str, label: str) -> str | None:
+        """A passphrase typed hidden (password mode), or None when cancelled."""
+        text, ok = QInputDialog.getText(self, title, label, QLineEdit.EchoMode.Password)
+        return text if ok else None
 
     def ask_open_file(self, title: str, file_filter: str) -> str | None:
         """An existing file to read, or None when cancelled."""

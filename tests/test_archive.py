@@ -49,14 +49,14 @@ def chips(data_dir):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, chips) -> Path:
-    """An export of three people (one with two samples) written by ``export_gallery``."""
+    """A plain export of three people (one with two samples) written by ``export_gallery``."""
     folder = tmp_path_factory.mktemp("export")
     with Gallery(folder / "source.db") as gallery:
         gallery.enroll("Ana", chips[0], unit_vector(0), MODEL, 0.9, "ana.jpg", note="first")
         gallery.enroll("ana", chips[1], unit_vector(1), MODEL, 0.8, "ana2.jpg", add_to_existing=True)
         gallery.enroll("Bo Ström", chips[2], unit_vector(2), MODEL, 0.7, "bo.jpg")
         gallery.enroll("李雷", chips[3], unit_vector(3), MODEL, 0.6, "li.jpg")
-        assert export_gallery(gallery, MODEL, folder / "people.zip") == 4
+        assert export_gallery(gallery, MODEL, folder / "people.zip", None) == 4
     return folder / "people.zip"
 
 
@@ -173,7 +173,7 @@ def test_export_is_private_atomic_and_replaces_a_loose_file(tmp_path, exported):
         out.write_text("an older, world-writable file")
         out.chmod(0o666)
         with Gallery(exported.parent / "source.db", readonly=True) as gallery:
-            export_gallery(gallery, MODEL, out)
+            export_gallery(gallery, MODEL, out, None)
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -197,7 +197,7 @@ def test_export_never_writes_over_the_gallery_by_any_name(tmp_path, chips):
                    tmp_path / ".g.db.reserve"]
         for destination in targets:
             with pytest.raises(InputError, match="is the gallery") as caught:
-                export_gallery(gallery, MODEL, destination)
+                export_gallery(gallery, MODEL, destination, None)
             assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
     assert (hashlib.sha256(gallery_path.read_bytes()).hexdigest(), gallery_path.stat().st_ino) == before
     assert not [p for p in tmp_path.rglob("*.partial")]
@@ -225,7 +225,7 @@ def test_planted_temporaries_are_never_followed_or_reused(tmp_path, exported, mo
     # the old fixed name, planted as a link to the victim: now simply not used
     (tmp_path / ".out.zip.partial").symlink_to(victim)
     with Gallery(exported.parent / "source.db", readonly=True) as gallery:
-        export_gallery(gallery, MODEL, out)
+        export_gallery(gallery, MODEL, out, None)
         assert victim.read_text() == "must stay" and (tmp_path / ".out.zip.partial").is_symlink()
         # an attacker who guessed the random name: exclusive, no-follow creation refuses it
         monkeypatch.setattr(archive_module.secrets, "token_hex", lambda n: "guessed")
@@ -234,7 +234,7 @@ def test_planted_temporaries_are_never_followed_or_reused(tmp_path, exported, mo
         (tmp_path / ".file.zip.guessed.partial").chmod(0o666)
         for name in ("again.zip", "file.zip"):
             with pytest.raises(InputError, match="cannot write the export"):
-                export_gallery(gallery, MODEL, tmp_path / name)
+                export_gallery(gallery, MODEL, tmp_path / name, None)
     assert victim.read_text() == "must stay"
     assert (tmp_path / ".file.zip.guessed.partial").read_text() == "planted"
     assert not (tmp_path / "again.zip").exists() and not (tmp_path / "file.zip").exists()

@@ -68,7 +68,7 @@ class Blob(bytes):
 def base_gallery(tmp_path_factory, chips) -> bytes:
     """The bytes of a real gallery: four people, real chips, 128-d vectors, closed cleanly."""
     path = tmp_path_factory.mktemp("base") / "g.db"
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         for n in range(4):
             gallery.enroll(f"person {n}", chips[n], unit_vector(n), MODEL, 0.8, f"photo{n}.jpg")
     return Blob(path.read_bytes())
@@ -237,7 +237,7 @@ def test_damaged_rows_are_reported_by_what_reads_them_and_can_be_forgotten(galle
             getattr(gallery, reader)(MODEL) if reader == "vectors" else getattr(gallery, reader)()
         assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
     assert fingerprint(gallery_file) == before
-    with Gallery(gallery_file) as gallery:
+    with Gallery(gallery_file, protection="none") as gallery:
         assert gallery.forget("person 1") == 1
         assert gallery.vectors(MODEL).names == ["person 0", "person 2", "person 3"]
         assert len(gallery.samples()) == 3 and len(gallery.thumbnails()) == 3
@@ -277,7 +277,7 @@ def test_reading_a_missing_gallery_creates_nothing(tmp_path):
 def test_a_new_gallery_and_its_reserve_are_private(tmp_path):
     old_umask = os.umask(0)
     try:
-        Gallery(tmp_path / "new.db").close()
+        Gallery(tmp_path / "new.db", protection="none").close()
     finally:
         os.umask(old_umask)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".new.db.reserve", "new.db"]
@@ -290,7 +290,7 @@ def test_a_new_gallery_and_its_reserve_are_private(tmp_path):
 def _create_and_enrol(path: str, name: str, chip_png: bytes, barrier, results) -> None:
     try:
         barrier.wait(timeout=30)
-        with Gallery(path) as gallery:
+        with Gallery(path, protection="none") as gallery:
             gallery.enroll(name, chip_png, unit_vector(len(name)), MODEL, 0.5, "race")
         results.put((name, "ok"))
     except BaseException:  # noqa: B036 (reported to the parent)
@@ -354,7 +354,7 @@ def _read_only_checks(path: Path, reason: str) -> dict:
     with Gallery(path, readonly=True) as gallery:
         seen["readonly-people"] = [p.name for p in gallery.people()]
         seen["readonly-vectors"] = gallery.vectors(MODEL).matrix.shape
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         seen["default-read-only"] = gallery.read_only
         seen["default-people"] = [p.name for p in gallery.people()]
         seen["default-samples"] = len(gallery.samples())
@@ -453,9 +453,9 @@ def test_read_only_media(tmp_path, base_gallery, capsys, monkeypatch):
         capsys.readouterr()
         _assert_read_only(seen, path, "it is on a read-only file system")
         with Gallery(path, readonly=True) as gallery:
-            assert export_gallery(gallery, MODEL, tmp_path / "copy.zip") == 4  # exported elsewhere
+            assert export_gallery(gallery, MODEL, tmp_path / "copy.zip", None) == 4  # exported elsewhere
         with pytest.raises(ReadOnlyGalleryError, match="read-only file system"):
-            Gallery(media / "new.db")
+            Gallery(media / "new.db", protection="none")
         assert fingerprint(path) == before and sorted(p.name for p in media.iterdir()) == ["g.db"]
 
 
@@ -488,8 +488,9 @@ def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
     from core.imaging import load_image
 
     monkeypatch.setenv("ONESHOT_SETTINGS", str(tmp_path / "no-settings.json"))
+    monkeypatch.setenv("ONESHOT_EXPORT_PASSPHRASE", "full disk")  # the export below is encrypted, as by default
     def enrol(path: Path, names: list[str]) -> None:
-        with Gallery(path) as gallery:
+        with Gallery(path, protection="none") as gallery:
             for name in names:
                 image = load_image(people[name][0])
                 result = max(pipeline.analyse(image), key=lambda r: r.face.area)
@@ -497,7 +498,7 @@ def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
 
     enrol(tmp_path / "rose.db", ["rose_leslie"])
     with Gallery(tmp_path / "rose.db", readonly=True) as gallery:
-        export_gallery(gallery, MODEL, tmp_path / "rose.zip")
+        export_gallery(gallery, MODEL, tmp_path / "rose.zip", None)
     with mounted_tmpfs(tmp_path / "disk", "3m") as disk:
         gallery_path = disk / "g.db"
         enrol(gallery_path, ["barack_obama", "joe_biden"])
@@ -505,7 +506,7 @@ def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
             before = gallery.content_digest()
         filler = fill(disk)
 
-        with Gallery(gallery_path) as gallery:  # the failing writes
+        with Gallery(gallery_path, protection="none") as gallery:  # the failing writes
             with pytest.raises(DiskFullError, match="disk full") as caught:
                 gallery.enroll("new", chips[0], unit_vector(0), MODEL, 0.5, "x")
             assert caught.value.exit_code == 2
@@ -514,7 +515,7 @@ def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
             code, out, err = cli(capsys, command[0], "--gallery", gallery_path, *command[1:])
             assert code == 2 and out == "" and len(err.splitlines()) == 1 and "disk full" in err, (command, err)
         with pytest.raises(DiskFullError, match="disk full: cannot create the gallery"):
-            Gallery(disk / "another.db")
+            Gallery(disk / "another.db", protection="none")
 
         with Gallery(gallery_path, readonly=True) as gallery:  # nothing changed, nothing damaged
             assert gallery.content_digest() == before
@@ -531,7 +532,7 @@ def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
         assert not [p for p in disk.iterdir() if p.name.endswith((".partial", ".new"))]
 
         filler.unlink()  # room again: writing works as before
-        with Gallery(gallery_path) as gallery:
+        with Gallery(gallery_path, protection="none") as gallery:
             gallery.enroll("new", chips[0], unit_vector(0), MODEL, 0.5, "x")
             assert [p.name for p in gallery.people()] == ["barack_obama", "new"]
         with sqlite3.connect(gallery_path) as db:
@@ -580,7 +581,7 @@ def test_identify_prints_gallery_names_escaped(tmp_path, pipeline, people, capsy
     path = tmp_path / "g.db"
     image = load_image(people["barack_obama"][0])
     result = max(pipeline.analyse(image), key=lambda r: r.face.area)
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.enroll("obama", np.zeros((150, 150, 3), np.uint8), result.embedding, MODEL, 0.9, "x")
     with sqlite3.connect(path) as db:
         db.execute("UPDATE people SET name = ?", ("\x1b]0;pwned\x07\x1b[2J",))
@@ -667,7 +668,7 @@ def test_mutated_galleries_open_or_are_refused_and_are_never_modified(base_galle
         assert fingerprint(path) == before
         event(" / ".join(dict.fromkeys(outcomes)))
         try:  # and a write, where it opens: done, or our error, never anything else
-            with Gallery(path) as gallery:
+            with Gallery(path, protection="none") as gallery:
                 gallery.forget("person 1")
         except (OneShotError, UnknownPersonError) as error:
             assert error.exit_code == 2 and "\n" not in str(error), str(error)
@@ -679,7 +680,7 @@ def test_header_fields_used_by_the_checks():
     """The offsets the header check reads (SQLite file format, section 1.3)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "g.db"
-        Gallery(path).close()
+        Gallery(path, protection="none").close()
         header = path.read_bytes()[:100]
     assert struct.unpack(">H", header[16:18])[0] == 4096
     assert struct.unpack(">i", header[68:72])[0] == 0x4F534731

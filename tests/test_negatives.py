@@ -106,7 +106,7 @@ def test_without_negatives_decide_is_unchanged():
 def test_negatives_veto_a_name_in_the_matcher(tmp_path):
     a, b, c = np.eye(128, dtype=np.float32)[:3]
     near_a = 0.8 * a + 0.2 * c  # 0.08 from a: named ana
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery:
         gallery.enroll("ana", chip(1), a, MODEL, 0.9, "a.jpg")
         gallery.enroll("bob", chip(2), b, MODEL, 0.9, "b.jpg")
         matcher = Matcher(gallery, MODEL, tau=0.5)
@@ -128,7 +128,7 @@ def test_negatives_veto_a_name_in_the_matcher(tmp_path):
 def test_negatives_of_other_models_and_of_a_second_connection(tmp_path):
     a, c = np.eye(128, dtype=np.float32)[[0, 2]]
     near_a = 0.8 * a + 0.2 * c
-    with Gallery(tmp_path / "g.db") as gallery, Gallery(tmp_path / "g.db") as other:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery, Gallery(tmp_path / "g.db", protection="none") as other:
         gallery.enroll("ana", chip(1), a, MODEL, 0.9, "a.jpg")
         matcher = Matcher(gallery, MODEL, tau=0.5)
         assert matcher.match(near_a[None])[0].name == "ana"
@@ -139,7 +139,7 @@ def test_negatives_of_other_models_and_of_a_second_connection(tmp_path):
 
 
 def test_person_samples_remove_sample_and_distances(tmp_path):
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a.jpg")
         gallery.enroll("ana", chip(2), vector(2), MODEL, 0.8, "b.jpg", add_to_existing=True)
         gallery.enroll("ana", chip(3), vector(3), MODEL, 0.7, "c.jpg", add_to_existing=True)
@@ -172,7 +172,7 @@ def test_person_samples_remove_sample_and_distances(tmp_path):
 def test_removed_samples_and_forgotten_negatives_leave_no_trace(tmp_path):
     path = tmp_path / "g.db"
     secret_sample, secret_negative = vector(41), vector(42)
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.enroll("Keep", chip(1), vector(1), MODEL, 0.9, "a")
         gallery.enroll("Keep", chip(2), secret_sample, MODEL, 0.9, "b", add_to_existing=True)
         gallery.enroll("Gone", chip(3), vector(3), MODEL, 0.9, "c")
@@ -191,7 +191,7 @@ def test_removed_samples_and_forgotten_negatives_leave_no_trace(tmp_path):
 
 
 def test_negative_api_refusals_change_nothing(tmp_path):
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
         before = gallery.content_digest()
         with pytest.raises(UnknownPersonError):
@@ -210,7 +210,7 @@ def test_reembedding_covers_negatives(tmp_path):
         return np.stack([np.full(8, float(c[0, 0, 0]), np.float32) for c in chips])
 
     embedder = SimpleNamespace(spec=SimpleNamespace(id="small-model"), embed=embed)
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
         gallery.enroll("Bob", chip(2), vector(2), MODEL, 0.9, "b")
         negative = gallery.add_negative("Ana", chip(3), vector(3), MODEL, "live")
@@ -229,11 +229,12 @@ def test_reembedding_covers_negatives(tmp_path):
 
 def version_1_gallery(path) -> None:
     """A gallery as the first schema left it: no negatives tables, user_version 1."""
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
     db = sqlite3.connect(path)
-    db.execute("DROP TABLE negative_embeddings")
-    db.execute("DROP TABLE negatives")
+    for statement in ("DROP TABLE negative_embeddings", "DROP TABLE negatives", "DROP TABLE history",
+                      "DROP TABLE protection", "ALTER TABLE people DROP COLUMN last_seen"):
+        db.execute(statement)
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -255,7 +256,7 @@ def test_a_version_1_gallery_is_read_as_is_and_upgraded_by_its_first_write(tmp_p
                 with pytest.raises(UnknownPersonError):  # a failed write: rolled back, still version 1
                     gallery.add_negative("Bob", chip(2), vector(2), MODEL, "x")
     assert path.read_bytes() == before
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.add_negative("Ana", chip(2), vector(2), MODEL, "live")
         assert [n.source for n in gallery.negatives("Ana")] == ["live"]
     db = sqlite3.connect(path)
@@ -273,7 +274,7 @@ def damage(path, *statements) -> None:
 
 def test_a_missing_negatives_table_is_refused(tmp_path):
     path = tmp_path / "g.db"
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
     damage(path, ("DROP TABLE negative_embeddings",))
     before = path.read_bytes()
@@ -296,7 +297,7 @@ def test_a_missing_negatives_table_is_refused(tmp_path):
 def test_damaged_negatives_are_reported_and_the_person_can_be_forgotten(tmp_path, statement, value, reader,
                                                                          message):
     path = tmp_path / "g.db"
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
         gallery.add_negative("Ana", chip(2), vector(2), MODEL, "live")
     damage(path, (statement, (value,)))
@@ -308,7 +309,7 @@ def test_damaged_negatives_are_reported_and_the_person_can_be_forgotten(tmp_path
             call()
         assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
         assert [p.name for p in gallery.people()] == ["Ana"]
-    with Gallery(path) as gallery:
+    with Gallery(path, protection="none") as gallery:
         assert gallery.forget("Ana") == 1 and gallery.negative_samples() == []
 
 
@@ -331,7 +332,7 @@ def test_not_x_on_real_photos_of_two_look_alikes(tmp_path, pipeline, people):
     obama = [face(photo) for photo in people["barack_obama"]]
     alex = [face(photo) for photo in people["alex_lacamoire"]]
     obama_4 = obama[[p.name for p in people["barack_obama"]].index("4.jpg")]
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(tmp_path / "g.db", protection="none") as gallery:
         gallery.enroll("Barack Obama", obama_4[0], obama_4[1], MODEL, 0.9, "4.jpg")
         matcher = Matcher(gallery, MODEL, tau=0.55)
         alex_3 = alex[[p.name for p in people["alex_lacamoire"]].index("3.jpg")]

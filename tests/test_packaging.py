@@ -70,6 +70,9 @@ def test_self_test_runs_without_python(installed, tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK: detect, align, embed and match work on CPU")
+    # no keyring service in a bare environment: the throwaway gallery's key went to a key file, then was deleted
+    assert result.stdout.rstrip().endswith(f"gallery encrypted (key file in {tmp_path}/.config/OneShot/keys)")
+    assert not any((tmp_path / ".config" / "OneShot" / "keys").iterdir())
 
 
 def test_tarball_runs_too(installers, tmp_path):

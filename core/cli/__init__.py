@@ -13,7 +13,8 @@ import logging
 import sys
 
 from ..errors import OneShotError
-from . import faces, people, training, watch
+from ..history import set_program
+from . import custody, faces, people, training, watch
 from .common import (accept_shared_options, at_least, common_options, finish_arguments, gallery_option,
                      global_options, video_source)
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     people.register(commands)
     watch.register(commands, gallery_option())
     training.register(commands)
+    custody.register(commands)
     accept_shared_options(commands)
     return parser
 
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return leaving.code if isinstance(leaving.code, int) else 0
     if args.self_test:
         args.run = run_self_test
+    set_program(args.program)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="oneshot: %(message)s")
     # Pillow logs its own complaints about a damaged file; the one line we print says it all.
     logging.getLogger("PIL").setLevel(logging.WARNING if args.debug else logging.CRITICAL)

@@ -69,6 +69,7 @@ def finish_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     """
     accepted = vars(args).pop("_shared_options", frozenset(SHARED_DEFAULTS))
     command = vars(args).pop("_command", "")
+    args.program = f"oneshot {command}".strip()  # what the gallery's history records as making a change
     for name in SHARED_DEFAULTS:
         if hasattr(args, name) and name not in accepted:
             flag = "--" + name.replace("_", "-")
@@ -177,10 +178,14 @@ def resolved_settings(args):
     return resolve_settings({name: getattr(args, name, None) for name in names})
 
 
-def open_gallery(args):
-    from ..gallery import Gallery
+def open_gallery(args, readonly: bool = False):
+    """The gallery in force; a passphrase, if it has one, from $ONESHOT_PASSPHRASE or the terminal."""
+    from ..gallery import Gallery, default_gallery_path, printable_path
+    from .passphrases import gallery_passphrase
 
-    return Gallery(resolved_settings(args).gallery_path())
+    path = resolved_settings(args).gallery_path() or default_gallery_path()
+    return Gallery(path, readonly=readonly,
+                   passphrase=lambda: gallery_passphrase(f"Passphrase of the gallery {printable_path(path)}"))
 
 
 def emit(args, document, text: str) -> None:

@@ -72,11 +72,17 @@ def register(commands) -> None:
     forget.add_argument("name", metavar="NAME")
     forget.set_defaults(run=run_forget)
 
-    export = commands.add_parser("export", parents=plain, help="write the gallery to a portable file")
+    export = commands.add_parser("export", parents=plain,
+                                 help="write the gallery to a portable file, encrypted with a passphrase "
+                                      "($ONESHOT_EXPORT_PASSPHRASE, else asked)")
     export.add_argument("file", type=Path, metavar="FILE")
+    export.add_argument("--plain", action="store_true",
+                        help="do not encrypt: anyone who gets the file sees every face, name and vector")
     export.set_defaults(run=run_export)
 
-    import_ = commands.add_parser("import", parents=with_models, help="add the people of an exported file")
+    import_ = commands.add_parser("import", parents=with_models,
+                                  help="add the people of an exported file (an encrypted one asks its passphrase: "
+                                       "$ONESHOT_EXPORT_PASSPHRASE, else the terminal)")
     import_.add_argument("file", type=Path, metavar="FILE")
     import_.add_argument("--reembed", action="store_true",
                          help="accept an export of another model: compute new vectors from its chips")
@@ -118,10 +124,7 @@ def _matcher(gallery, pipeline, args, top_k=3):
 
 def _open_for_reading(args):
     """The gallery for a command that only reads: opened read-only (``mode=ro``), never created."""
-    from ..gallery import Gallery
-    from .common import resolved_settings
-
-    return Gallery(resolved_settings(args).gallery_path(), readonly=True)
+    return open_gallery(args, readonly=True)
 
 
 def _name(name) -> str:
@@ -260,16 +263,24 @@ def run_forget(args) -> int:
 def run_export(args) -> int:
     from ..archive import export_gallery
     from ..model_store import active_embedder
+    from .passphrases import export_passphrase
 
+    # asked only once the export is known to be possible: twice, so a typo cannot lock it
+    passphrase = None if args.plain else (lambda: export_passphrase(new=True))
     with _open_for_reading(args) as gallery:
-        count = export_gallery(gallery, active_embedder().id, args.file)
-    emit(args, {"file": str(args.file), "samples": count}, f"exported {count} samples to {_path(args.file)}")
+        count = export_gallery(gallery, active_embedder().id, args.file, passphrase)
+    if args.plain:
+        print(f"oneshot: warning: {_path(args.file)} is not encrypted: anyone who gets it sees every face, name "
+              "and vector", file=sys.stderr)
+    emit(args, {"file": str(args.file), "samples": count, "encrypted": not args.plain},
+          f"exported {count} samples to {_path(args.file)}{' (not encrypted)' if args.plain else ''}")
     return 0
 
 
 def run_import(args) -> int:
     from ..archive import import_archive
     from ..model_store import active_embedder
+    from .passphrases import export_passphrase
 
     with open_gallery(args) as gallery:
         gallery.require_writable()  # before any slow work
@@ -277,7 +288,8 @@ def run_import(args) -> int:
         if args.reembed:
             pipeline = load_pipeline(args)
             embed = lambda chip: pipeline.embed(chip[None])[0]  # noqa: E731
-        counts = import_archive(gallery, args.file, active_embedder().id, embed, on_conflict=args.on_conflict)
+        counts = import_archive(gallery, args.file, active_embedder().id, embed, on_conflict=args.on_conflict,
+                                passphrase=lambda: export_passphrase(f"Passphrase of {_path(args.file)}"))
     if args.json:
         print(json.dumps({"file": str(args.file), "people": counts.people, "samples": counts.samples,
                           "skipped": list(counts.skipped), "merged": dict(counts.merged),

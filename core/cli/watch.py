@@ -17,6 +17,7 @@ from ..errors import CameraError
 from ..gallery import printable
 from .common import at_least, detect_side, positive_number, video_source  # option types
 from .common import common_options, model_options, resolved_settings
+from .passphrases import gallery_passphrase
 
 
 def register(commands, gallery_option) -> None:
@@ -51,7 +52,8 @@ def run_watch(args) -> int:
 
     side = LIVE_LONG_SIDE if args.detect_side is None else (args.detect_side or None)
     status = 0
-    with RecognitionService.open(resolved_settings(args), detect_long_side=side) as service:
+    with RecognitionService.open(resolved_settings(args), detect_long_side=side,
+                                 passphrase=gallery_passphrase) as service:
         start = time.perf_counter()
         frame = None
         try:

@@ -6,17 +6,19 @@ and every other prompt fails the test, so no modal dialog can ever block a run.
 
 from __future__ import annotations
 
+import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import PySide6
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialog, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QInputDialog, QLineEdit
 
-from core.archive import export_gallery
+from core.archive import ENCRYPTION, export_gallery
 from core.gallery import Gallery
 from core.imaging import load_image
 from core.info import collect_info
@@ -24,12 +26,13 @@ from core.models import shipped_models
 from core.service import RecognitionService
 from core.settings import Settings
 from gui.about import AboutDialog
-from gui.gallery_dialog import GalleryDialog, delete_warning
+from gui.gallery_dialog import EXPORT_PASSPHRASE_TEXT, GalleryDialog, delete_warning
 from gui.imageconv import rgb_to_qimage
 from gui.settings_dialog import SettingsDialog, model_defaults
 from gui.workers import stop_all
 
 EVERYONE = {"Barack Obama": 2, "Joe Biden": 1, "Kit Harington": 1}
+PASSPHRASE = "correct horse battery staple"
 
 
 def face(pipeline, photo: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +77,19 @@ def unexpected(prompt: str):
     return fail
 
 
+class Answers:
+    """A prompt replaced by the test: gives ``replies`` in turn and records each question
+    (title, label); answering off the UI thread fails the test, so no worker ever waits on one."""
+
+    def __init__(self, *replies) -> None:
+        self.replies, self.asked = list(replies), []
+
+    def __call__(self, *question):
+        assert threading.current_thread() is threading.main_thread(), f"{question} asked off the UI thread"
+        self.asked.append(question)
+        return self.replies.pop(0)
+
+
 def pixels_of(image: QImage) -> np.ndarray:
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
@@ -95,7 +111,8 @@ def open_dialog(qtbot, pipeline):
         qtbot.addWidget(dialog)
         dialog.warnings = []
         dialog.show_warning = lambda title, text: dialog.warnings.append(text)
-        for prompt in ("ask_new_name", "confirm_delete", "ask_open_file", "ask_save_file"):
+        for prompt in ("ask_new_name", "confirm_delete", "ask_open_file", "ask_save_file", "ask_passphrase",
+                       "confirm_plain_export"):
             setattr(dialog, prompt, unexpected(prompt))
         with qtbot.waitSignal(dialog.loaded):  # the first load's result waits for this event loop
             pass
@@ -275,10 +292,14 @@ def test_a_failed_add_sample_is_shown_and_changes_nothing(qtbot, open_dialog, ga
 def test_export_then_import_into_an_empty_gallery_round_trips(qtbot, open_dialog, gallery_path, tmp_path, model_id):
     source = open_dialog(gallery_path)
     source.ask_save_file = lambda title, file_filter: str(tmp_path / "everyone")
+    source.ask_passphrase = Answers(PASSPHRASE, PASSPHRASE)
     click(qtbot, source.export_button)
-    qtbot.waitUntil(lambda: source.status.text().startswith("Exported"))
+    qtbot.waitUntil(lambda: source.status.text().startswith("Exported"), timeout=30_000)
     export = tmp_path / "everyone.zip"
     assert source.status.text() == f"Exported 4 samples to {export}."
+    assert source.ask_passphrase.asked == [("Export the gallery", EXPORT_PASSPHRASE_TEXT),
+                                           ("Export the gallery", "The same passphrase again:")]
+    assert ENCRYPTION in zipfile.ZipFile(export).namelist()
 
     target_path = tmp_path / "empty.db"
     target = open_dialog(target_path)
@@ -286,9 +307,11 @@ def test_export_then_import_into_an_empty_gallery_round_trips(qtbot, open_dialog
     assert target.placeholder.text().startswith("Nobody is enrolled yet")
     assert not target.export_button.isEnabled()
     target.ask_open_file = lambda title, file_filter: str(export)
-    with qtbot.waitSignals([target.changed, target.loaded], order="strict"):
+    target.ask_passphrase = Answers(PASSPHRASE)
+    with qtbot.waitSignals([target.changed, target.loaded], order="strict", timeout=30_000):
         click(qtbot, target.import_button)
     assert target.status.text() == "Imported 3 people (4 samples)."
+    assert target.ask_passphrase.asked == [("Import a gallery export", "everyone.zip is encrypted. Its passphrase:")]
     assert target.visible_names() == list(EVERYONE) and target.placeholder.isHidden()
     assert enrolled(target_path) == EVERYONE
     with Gallery(gallery_path) as original, Gallery(target_path) as copy:
@@ -301,7 +324,7 @@ def test_export_then_import_into_an_empty_gallery_round_trips(qtbot, open_dialog
 def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gallery_path, tmp_path, faces, model_id):
     export = tmp_path / "everyone.zip"
     with Gallery(gallery_path) as gallery:
-        export_gallery(gallery, model_id, export)
+        export_gallery(gallery, model_id, export, None)
     damaged = tmp_path / "damaged.zip"
     damaged.write_text("not a zip")
     biden_only = tmp_path / "biden.db"
@@ -313,7 +336,7 @@ def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gal
     with Gallery(tmp_path / "other-model.db") as gallery:  # the same person, vectors of another embedder
         name, chip, vector, photo = faces[2]
         gallery.enroll(name, chip, vector, "another-model", 0.9, str(photo))
-        export_gallery(gallery, "another-model", other_model)
+        export_gallery(gallery, "another-model", other_model, None)
 
     cases = [
         (biden_only, export, "a person named 'Joe Biden' is already enrolled"),
@@ -327,6 +350,82 @@ def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gal
         dialog.ask_open_file = lambda title, file_filter, chosen=chosen: str(chosen)
         assert refused(qtbot, dialog, dialog.import_button).startswith(message)
         assert enrolled(path) == before
+
+
+def test_a_wrong_passphrase_is_asked_again_and_cancelling_imports_nothing(qtbot, open_dialog, gallery_path,
+                                                                          tmp_path, model_id):
+    export = tmp_path / "everyone.zip"
+    with Gallery(gallery_path) as gallery:
+        export_gallery(gallery, model_id, export, PASSPHRASE)
+    target_path = tmp_path / "target.db"
+    target = open_dialog(target_path)
+    target.ask_open_file = lambda title, file_filter: str(export)
+    target.ask_passphrase = Answers("wrong", None)
+    with qtbot.assertNotEmitted(target.changed):
+        click(qtbot, target.import_button)
+        qtbot.waitUntil(lambda: len(target.ask_passphrase.asked) == 2 and target.import_button.isEnabled(),
+                        timeout=30_000)
+    assert [label for _, label in target.ask_passphrase.asked] == [
+        "everyone.zip is encrypted. Its passphrase:", "Wrong passphrase for everyone.zip; nothing was imported. "
+                                                      "Try again:"]
+    assert target.warnings == [] and target.status.text() == "" and enrolled(target_path) == {}
+
+    target.ask_passphrase = Answers("wrong", PASSPHRASE)  # right the second time
+    with qtbot.waitSignals([target.changed, target.loaded], order="strict", timeout=30_000):
+        click(qtbot, target.import_button)
+    assert len(target.ask_passphrase.asked) == 2 and enrolled(target_path) == EVERYONE
+
+
+def test_a_plain_export_only_after_its_warning_and_its_import_never_asks(qtbot, open_dialog, gallery_path,
+                                                                         tmp_path):
+    export = tmp_path / "plain.zip"
+    source = open_dialog(gallery_path)
+    source.ask_save_file = lambda title, file_filter: str(export)
+    source.ask_passphrase = Answers("")
+    source.confirm_plain_export = Answers(False)  # the warning declined: nothing is written
+    click(qtbot, source.export_button)
+    assert not export.exists() and source.status.text() == "" and source.export_button.isEnabled()
+
+    source.ask_passphrase, source.confirm_plain_export = Answers(""), Answers(True)
+    click(qtbot, source.export_button)
+    qtbot.waitUntil(lambda: source.status.text().startswith("Exported"), timeout=30_000)
+    assert source.status.text() == f"Exported 4 samples to {export} (not encrypted)."
+    assert ENCRYPTION not in zipfile.ZipFile(export).namelist()
+
+    target_path = tmp_path / "target.db"
+    target = open_dialog(target_path)  # its ask_passphrase fails the test if called
+    target.ask_open_file = lambda title, file_filter: str(export)
+    with qtbot.waitSignals([target.changed, target.loaded], order="strict", timeout=30_000):
+        click(qtbot, target.import_button)
+    assert enrolled(target_path) == EVERYONE
+
+
+def test_the_passphrase_prompt_hides_what_is_typed(open_dialog, gallery_path):
+    dialog = open_dialog(gallery_path)
+    seen = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        try:
+            seen.append((type(box), box.textEchoMode(), box.windowTitle(), box.labelText()))
+            box.setTextValue("typed")
+        finally:
+            box.accept()
+
+    QTimer.singleShot(0, answer)
+    assert GalleryDialog.ask_passphrase(dialog, "Export the gallery", "A passphrase:") == "typed"
+    assert seen == [(QInputDialog, QLineEdit.EchoMode.Password, "Export the gallery", "A passphrase:")]
+
+
+def test_export_passphrases_that_differ_or_a_cancel_write_nothing(qtbot, open_dialog, gallery_path, tmp_path):
+    source = open_dialog(gallery_path)
+    source.ask_save_file = lambda title, file_filter: str(tmp_path / "out.zip")
+    for answers in ((PASSPHRASE, PASSPHRASE + " "), (None,), (PASSPHRASE, None)):
+        source.ask_passphrase = Answers(*answers)
+        click(qtbot, source.export_button)
+        assert source.ask_passphrase.replies == [] and source.status.text() == ""
+    assert source.warnings == ["The two passphrases differ: nothing was exported."]
+    assert not list(tmp_path.glob("*out.zip*"))  # neither the export nor a temporary
 
 
 # -- settings ------------------------------------------------------------------------------------

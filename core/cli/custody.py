@@ -1,0 +1,115 @@
+"""``oneshot gallery status | encrypt | decrypt | rekey | prune`` and ``oneshot history``: keeping biometric data safe and accounted for."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import common_options, emit, gallery_option, open_gallery, positive_number, progress_printer, \
+    resolved_settings
+from .passphrases import ask_passphrase
+
+NEW_PASSPHRASE_VARIABLE = "ONESHOT_NEW_PASSPHRASE"
+
+
+def register(commands) -> None:
+    plain = [common_options(), gallery_option()]
+    gallery = commands.add_parser("gallery", parents=plain, help="the gallery's encryption and retention")
+    actions = gallery.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    actions.add_parser("status", parents=plain, help="how the gallery is protected, and what it holds").set_defaults(
+        run=run_status)
+    encrypt = actions.add_parser("encrypt", parents=plain, help="encrypt a plain gallery (atomically)")
+    encrypt.add_argument("--passphrase", action="store_true",
+                         help=f"protect it with a passphrase (${NEW_PASSPHRASE_VARIABLE}, else asked twice) instead "
+                              "of a key in the system keyring or a key file")
+    encrypt.set_defaults(run=run_reprotect, mode=None)
+    actions.add_parser("decrypt", parents=plain,
+                       help="store the gallery unencrypted (atomically; not recommended)").set_defaults(
+        run=run_reprotect, mode="none", passphrase=False)
+    rekey = actions.add_parser("rekey", parents=plain,
+                               help="re-encrypt everything under a new key or passphrase (atomically)")
+    which = rekey.add_mutually_exclusive_group()
+    which.add_argument("--passphrase", action="store_true", help="a new passphrase (instead of a stored key)")
+    which.add_argument("--key", action="store_true", help="a new key in the keyring or a key file (no passphrase)")
+    rekey.set_defaults(run=run_reprotect, mode=None)
+    prune = actions.add_parser("prune", parents=plain,
+                               help="forget everyone not seen for N days (the retention period), irrecoverably")
+    prune.add_argument("--days", type=positive_number, default=None, metavar="N",
+                       help="default: the retention period in the settings ($ONESHOT_RETENTION_DAYS)")
+    prune.set_defaults(run=run_prune)
+
+    history = commands.add_parser("history", parents=plain,
+                                  help="who enrolled, renamed, deleted, exported or imported whom, and when")
+    history.add_argument("--last", type=positive_number, default=None, metavar="N", help="only the newest N entries")
+    history.set_defaults(run=run_history)
+
+
+def run_status(args) -> int:
+    with open_gallery(args, readonly=True) as gallery:
+        people = gallery.people()
+        samples = sum(person.samples for person in people)
+        document = {"gallery": str(gallery.path), "protection": gallery.protection_scheme,
+                    "described": gallery.protection, "people": len(people), "samples": samples}
+    emit(args, document, f"{document['gallery']}: {document['described']}; {len(people)} people, {samples} samples")
+    return 0
+
+
+def run_reprotect(args) -> int:
+    with open_gallery(args) as gallery:
+        mode = args.mode or _target_mode(args, gallery.protection_scheme)
+        if mode == "none":
+            print("oneshot: warning: the gallery will be stored unencrypted: anyone who copies the file sees every "
+                  "face, name and vector", file=sys.stderr)
+        passphrase = None
+        if mode == "passphrase":
+            passphrase = ask_passphrase(NEW_PASSPHRASE_VARIABLE, "New gallery passphrase", new=True)
+        described = gallery.reprotect(mode, passphrase, progress_printer(args, "copying"))
+        emit(args, {"gallery": str(gallery.path), "protection": gallery.protection_scheme, "described": described},
+             f"{gallery.path}: {described}")
+    return 0
+
+
+def _target_mode(args, current: str) -> str:
+    """encrypt / rekey: a passphrase if asked for, a stored key if asked for, else the same kind as now."""
+    if args.passphrase:
+        return "passphrase"
+    if getattr(args, "key", False) or current in ("none", "keyring", "file"):
+        return "key"
+    return "passphrase"
+
+
+def run_prune(args) -> int:
+    days = args.days if args.days is not None else resolved_settings(args).retention_days
+    if days is None:
+        from ..errors import InputError
+
+        raise InputError("no retention period: give --days N or set one in the settings (ONESHOT_RETENTION_DAYS)")
+    with open_gallery(args) as gallery:
+        forgotten = gallery.forget_unseen(days)
+    emit(args, {"days": days, "forgotten": forgotten},
+         f"forgot {len(forgotten)} people not seen for {days:g} days" + (f": {', '.join(forgotten)}" if forgotten
+                                                                          else ""))
+    return 0
+
+
+def run_history(args) -> int:
+    from ..gallery import printable
+
+    with open_gallery(args, readonly=True) as gallery:
+        entries, broken = gallery.history()
+    if args.last is not None:
+        entries = entries[-int(args.last):]
+    if args.json:
+        print(json.dumps({"entries": [vars(entry) for entry in entries], "intact": broken is None,
+                          "broken_at": broken}))
+        return 0
+    for entry in entries:
+        subject = f" {printable(entry.subject)}" if entry.subject else ""
+        detail = f": {printable(entry.detail)}" if entry.detail else ""
+        print(f"{entry.at}  {printable(entry.user)} ({printable(entry.program)})  {entry.action}{subject}{detail}")
+    if broken is not None:
+        print(f"oneshot: warning: the history was altered: entry {broken} does not follow from those before it",
+              file=sys.stderr)
+        return 1
+    return 0
