@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from core.crypto import WrongPassphraseError
 from core.enrol import AlreadyEnrolledError, NotThisPersonError
 from core.errors import OneShotError
+from core.gallery_protection import PassphraseRequiredError
 from core.imaging import LoadedImage, load_image
 from core.quality import FaceCountError
 from core.service import (
@@ -73,6 +75,7 @@ class LiveController(QObject):
     modelFailed = Signal(str)
     settingsApplied = Signal(object)  # the Settings now in force
     settingsFailed = Signal(str)
+    passphraseNeeded = Signal(str)  # the gallery needs a passphrase (or the one given was wrong): why, in words
     unknownsChanged = Signal()  # an unknown group was named, added to someone or forgotten
     unknownStored = Signal(object)  # EnrolmentResult of a named or added unknown group
     unknownRefused = Signal(int, str, object)  # group id, name, AlreadyEnrolledError or NotThisPersonError
@@ -90,15 +93,40 @@ class LiveController(QObject):
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._closed = False
+        self._waiting_for_passphrase = None  # (retry(passphrase), failure signal) while the user is asked
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self, passphrase: str | None = None) -> None:
         def load():
-            service = RecognitionService.open(self.settings)
+            service = RecognitionService.open(self.settings, passphrase=passphrase)
             return service, service.people_count()
 
-        run_in_background(load, self._opened, lambda error: self.failed.emit(describe(error)), name="open models")
+        run_in_background(load, self._opened, lambda error: self._not_opened(error, self.open, self.failed),
+                          name="open models")
+
+    def _not_opened(self, error: Exception, retry, failed: Signal) -> None:
+        """A gallery that needs a passphrase (or was given a wrong one) asks the user, through
+        the window, on the UI thread; any other failure is reported on ``failed``."""
+        if self._closed:
+            return
+        if isinstance(error, (PassphraseRequiredError, WrongPassphraseError)):
+            self._waiting_for_passphrase = (retry, failed)
+            self.passphraseNeeded.emit(describe(error))
+        else:
+            failed.emit(describe(error))
+
+    def give_passphrase(self, passphrase: str | None) -> None:
+        """The user's answer to ``passphraseNeeded``: try again with it, or (None) give up."""
+        if self._waiting_for_passphrase is None:
+            return
+        retry, failed = self._waiting_for_passphrase
+        self._waiting_for_passphrase = None
+        if passphrase:
+            retry(passphrase)
+        else:
+            failed.emit("the gallery is protected by a passphrase and none was given: it was not opened, "
+                        "nothing was changed")
 
     def _opened(self, loaded: tuple[RecognitionService, int]) -> None:
         service, people = loaded
@@ -194,10 +222,14 @@ class LiveController(QObject):
 
     # -- typed calls -------------------------------------------------------------------------
 
-    def apply_settings(self, settings: Settings) -> None:
-        """Thresholds at once; a new provider or gallery is loaded on a worker and swapped in."""
+    def apply_settings(self, settings: Settings, passphrase: str | None = None) -> None:
+        """Thresholds at once; a new provider or gallery is loaded on a worker and swapped in
+        (a gallery that needs a passphrase asks for it, see ``passphraseNeeded``)."""
+        if self._closed or self.service is None:
+            return
+
         def apply():
-            self.service.apply_settings(settings)
+            self.service.apply_settings(settings, passphrase)
             return self.service.people_count()
 
         def applied(count: int) -> None:
@@ -205,7 +237,9 @@ class LiveController(QObject):
             self.settingsApplied.emit(settings)
             self.galleryChanged.emit(count)
 
-        self._call("apply settings", apply, applied, self.settingsFailed.emit)
+        run_in_background(apply, lambda count: self._closed or applied(count),
+                          lambda error: self._not_opened(error, lambda given: self.apply_settings(settings, given),
+                                                         self.settingsFailed), name="apply settings")
 
     def switch_model(self, model_id: str) -> None:
         """Re-embed the gallery with ``model_id`` and put it into service."""

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
             ("enroll", "Enroll from webcam", "Ctrl+E", self.enroll_from_webcam),
             ("enroll_photo", "Enroll from photo…", "Ctrl+O", self.enroll_from_photo),
             ("gallery", "Gallery…", "Ctrl+G", self.open_gallery),
+            ("history", "History…", "Ctrl+H", self.open_history),
             ("settings", "Settings…", "Ctrl+,", self.open_settings),
             ("snapshot", "Snapshot", "Ctrl+S", self.snapshot),
             ("demo", "Open video or folder…", "Ctrl+Shift+O", self.open_demo_source),
@@ -100,13 +102,13 @@ class MainWindow(QMainWindow):
             action.setStatusTip(f"{text.rstrip('…')} ({action.shortcut().toString(QKeySequence.NativeText)})")
             action.triggered.connect(slot)
             self.actions_by_name[name] = action
-            if name not in ("quit", "about", "demo", "train"):
+            if name not in ("quit", "about", "demo", "train", "history"):
                 toolbar.addAction(action)
         file_menu = self.menuBar().addMenu("&File")
         for name in ("demo", "snapshot", "quit"):
             file_menu.addAction(self.actions_by_name[name])
         people_menu = self.people_menu = self.menuBar().addMenu("&People")
-        for name in ("enroll", "enroll_photo", "gallery"):
+        for name in ("enroll", "enroll_photo", "gallery", "history"):
             people_menu.addAction(self.actions_by_name[name])
         tools = self.menuBar().addMenu("&Tools")
         tools.addAction(self.actions_by_name["settings"])
@@ -115,7 +117,7 @@ class MainWindow(QMainWindow):
         self.models_group = QActionGroup(self)
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self.menuBar().addMenu("&Help").addAction(self.actions_by_name["about"])
-        for name in ("start", "enroll", "enroll_photo", "gallery", "snapshot", "train"):
+        for name in ("start", "enroll", "enroll_photo", "gallery", "history", "snapshot", "train"):
             self.actions_by_name[name].setEnabled(False)  # until the models are loaded
 
     def _build_status_bar(self) -> None:
@@ -170,6 +172,7 @@ class MainWindow(QMainWindow):
         controller = self.controller
         controller.ready.connect(self._ready)
         controller.failed.connect(self._failed)
+        controller.passphraseNeeded.connect(self._ask_gallery_passphrase)
         controller.frameProcessed.connect(self._show_frame)
         controller.sourceChanged.connect(self._source_changed)
         controller.cameraLost.connect(self._camera_lost)
@@ -189,13 +192,23 @@ class MainWindow(QMainWindow):
 
     def _ready(self, providers) -> None:
         self._show_provider(providers)
-        for name in ("start", "enroll_photo", "gallery"):
+        for name in ("start", "enroll_photo", "gallery", "history"):
             self.actions_by_name[name].setEnabled(True)
         self.banner_photo_button.setEnabled(True)
         self._offer_training()
         self._follow_model_changes()
         self.view.show_message("Starting the camera…")
         self.controller.start_source(self.source)
+
+    def _ask_gallery_passphrase(self, reason: str) -> None:
+        """Asked on the UI thread; the gallery is then opened again on a worker with the answer."""
+        self.view.show_message("The gallery is protected by a passphrase…")
+        self.controller.give_passphrase(self.ask_passphrase("Gallery passphrase", f"{reason}\n\nPassphrase:"))
+
+    def ask_passphrase(self, title: str, label: str) -> str | None:
+        """A passphrase typed hidden (password mode), or None when cancelled."""
+        text, ok = QInputDialog.getText(self, title, label, QLineEdit.EchoMode.Password)
+        return text if ok else None
 
     def _failed(self, message: str) -> None:
         self.view.show_message(f"OneShot cannot start:\n{message}")
@@ -300,12 +313,21 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_history(self):
+        from .history_dialog import HistoryDialog
+
+        dialog = HistoryDialog(self.controller.service, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def open_settings(self):
         from .settings_dialog import SettingsDialog
 
         service = self.controller.service
         dialog = SettingsDialog(self.settings, self.provider_label.toolTip(), parent=self,
-                                calibrated_tau=service.calibrated_tau if service else None)
+                                calibrated_tau=service.calibrated_tau if service else None,
+                                protection=service.gallery_protection if service else "")
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -99,7 +101,7 @@ class SettingsDialog(QDialog):
     """
 
     def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None,
-                 calibrated_tau: float | None = None) -> None:
+                 calibrated_tau: float | None = None, protection: str = "") -> None:
         super().__init__(parent)
         self._original = settings
         self._defaults = model_defaults()
@@ -161,6 +163,19 @@ class SettingsDialog(QDialog):
         self.choose_gallery_button.setAutoDefault(False)
         self.choose_gallery_button.clicked.connect(self._choose_gallery)
 
+        self.protection = QLabel(protection or "(shown once the gallery is open)")
+        self.protection.setToolTip("Change it with `oneshot gallery encrypt | decrypt | rekey`")
+        self.retention_check = QCheckBox("Forget people not seen for")
+        self.retention_check.setToolTip("Off by default. The people the camera has not identified in this many days "
+                                        "are deleted with every sample, and the deletion is kept in the history")
+        self.retention_days = QSpinBox()
+        self.retention_days.setRange(1, 3650)
+        self.retention_days.setSuffix(" days")
+        self.retention_days.setValue(round(settings.retention_days) if settings.retention_days else 90)
+        self.retention_check.setChecked(settings.retention_days is not None)
+        self.retention_days.setEnabled(self.retention_check.isChecked())
+        self.retention_check.toggled.connect(self.retention_days.setEnabled)
+
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -177,6 +192,8 @@ class SettingsDialog(QDialog):
         form.addRow("Resolution:", self.resolution_combo)
         form.addRow("Execution provider:", _row(self.provider_combo, self.provider_reason))
         form.addRow("Gallery file:", _row(self.gallery_edit, self.choose_gallery_button))
+        form.addRow("Protection:", self.protection)
+        form.addRow("Retention:", _row(self.retention_check, self.retention_days))
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problem)
@@ -221,7 +238,16 @@ class SettingsDialog(QDialog):
             resolution=self._resolutions[self.resolution_combo.currentIndex()],
             provider=self.provider_combo.currentData() or "",
             gallery=str(Path(gallery).expanduser()) if gallery else "",
+            retention_days=self._retention(),
         )
+
+    def _retention(self) -> float | None:
+        """The period in days, None when off; a fractional period set elsewhere is kept if untouched."""
+        if not self.retention_check.isChecked():
+            return None
+        kept = self._original.retention_days
+        return kept if kept is not None and round(kept) == self.retention_days.value() else \
+            float(self.retention_days.value())
 
     def take_calibrated_tau(self) -> None:
         """Back to the model's own tau: kept in step with the model from now on."""
