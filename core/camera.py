@@ -1,4 +1,4 @@
-"""Frame sources behind one small interface: webcams, video files and folders of images.
+"""Frame sources behind one small interface: webcams, network cameras, video files and image folders.
 
 Every source hands out RGB ``Frame`` objects one ``read()`` at a time, so the live view does
 not care where frames come from. ``LatestFrameGrabber`` reads a live source on its own thread
@@ -18,11 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
+# FFmpeg's own log goes to stderr and may echo a stream's URL: keep it silent (before cv2 loads it).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from .errors import CameraError, ImageError
-from .imaging import LoadedImage, load_image
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import CameraError, ImageError  # noqa: E402
+from .imaging import LoadedImage, load_image  # noqa: E402
+from .redact import redact  # noqa: E402
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+STREAM_TIMEOUT_MS = 5000  # a stream that does not connect, or sends nothing, this long is lost
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +116,47 @@ class WebcamSource(FrameSource):
 
     def close(self) -> None:
         self._capture.release()
+
+
+class NetworkStreamSource(FrameSource):
+    """An IP camera: an RTSP or HTTP(S) MJPEG stream, read with OpenCV's FFmpeg backend.
+
+    Connecting and every read time out after ``STREAM_TIMEOUT_MS``, so a camera that goes
+    away raises ``CameraError`` (and the live loop retries) instead of hanging a thread.
+    The URL, with its password, goes to FFmpeg only: ``description`` and every message show
+    it redacted.
+    """
+
+    is_live = True
+
+    def __init__(self, url: str) -> None:
+        self._name = redact(url)
+        self.description = self._name
+        options = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, options)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraError(self._name, f"{self._name}: the network camera does not answer (unreachable, wrong "
+                                          "address or login, or not a video stream)")
+        self._capture = capture
+        self._count = 0
+
+    def read(self) -> Frame:
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            raise CameraError(self._name, f"{self._name}: the network camera stopped sending (disconnected, or "
+                                          f"silent for {STREAM_TIMEOUT_MS // 1000} s)")
+        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, time.monotonic())
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def is_stream_url(text: str) -> bool:
+    return text.strip().split("://", 1)[0].lower() in STREAM_SCHEMES and "://" in text
 
 
 def list_cameras(max_index: int = 5) -> list[int]:
@@ -281,7 +329,7 @@ class ImageFolderSource(FrameSource):
 def open_source(
     spec: str, width: int | None = None, height: int | None = None, fps: float | None = None
 ) -> FrameSource:
-    """A source from what a person typed: a camera number, an image folder or a video file.
+    """A source from what a person typed: a camera number, a network camera URL, an image folder or a video file.
 
     ``width`` and ``height`` apply to cameras; ``fps`` paces image folders, and video files
     at their own rate (the app plays them like a camera).
@@ -289,13 +337,16 @@ def open_source(
     text = spec.strip()
     if text.isascii() and text.isdigit():
         return WebcamSource(int(text), width, height)
+    if is_stream_url(text):
+        return NetworkStreamSource(text)
     path = Path(text)
     if text and path.is_dir():
         return ImageFolderSource(path, fps=fps)
     if text and path.is_file():
         return VideoFileSource(path, realtime=fps is not None)
     raise CameraError(
-        spec, f"{spec!r} is neither a camera number (0, 1, ...), a folder of images nor a video file"
+        redact(spec), f"{redact(spec)!r} is neither a camera number (0, 1, ...), a network camera (rtsp://, "
+                      "http://), a folder of images nor a video file"
     )
 
 

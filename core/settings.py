@@ -106,11 +106,15 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically (temporary file, then rename) so a crash never leaves half a file."""
+    """Write atomically (temporary file, then rename) so a crash never leaves half a file;
+    owner-only, since a network camera's URL may hold its password."""
     path = path or default_settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(asdict(settings), indent=2))
+    os.chmod(temporary, 0o600)
     temporary.replace(path)
 
 

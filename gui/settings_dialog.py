@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -30,8 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.camera import list_cameras
+from core.camera import is_stream_url, list_cameras
 from core.gallery import default_gallery_path
+from core.redact import redact
 from core.models import find_model
 from core.settings import Settings
 
@@ -43,6 +46,7 @@ TAU_MIN, TAU_MAX = 0.10, 0.80
 RESOLUTIONS = [(640, 480), (1280, 720), (1920, 1080)]
 PROVIDERS = [("auto", "Automatic"), ("cuda", "CUDA (NVIDIA GPU)"), ("cpu", "CPU")]
 CHOOSE_SOURCE = "\0choose"  # combo data of the "Video file or image folder…" entry; no real source
+CHOOSE_STREAM = "\0stream"  # combo data of the "Network camera…" entry
 VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv"
 IMAGE_PATTERNS = "*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm *.gif"
 VIDEO_FILTER = f"Videos ({VIDEO_PATTERNS})"
@@ -305,8 +309,9 @@ class SettingsDialog(QDialog):
             if self._camera.isascii() and self._camera.isdigit():
                 missing = self._cameras is not None
                 entries.insert(0, (f"Camera {self._camera}{' (not found)' if missing else ''}", self._camera))
-            else:
-                entries.insert(0, (self._camera, self._camera))
+            else:  # a file, folder or network camera: its password is never shown
+                entries.insert(0, (redact(self._camera), self._camera))
+        entries.append(("Network camera (RTSP or HTTP URL)…", CHOOSE_STREAM))
         entries.append(("Video file or image folder…", CHOOSE_SOURCE))
         self.camera_combo.blockSignals(True)
         self.camera_combo.clear()
@@ -319,6 +324,8 @@ class SettingsDialog(QDialog):
         value = self.camera_combo.itemData(index)
         if value == CHOOSE_SOURCE:
             value = self.ask_camera_source() or self._camera
+        elif value == CHOOSE_STREAM:
+            value = self.ask_stream_url() or self._camera
         self._camera = value
         self._fill_cameras()
         self._check()
@@ -329,6 +336,17 @@ class SettingsDialog(QDialog):
             self.gallery_edit.setText(path)
 
     # -- prompts (replace on an instance in tests) ----------------------------------------------
+
+    def ask_stream_url(self) -> str | None:
+        """A network camera's URL (rtsp://user:password@host/path, http://host/video.mjpg); None when cancelled."""
+        while True:
+            text, ok = QInputDialog.getText(self, "Network camera", "Stream URL (RTSP, or HTTP MJPEG):",
+                                            QLineEdit.EchoMode.Normal, "rtsp://")
+            if not ok:
+                return None
+            if is_stream_url(text) and text.split("://", 1)[1].strip():
+                return text.strip()
+            QMessageBox.warning(self, "Network camera", "Give an rtsp://, rtsps://, http:// or https:// URL.")
 
     def ask_camera_source(self) -> str | None:
         """A video file, or the folder of the image picked; None when cancelled."""

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         _shared_options=frozenset({"json", "debug"}), _command="gui")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     gui = commands.add_parser("gui", parents=[common_options()], help="open the desktop app (the default)")
-    gui.add_argument("--source", type=video_source, default=None, metavar="PATH",
-                     help="a webcam index, video file or image folder to use instead of the camera")
+    gui.add_argument("--source", type=video_source, default=None, metavar="SOURCE",
+                     help="a webcam index, network camera URL (rtsp://, http://), video file or image folder to use "
+                          "instead of the camera")
     gui.add_argument("--check-frames", type=at_least(1), default=None, metavar="N",
                      help="for installer smoke tests: quit after N frames with faces, printing who was seen")
     gui.set_defaults(run=request_gui)

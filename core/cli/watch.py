@@ -23,7 +23,8 @@ from .passphrases import gallery_passphrase
 def register(commands, gallery_option) -> None:
     watch = commands.add_parser("watch", parents=[common_options(), model_options(), gallery_option],
                                 help="identify faces live on a webcam, video file or image folder")
-    watch.add_argument("source", type=video_source, metavar="SOURCE", help="webcam index (0), video file or image folder")
+    watch.add_argument("source", type=video_source, metavar="SOURCE", help="webcam index (0), network camera URL (rtsp://user:password@host/path, http://host/video.mjpg), "
+                            "video file or image folder")
     watch.add_argument("--max-frames", type=at_least(1), default=None, help="stop after this many frames")
     watch.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the model)")
     watch.add_argument("--detect-side", type=detect_side, default=None, metavar="PX",

@@ -533,7 +533,7 @@ def test_camera_choice_lists_found_cameras_and_a_file_or_folder(qtbot, open_sett
     qtbot.waitUntil(lambda: dialog.camera_status.text() == "found: 0, 2")
     combo = dialog.camera_combo
     labels = [combo.itemText(i) for i in range(combo.count())]
-    assert labels == ["Camera 0", "Camera 2", "Video file or image folder…"]
+    assert labels == ["Camera 0", "Camera 2", "Network camera (RTSP or HTTP URL)…", "Video file or image folder…"]
     assert combo.currentText() == "Camera 2"
     combo.setCurrentIndex(0)
     assert dialog.settings().camera == "0"
