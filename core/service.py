@@ -22,6 +22,7 @@ import numpy as np
 from .activation import activate_model
 from .archive import export_gallery, import_archive
 from .camera import CameraError, Frame, FrameSource, LatestFrameGrabber, open_source
+from .camera_session import MAX_CAMERAS, CameraSession, FairTurns, camera_of, first_track_id
 from .detect import Face
 from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, enrol_views, prepare_candidate
 from .errors import InputError, OneShotError
@@ -37,7 +38,8 @@ from .quality import FaceCountError, PoseTarget, QualityError, QualityReport, ch
 from .retention import RetentionKeeper
 from .runtime import ProviderChoice
 from .settings import Settings
-from .track import TrackEvent
+from .timing import RateMeter
+from .track import FaceTracker, TrackEvent
 from .unknowns import UnknownFace, UnknownFaces, UnknownGroup
 
 log = logging.getLogger(__name__)
@@ -48,19 +50,20 @@ BURST = 5  # good frames collected by "Capture"; the sharpest is enrolled
 DEMO_FPS = 30.0  # an image folder plays like a webcam in the app
 WAIT_SECONDS = 0.25  # longest wait for a frame: the loop yields at least this often (a cancel point)
 STALL_SECONDS = 5.0  # a live source silent this long counts as lost
-FPS_SMOOTHING = 0.1  # weight of the newest frame in the frames/s running estimate
 
 
 @dataclass(frozen=True)
 class SourceStarted:
     description: str
     restored: bool  # True when a lost source answered again
+    camera: int = 0
 
 
 @dataclass(frozen=True)
 class SourceLost:
     message: str
     retry_seconds: float
+    camera: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +76,7 @@ class Identified:
     tau: float
     fps: float
     stage_ms: dict[str, float]
+    camera: int = 0  # which of the window's cameras (0 with one)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,26 +104,6 @@ class EnrolFailed:
 LiveEvent = SourceStarted | SourceLost | Identified | EnrolPreview | CandidateReady | EnrolFailed
 
 
-class RateMeter:
-    """Frames per second as a running estimate: constant memory however long it runs."""
-
-    def __init__(self, weight: float = FPS_SMOOTHING) -> None:
-        self.weight = weight
-        self.reset()
-
-    def reset(self) -> None:
-        self.rate = 0.0
-        self._last: float | None = None
-
-    def tick(self, now: float | None = None) -> float:
-        now = time.perf_counter() if now is None else now
-        if self._last is not None:
-            instant = 1.0 / max(now - self._last, 1e-6)
-            self.rate = instant if self.rate == 0.0 else (1 - self.weight) * self.rate + self.weight * instant
-        self._last = now
-        return self.rate
-
-
 class RecognitionService:
     """Owns the models, the gallery and the live loop; see the module docstring for threads."""
 
@@ -131,14 +115,13 @@ class RecognitionService:
         self.detect_long_side = detect_long_side
         self._pipeline = pipeline
         self._gallery = gallery
-        self.recognizer = self._new_recognizer()
+        self._turns = FairTurns()  # one frame in the networks at a time, cameras served in turn
+        self._sessions = {0: CameraSession(0, self._new_recognizer(0))}
         self._enrolling = False
         self._burst: list[tuple[float, Frame]] | None = None
         self._burst_pose: PoseTarget | None = None  # a guided view: only frames turned like this count
-        self.fps = RateMeter()
         self._unknowns = UnknownFaces(self.recognizer.matcher.tau)  # "Who's this?": in memory only
         self._unknowns_checked = None  # the gallery revision the groups were last checked against
-        self._last: LiveResult | None = None  # the last identified frame: corrections act on its faces
         self._retention = RetentionKeeper(self.settings.retention_days)
 
     @classmethod
@@ -200,10 +183,37 @@ class RecognitionService:
         """The gallery's history, oldest first, and where its chain breaks (None: intact)."""
         return self._gallery.history()
 
-    def _new_recognizer(self) -> LiveRecognizer:
+    @property
+    def recognizer(self) -> LiveRecognizer:
+        """The first camera's recognizer (the only one with one camera); its matcher is everyone's."""
+        return self._sessions[0].recognizer
+
+    @property
+    def fps(self) -> RateMeter:
+        return self._sessions[0].fps
+
+    def _new_recognizer(self, camera: int, matcher: Matcher | None = None) -> LiveRecognizer:
         pipeline = self._pipeline
-        matcher = Matcher(self._gallery, pipeline.embedder.spec.id, self.settings.effective_tau(pipeline.tau))
-        return LiveRecognizer(pipeline, matcher, detect_long_side=self.detect_long_side)
+        if matcher is None:
+            matcher = Matcher(self._gallery, pipeline.embedder.spec.id, self.settings.effective_tau(pipeline.tau))
+        return LiveRecognizer(pipeline, matcher, FaceTracker(first_id=first_track_id(camera)),
+                              detect_long_side=self.detect_long_side)
+
+    def _renew_recognizers(self) -> None:
+        """New recognizers on the models in service, one per camera, sharing one matcher (one index)."""
+        first = self._sessions[0]
+        first.recognizer = self._new_recognizer(0)
+        for session in self._sessions.values():
+            if session is not first:
+                session.recognizer = self._new_recognizer(session.number, first.recognizer.matcher)
+
+    def _session(self, camera: int) -> CameraSession:
+        if not 0 <= camera < MAX_CAMERAS:
+            raise InputError(f"at most {MAX_CAMERAS} cameras at once (cameras 0 to {MAX_CAMERAS - 1})")
+        with self._swap:
+            if camera not in self._sessions:
+                self._sessions[camera] = CameraSession(camera, self._new_recognizer(camera, self.recognizer.matcher))
+            return self._sessions[camera]
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -231,7 +241,7 @@ class RecognitionService:
             pipeline.detector.configure(settings.score_threshold, settings.nms_threshold)
             if pipeline is not self._pipeline or gallery is not previous:
                 self._pipeline, self._gallery = pipeline, gallery
-                self.recognizer = self._new_recognizer()
+                self._renew_recognizers()
             else:
                 self.recognizer.matcher.tau = settings.effective_tau(pipeline.tau)
             if gallery is not previous:
@@ -251,7 +261,7 @@ class RecognitionService:
             pipeline.warm_up()
             with self._swap:
                 self._pipeline = pipeline
-                self.recognizer = self._new_recognizer()
+                self._renew_recognizers()
             return embedder.spec
 
     def follow_active_model(self) -> ModelSpec | None:
@@ -432,18 +442,19 @@ class RecognitionService:
 
     # -- corrections and the person view -------------------------------------------------------
 
-    def last_faces(self) -> list[LiveFace]:
-        """The faces of the last identified frame (an in-memory snapshot: cheap on any thread)."""
-        last = self._last
+    def last_faces(self, camera: int = 0) -> list[LiveFace]:
+        """The faces of the camera's last identified frame (an in-memory snapshot: cheap on any thread)."""
+        session = self._sessions.get(camera)
+        last = session.last if session is not None else None
         return [] if last is None else list(last.faces)
 
-    def face_near(self, box: tuple[float, float, float, float]) -> LiveFace | None:
+    def face_near(self, box: tuple[float, float, float, float], camera: int = 0) -> LiveFace | None:
         """The face of the last identified frame that overlaps ``box`` (frame pixels) the most.
 
         The window shows a frame or two behind the loop: a click on a box drawn there finds
         the same face's track here, under its newest id.
         """
-        scored = [(_overlap(box, face.face.box), face) for face in self.last_faces()]
+        scored = [(_overlap(box, face.face.box), face) for face in self.last_faces(camera)]
         scored = [item for item in scored if item[0] > 0.0]
         return max(scored, key=lambda item: item[0])[1] if scored else None
 
@@ -499,7 +510,8 @@ class RecognitionService:
 
     def _face(self, track_id: int) -> tuple[EnrolmentCandidate, str]:
         with self._swap:  # the frame and the models it is embedded with, as one
-            last, pipeline = self._last, self._pipeline
+            session = self._sessions.get(camera_of(track_id))
+            last, pipeline = (session.last if session is not None else None), self._pipeline
         face = next((live.face for live in (last.faces if last is not None else []) if live.track_id == track_id),
                     None)
         if face is None:
@@ -524,7 +536,7 @@ class RecognitionService:
     # -- the live loop -----------------------------------------------------------------------
 
     def live(self, spec: str, *, realtime: bool = True, reconnect: bool = True, max_frames: int | None = None,
-             should_stop: Callable[[], bool] = lambda: False) -> Iterator[LiveEvent | None]:
+             should_stop: Callable[[], bool] = lambda: False, camera: int = 0) -> Iterator[LiveEvent | None]:
         """Frames of ``spec`` (camera index, video file or image folder) through the current mode.
 
         ``realtime`` (the app): every source is read on its own thread keeping only the
@@ -533,14 +545,17 @@ class RecognitionService:
         with it. ``reconnect``: a lost or absent camera is reported (``SourceLost``) and
         tried again every RETRY_SECONDS; without it the ``CameraError`` is raised. None is
         yielded while waiting, at least every WAIT_SECONDS: a consumer can stop there.
+        ``camera`` (0 to MAX_CAMERAS - 1): several loops, one per camera, each on its own
+        thread, share the models, gallery and index (see ``camera_session``).
         """
+        session = self._session(camera)
         processed, lost, announced = 0, False, False
         while not should_stop():
             try:
                 source = open_source(spec, *self.settings.resolution, fps=DEMO_FPS if realtime else None)
-                start = SourceStarted(source.description, restored=lost) if lost or not announced else None
+                start = SourceStarted(source.description, lost, camera) if lost or not announced else None
                 lost = False
-                for event in self._run_source(source, realtime, should_stop, start):
+                for event in self._run_source(source, realtime, should_stop, start, session):
                     announced = True
                     yield event
                     if isinstance(event, (Identified, EnrolPreview)):
@@ -551,7 +566,7 @@ class RecognitionService:
                 if not reconnect:
                     raise
                 lost = True
-                yield SourceLost(str(error), RETRY_SECONDS)
+                yield SourceLost(str(error), RETRY_SECONDS, camera)
                 yield from _pause(RETRY_SECONDS, should_stop)
                 continue
             if not realtime:
@@ -562,16 +577,16 @@ class RecognitionService:
         return self.recognizer.finish()
 
     def _run_source(self, source: FrameSource, realtime: bool, should_stop,
-                    start: SourceStarted | None) -> Iterator[LiveEvent | None]:
+                    start: SourceStarted | None, session: CameraSession) -> Iterator[LiveEvent | None]:
         """One opened source to its end; ``start`` (if any) is announced once it is in hand."""
         if not realtime and not source.is_live:  # a file for the command line: every frame, in order
             with source:
-                yield from self._announce(start)
-                for result in self.recognizer.results(iter(source.read, None), live=False):
-                    yield self._identified(result)
+                yield from self._announce(start, session)
+                for result in session.recognizer.results(iter(source.read, None), live=False):
+                    yield self._identified(result, session)
             return
         with LatestFrameGrabber(source) as grabber:
-            yield from self._announce(start)
+            yield from self._announce(start, session)
             last_frame = time.monotonic()
             while not should_stop():
                 frame = grabber.latest(timeout=WAIT_SECONDS)
@@ -584,26 +599,26 @@ class RecognitionService:
                     yield None
                     continue
                 last_frame = time.monotonic()
-                yield from self._process(frame)
+                yield from self._process(frame, session)
 
-    def _announce(self, start: SourceStarted | None) -> Iterator[SourceStarted]:
+    def _announce(self, start: SourceStarted | None, session: CameraSession) -> Iterator[SourceStarted]:
         if start is not None:
-            self.fps.reset()
+            session.fps.reset()
             yield start
 
-    def _process(self, frame: Frame) -> list[LiveEvent]:
-        with self._swap:
-            if self._enrolling:
+    def _process(self, frame: Frame, session: CameraSession) -> list[LiveEvent]:
+        with self._turns, self._swap:
+            if self._enrolling and session.number == 0:  # enrolment from the webcam: the first camera
                 return self._preview(frame)
-            return [self._identified(self.recognizer.process(frame))]
+            return [self._identified(session.recognizer.process(frame), session)]
 
-    def _identified(self, result: LiveResult) -> Identified:
-        self._last = result  # one frame, replaced by the next: what a correction acts on
+    def _identified(self, result: LiveResult, session: CameraSession) -> Identified:
+        session.last = result  # one frame, replaced by the next: what a correction acts on
         self._remember_unknowns(result)
         self._retention.seen(self._gallery, [face.name for face in result.faces if face.name])
         self._retention.sweep(self._gallery)
         return Identified(result.frame, result.faces, result.events, self.recognizer.matcher.tau,
-                          self.fps.tick(), self._pipeline.times.medians())
+                          session.fps.tick(), self._pipeline.times.medians(), session.number)
 
     def _preview(self, frame: Frame) -> list[LiveEvent]:
         """Quality hints for one frame; during a burst, the best of BURST good frames becomes a candidate."""

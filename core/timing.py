@@ -44,3 +44,26 @@ class StageTimes:
 
     def clear(self) -> None:
         self.samples.clear()
+
+
+FPS_SMOOTHING = 0.1  # weight of the newest frame in the frames/s running estimate
+
+
+class RateMeter:
+    """Frames per second as a running estimate: constant memory however long it runs."""
+
+    def __init__(self, weight: float = FPS_SMOOTHING) -> None:
+        self.weight = weight
+        self.reset()
+
+    def reset(self) -> None:
+        self.rate = 0.0
+        self._last: float | None = None
+
+    def tick(self, now: float | None = None) -> float:
+        now = time.perf_counter() if now is None else now
+        if self._last is not None:
+            instant = 1.0 / max(now - self._last, 1e-6)
+            self.rate = instant if self.rate == 0.0 else (1 - self.weight) * self.rate + self.weight * instant
+        self._last = now
+        return self.rate

@@ -110,6 +110,7 @@ class FaceTracker:
         unsure_every: int = 3,
         box_jump: float = 0.2,
         box_scale: float = 1.4,
+        first_id: int = 1,
     ) -> None:
         if not 0.0 <= iou_threshold < 1.0:
             raise ValueError(f"iou_threshold must lie in [0, 1), got {iou_threshold}")
@@ -146,7 +147,8 @@ class FaceTracker:
         self._events: deque[TrackEvent] = deque(maxlen=MAX_PENDING_EVENTS)
         self._dropped_events = False  # warned once already
         self._frame = -1
-        self._next_id = 1
+        self._first_id = first_id  # several cameras: each tracker numbers its tracks in its own range
+        self._next_id = first_id
 
     @property
     def identity_tau(self) -> float | None:
@@ -202,7 +204,7 @@ class FaceTracker:
         An observation for a track that has already ended is ignored: with embedding done
         elsewhere, the answer may arrive after the face left.
         """
-        if not 1 <= track_id < self._next_id:
+        if not self._first_id <= track_id < self._next_id:
             raise ValueError(f"no track {track_id} was ever made")
         track = self._tracks.get(track_id)
         if track is None:

@@ -14,8 +14,9 @@ from core.settings import default_settings_path, load_settings
 from .main_window import MainWindow
 
 
-def run(source: str | None = None, argv: list[str] | None = None, check_frames: int | None = None) -> int:
-    """Open the main window (``source``: a webcam index, video file or image folder) and run.
+def run(source: str | list[str] | None = None, argv: list[str] | None = None, check_frames: int | None = None) -> int:
+    """Open the main window (``source``: a webcam index, network camera, video file or image
+    folder, or a list of up to four shown side by side) and run.
 
     ``check_frames``: quit after that many frames with faces, printing who was seen, the
     frame rate and resident memory after the first and the last tenth as one JSON line

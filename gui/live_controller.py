@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -70,6 +71,7 @@ class LiveController(QObject):
     sourceChanged = Signal(str)  # description of the running source, "" when stopped
     cameraLost = Signal(str)
     cameraRestored = Signal()
+    cameraState = Signal(int, str)  # another camera of the window (1 to 3): what it plays, or why it stopped
     galleryChanged = Signal(int)  # number of people
     modelChanged = Signal(object)  # ModelSpec of the embedder now in service
     modelFailed = Signal(str)
@@ -90,7 +92,8 @@ class LiveController(QObject):
         self.service: RecognitionService | None = None
         self.source: str | None = None  # what the live loop plays, or is about to
         self._live: Worker | None = None
-        self._in_flight = 0
+        self._extra: dict[int, Worker] = {}  # cameras 1.. of a window showing several
+        self._in_flight = Counter()  # frames per camera waiting for the UI thread
         self._in_flight_lock = threading.Lock()
         self._closed = False
         self._waiting_for_passphrase = None  # (retry(passphrase), failure signal) while the user is asked
@@ -171,6 +174,32 @@ class LiveController(QObject):
         self.source = None
         if self._live is not None:
             self._live.cancel()
+        for worker in self._extra.values():
+            worker.cancel()
+
+    def start_extra_sources(self, specs: list[str]) -> None:
+        """Cameras 1, 2, ... of a window showing several, each on its own worker and loop; the
+        service shares the models, gallery and index between them and gives each its turn."""
+        if self.service is None or self._closed:
+            return
+        for camera, spec in enumerate(specs, 1):
+            worker = Worker(f"live camera {camera}")
+            worker.progress.connect(self._on_live)
+            worker.failed.connect(lambda error, camera=camera: self.cameraState.emit(camera, describe(error)))
+            worker.finished.connect(lambda camera=camera: self._extra_ended(camera))
+            self._extra[camera] = worker
+            worker.start(self._events, spec, worker, camera)
+
+    def _extra_ended(self, camera: int) -> None:
+        self._extra.pop(camera, None)
+        with self._in_flight_lock:
+            self._in_flight[camera] = 0
+        if not self._closed:
+            self.cameraState.emit(camera, "Stopped")
+
+    @property
+    def extra_running(self) -> list[int]:
+        return sorted(self._extra)
 
     def _start_live(self, spec: str) -> None:
         worker = Worker(f"live {spec}")
@@ -180,13 +209,14 @@ class LiveController(QObject):
         self._live = worker
         worker.start(self._events, spec, worker)
 
-    def _events(self, spec: str, worker: Worker):
-        """On the worker: the service's events, frames turned into QImages, at most FRAMES_IN_FLIGHT queued."""
-        for event in self.service.live(spec, should_stop=worker.cancelled):
+    def _events(self, spec: str, worker: Worker, camera: int = 0):
+        """On the worker: the service's events, frames turned into QImages, at most FRAMES_IN_FLIGHT
+        queued per camera."""
+        for event in self.service.live(spec, should_stop=worker.cancelled, camera=camera):
             if isinstance(event, (Identified, EnrolPreview)):
                 with self._in_flight_lock:
-                    dropped = self._in_flight >= FRAMES_IN_FLIGHT
-                    self._in_flight += not dropped
+                    dropped = self._in_flight[camera] >= FRAMES_IN_FLIGHT
+                    self._in_flight[camera] += not dropped
                 if dropped:
                     yield None  # still a cancel point
                     continue
@@ -196,14 +226,18 @@ class LiveController(QObject):
 
     def _on_live(self, item) -> None:
         if isinstance(item, tuple):
-            with self._in_flight_lock:
-                self._in_flight -= 1
             image, event = item
+            with self._in_flight_lock:
+                self._in_flight[getattr(event, "camera", 0)] -= 1
             (self.frameProcessed if isinstance(event, Identified) else self.enrolFrame).emit(image, event)
+        elif isinstance(item, SourceStarted) and item.camera:
+            self.cameraState.emit(item.camera, item.description)
         elif isinstance(item, SourceStarted):
             self.sourceChanged.emit(item.description)
             if item.restored:
                 self.cameraRestored.emit()
+        elif isinstance(item, SourceLost) and item.camera:
+            self.cameraState.emit(item.camera, f"{item.message}\nRetrying every {item.retry_seconds:g} s…")
         elif isinstance(item, SourceLost):
             self.cameraLost.emit(item.message)
         elif isinstance(item, CandidateReady):
@@ -214,7 +248,7 @@ class LiveController(QObject):
     def _live_ended(self) -> None:
         self._live = None
         with self._in_flight_lock:
-            self._in_flight = 0
+            self._in_flight[0] = 0
         if self.source is not None and not self._closed:
             self._start_live(self.source)
         else:

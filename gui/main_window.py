@@ -32,6 +32,9 @@ from PySide6.QtWidgets import (
 from core.enrol import AlreadyEnrolledError
 from core.settings import Settings, resolve_settings, save_settings
 
+from core.camera_session import MAX_CAMERAS
+
+from .camera_grid import camera_grid
 from .live_controller import LiveController, describe
 from .unknowns_panel import UnknownsPanel
 from .video_view import VideoView, identity_overlays, render_annotated
@@ -45,11 +48,18 @@ class MainWindow(QMainWindow):
 
     closed = Signal()
 
-    def __init__(self, settings: Settings, settings_path: Path | None = None, source: str | None = None) -> None:
+    def __init__(self, settings: Settings, settings_path: Path | None = None,
+                 source: str | list[str] | None = None) -> None:
+        """``source``: what to play instead of the configured camera; a list of up to four
+        shows them side by side (the first is the main view)."""
         super().__init__()
+        sources = [source] if isinstance(source, str) else list(source or [])
+        if len(sources) > MAX_CAMERAS:
+            raise ValueError(f"at most {MAX_CAMERAS} cameras in one window, not {len(sources)}")
         self.settings = settings
         self.settings_path = settings_path
-        self.source = source or settings.camera
+        self.source = (sources[0] if sources else None) or settings.camera
+        self.extra_sources = sources[1:]
         self.people_count = 0
         self.frames_shown = 0  # since the source started: tells "no camera at all" from "camera lost"
         self.last_image = None
@@ -65,7 +75,12 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.no_camera_bar)
         layout.addWidget(self.banner)
-        layout.addWidget(self.view, 1)
+        if self.extra_sources:
+            grid, self.tiles = camera_grid(self.view, 1 + len(self.extra_sources))
+            layout.addWidget(grid, 1)
+        else:
+            self.tiles = []
+            layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
         self._build_actions()
         self._build_status_bar()
@@ -173,6 +188,7 @@ class MainWindow(QMainWindow):
         controller.ready.connect(self._ready)
         controller.failed.connect(self._failed)
         controller.passphraseNeeded.connect(self._ask_gallery_passphrase)
+        controller.cameraState.connect(lambda camera, text: self.tiles[camera].show_state(text))
         controller.frameProcessed.connect(self._show_frame)
         controller.sourceChanged.connect(self._source_changed)
         controller.cameraLost.connect(self._camera_lost)
@@ -199,6 +215,7 @@ class MainWindow(QMainWindow):
         self._follow_model_changes()
         self.view.show_message("Starting the camera…")
         self.controller.start_source(self.source)
+        self.controller.start_extra_sources(self.extra_sources)
 
     def _ask_gallery_passphrase(self, reason: str) -> None:
         """Asked on the UI thread; the gallery is then opened again on a worker with the answer."""
@@ -215,6 +232,12 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, "OneShot cannot start", message)
 
     def _show_frame(self, image, report) -> None:
+        if self.tiles:
+            self.tiles[report.camera].show_fps(report.fps)
+        if report.camera:  # another camera's tile: its picture and its rate, nothing else
+            self.tiles[report.camera].view.show_frame(image, identity_overlays(report.faces, report.tau),
+                                                      report.frame.captured)
+            return
         self.last_image = image
         self.last_overlays = identity_overlays(report.faces, report.tau)
         self.view.show_frame(image, self.last_overlays, report.frame.captured)
@@ -234,6 +257,8 @@ class MainWindow(QMainWindow):
         running = bool(description)
         self.frames_shown = 0
         self.camera_label.setText(description or "Stopped")
+        if self.tiles and description:
+            self.tiles[0].show_state(description)
         self.actions_by_name["start"].setText("Stop" if running else "Start")
         self._clear_speed()
         if not running:
@@ -280,6 +305,7 @@ class MainWindow(QMainWindow):
             self.controller.stop_source()
         else:
             self.controller.start_source(self.source)
+            self.controller.start_extra_sources(self.extra_sources)
 
     def enroll_from_webcam(self):
         """Only while frames arrive (the action is off otherwise): the dialog shows the live preview."""

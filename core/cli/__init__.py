@@ -12,6 +12,7 @@ import codecs
 import logging
 import sys
 
+from ..camera_session import MAX_CAMERAS
 from ..errors import OneShotError
 from ..history import set_program
 from . import custody, faces, people, training, watch
@@ -26,6 +27,16 @@ class OneShotParser(argparse.ArgumentParser):
         return finish_arguments(self, super().parse_args(args, namespace))
 
 
+class SourceList(argparse.Action):
+    """``--source`` given once or repeated: the list of sources, refused past MAX_CAMERAS."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        sources = list(getattr(namespace, self.dest, None) or []) + [value]
+        if len(sources) > MAX_CAMERAS:
+            parser.error(f"argument --source: at most {MAX_CAMERAS} cameras in one window")
+        setattr(namespace, self.dest, sources)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneShotParser(prog="oneshot", description="One-shot face recognition.", parents=[global_options()])
     parser.add_argument("--self-test", action="store_true",
@@ -35,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                         _shared_options=frozenset({"json", "debug"}), _command="gui")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     gui = commands.add_parser("gui", parents=[common_options()], help="open the desktop app (the default)")
-    gui.add_argument("--source", type=video_source, default=None, metavar="SOURCE",
+    gui.add_argument("--source", type=video_source, action=SourceList, default=None, metavar="SOURCE",
                      help="a webcam index, network camera URL (rtsp://, http://), video file or image folder to use "
-                          "instead of the camera")
+                          f"instead of the camera; repeat it for several cameras side by side (at most {MAX_CAMERAS})")
     gui.add_argument("--check-frames", type=at_least(1), default=None, metavar="N",
                      help="for installer smoke tests: quit after N frames with faces, printing who was seen")
     gui.set_defaults(run=request_gui)

@@ -30,7 +30,7 @@ def test_a_network_camera_plays_is_lost_and_comes_back_without_showing_its_passw
         camera.stop()
 
 
-def test_settings_take_a_network_camera_url(qtbot, make_window, tmp_path, people, monkeypatch):
+def test_settings_take_a_network_camera_url(qtbot, monkeypatch):
     monkeypatch.setattr("gui.settings_dialog.list_cameras", lambda: [])
     from gui.settings_dialog import CHOOSE_STREAM, SettingsDialog
     from core.settings import Settings
