@@ -443,7 +443,7 @@ class Gallery:
         ``protection``: how a gallery created now is encrypted: "key" (a random key in the
         system keyring or a key file: no prompt, the default), "passphrase" or "none"."""
         self.path = Path(path) if path is not None else default_gallery_path()
-        self._shown = printable_path(self.path)
+        self._shown = self._location_shown()
         self._lock = threading.RLock()
         self._local_changes = 0
         self._read_only_reason: str | None = "it was opened for reading only" if readonly else None
@@ -459,6 +459,10 @@ class Gallery:
         self._inode = self._identity()
 
     # -- opening -------------------------------------------------------------------------
+
+    def _location_shown(self) -> str:
+        """The gallery's location as messages show it."""
+        return printable_path(self.path)
 
     @property
     def read_only(self) -> bool:
@@ -663,10 +667,10 @@ class Gallery:
         except _SQLITE_FAILURES as exc:
             raise self._error(exc, "open") from None
 
-    def _unlock(self, db: sqlite3.Connection) -> None:
+    def _unlock(self, db: sqlite3.Connection, has_table: bool | None = None) -> None:
         """Find the key of an encrypted gallery (or learn it is plain); reads only."""
         try:
-            protection = read_protection(db)
+            protection = read_protection(db, has_table)
         except _Damaged as exc:
             raise self._damaged(str(exc)) from None
         except _SQLITE_FAILURES as exc:
@@ -1461,12 +1465,14 @@ class Gallery:
             if dimensions:
                 self._register_model(db, model_id, dimensions.pop())
             db.executemany(
-                "INSERT OR REPLACE INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?)",
+                "INSERT INTO embeddings (sample_id, model_id, vector) VALUES (?, ?, ?) "
+                "ON CONFLICT (sample_id, model_id) DO UPDATE SET vector = excluded.vector",
                 [(sample_id, model_id, self._fields.seal(v.tobytes(), "embeddings.vector"))
                  for sample_id, v in checked.items()],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO negative_embeddings (negative_id, model_id, vector) VALUES (?, ?, ?)",
+                "INSERT INTO negative_embeddings (negative_id, model_id, vector) VALUES (?, ?, ?) "
+                "ON CONFLICT (negative_id, model_id) DO UPDATE SET vector = excluded.vector",
                 [(negative_id, model_id, self._fields.seal(v.tobytes(), "negative_embeddings.vector"))
                  for negative_id, v in checked_negatives.items()],
             )
@@ -1507,10 +1513,14 @@ class Gallery:
         for table in tables:
             if table == "protection" or not self._has_table(table):
                 continue
-            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            columns = self._columns(db, table)
             sealed = {index: column for index, column in enumerate(columns) if column in SEALED_COLUMNS.get(table, ())}
             rows = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1, 2")
             yield table, columns, (self._opened(table, sealed, row) for row in rows)
+
+    def _columns(self, db, table: str) -> list[str]:
+        """A table's columns in their order (the database's own catalogue)."""
+        return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
     def _opened(self, table: str, sealed: dict[int, str], row: tuple) -> list:
         values = list(row)

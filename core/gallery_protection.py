@@ -127,9 +127,13 @@ class Protection:
                 "passphrase": "encrypted (passphrase)"}[self.scheme]
 
 
-def read_protection(db: sqlite3.Connection) -> Protection | None:
-    """The gallery's protection row; None for a plain gallery; ``Damaged`` for a malformed one."""
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'protection'").fetchone():
+def read_protection(db: sqlite3.Connection, has_table: bool | None = None) -> Protection | None:
+    """The gallery's protection row; None for a plain gallery; ``Damaged`` for a malformed one.
+    ``has_table``: known already (another database than SQLite), else looked up."""
+    if has_table is None:
+        has_table = bool(db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'protection'")
+                         .fetchone())
+    if not has_table:
         return None
     rows = db.execute("SELECT scheme, key_id, parameters, wrapped_key FROM protection").fetchall()
     if not rows:

@@ -13,12 +13,16 @@ negatives does exactly the work it did before.
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
-from .gallery import Gallery, GalleryVectors
+from .gallery import Gallery, GalleryError, GalleryVectors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,14 @@ class Matcher:
         """Reload the samples' and negatives' vectors if the gallery has changed since."""
         revision = self.gallery.revision
         if self._index is None or revision != self._revision:
-            index = VectorIndex(self.gallery.vectors(self.model_id))
-            negatives = NegativeIndex(self.gallery.negative_vectors(self.model_id), index)
+            try:
+                index = VectorIndex(self.gallery.vectors(self.model_id))
+                negatives = NegativeIndex(self.gallery.negative_vectors(self.model_id), index)
+            except GalleryError as error:
+                if self._index is None:
+                    raise
+                log.warning("keeping the index in memory: %s", error)  # a shared gallery's server went away
+                return
             self._index, self._negatives = index, negatives if len(negatives) else None
             self._revision = revision
 

@@ -27,6 +27,7 @@ from .detect import Face
 from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, enrol_views, prepare_candidate
 from .errors import InputError, OneShotError
 from .gallery import Gallery, ImportCounts, Person, SampleInfo
+from .gallery_location import open_gallery_at
 from .gallery_protection import PassphraseSource
 from .imaging import LoadedImage, load_image
 from .live import LIVE_LONG_SIDE, LiveFace, LiveRecognizer, LiveResult
@@ -132,7 +133,7 @@ class RecognitionService:
         A gallery protected by a passphrase raises ``PassphraseRequiredError`` without one:
         the caller asks the user (on its own thread) and opens again.
         """
-        gallery = Gallery(settings.gallery_path(), passphrase=passphrase)
+        gallery = open_gallery_at(settings.gallery_path(), passphrase=passphrase)
         try:
             pipeline = FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
                                          nms_threshold=settings.nms_threshold)
@@ -173,6 +174,11 @@ class RecognitionService:
     @property
     def gallery_path(self) -> Path:
         return self._gallery.path
+
+    @property
+    def gallery_online(self) -> bool:
+        """False while a shared gallery's server cannot be reached (identification goes on from memory)."""
+        return getattr(self._gallery, "online", True)
 
     @property
     def gallery_protection(self) -> str:
@@ -234,7 +240,7 @@ class RecognitionService:
                                          score_threshold=settings.score_threshold,
                                          nms_threshold=settings.nms_threshold)
         if settings.gallery_path() != self.settings.gallery_path():
-            gallery = Gallery(settings.gallery_path(), passphrase=passphrase)
+            gallery = open_gallery_at(settings.gallery_path(), passphrase=passphrase)
         with self._swap:
             previous = self._gallery
             self.settings = settings

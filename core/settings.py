@@ -73,9 +73,12 @@ class Settings:
             raise ValueError("the retention period must be a positive number of days (or off)")
         return self
 
-    def gallery_path(self) -> Path | None:
-        """The chosen gallery file; None lets ``Gallery`` use the default location."""
-        return Path(self.gallery) if self.gallery else None
+    def gallery_path(self) -> Path | str | None:
+        """The chosen gallery: a file's Path, a shared gallery's URL as written (``postgresql://``),
+        or None for the default location."""
+        if not self.gallery:
+            return None
+        return self.gallery if "://" in self.gallery else Path(self.gallery)
 
     def effective_tau(self, calibrated: float) -> float:
         """The threshold in force: the hand-set tau, else the model's calibrated one."""

@@ -140,12 +140,14 @@ class MainWindow(QMainWindow):
         self.camera_label = QLabel("No source")
         self.provider_label = QLabel("")
         self.fps_label = QLabel("")
+        self.gallery_label = QLabel("")  # a shared gallery's server out of reach
+        self.gallery_label.setStyleSheet("color: #b00020; font-weight: bold;")
         self.stages_label = QLabel("")
         self.stages_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.fps_label.setMinimumWidth(self.fps_label.fontMetrics().horizontalAdvance(
             "000.0 fps · 000 ms capture to screen") + 8)
         self.statusBar().addWidget(self.stages_label, 1)
-        for label in (self.camera_label, self.provider_label, self.fps_label):
+        for label in (self.gallery_label, self.camera_label, self.provider_label, self.fps_label):
             self.statusBar().addPermanentWidget(label)
 
     def _empty_gallery_banner(self) -> QWidget:
@@ -247,6 +249,8 @@ class MainWindow(QMainWindow):
             self.banner_button.setEnabled(True)
             self.no_camera_bar.setVisible(False)
         self.frames_shown += 1
+        offline = not self.controller.service.gallery_online
+        self.gallery_label.setText("Gallery server offline: identifying from memory" if offline else "")
         latency = self.view.latency_ms()
         self.fps_label.setText(f"{report.fps:.1f} fps" + (f" · {latency:.0f} ms capture to screen" if latency else ""))
         stages = " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.stage_ms.items())

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from core.camera import is_stream_url, list_cameras
 from core.gallery import default_gallery_path
+from core.gallery_postgres import is_postgres_location
 from core.redact import redact
 from core.models import find_model
 from core.settings import Settings
@@ -88,7 +89,7 @@ def explain_tau(tau: float, calibrated: float) -> str:
 
 def gallery_problem(text: str) -> str:
     """Why a typed gallery location cannot be used, or "" (the string alone; no disk access)."""
-    if not text:
+    if not text or is_postgres_location(text):
         return ""
     if not Path(text).expanduser().is_absolute():
         return "the gallery location must be a full path (or empty for the default)"
@@ -241,7 +242,7 @@ class SettingsDialog(QDialog):
             camera=self._camera,
             resolution=self._resolutions[self.resolution_combo.currentIndex()],
             provider=self.provider_combo.currentData() or "",
-            gallery=str(Path(gallery).expanduser()) if gallery else "",
+            gallery=gallery if is_postgres_location(gallery) or not gallery else str(Path(gallery).expanduser()),
             retention_days=self._retention(),
         )
 

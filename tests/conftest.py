@@ -130,3 +130,16 @@ def obama_service(pipeline, people, tmp_path):
     for service in made:
         service.close()
     pipeline.detector.configure()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """A real PostgreSQL server (Debian's binaries) on a free port, for the shared-gallery tests."""
+    from postgres_server import PostgresServer, server_binaries
+
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries (Debian package postgresql) are not installed")
+    running = PostgresServer(binaries).start()
+    yield running
+    running.remove()

@@ -48,10 +48,15 @@ def model_options() -> argparse.ArgumentParser:
     return options
 
 
+def gallery_location(text: str) -> Path | str:
+    """A gallery file's path, or a shared gallery's ``postgresql://`` URL kept as written."""
+    return text if "://" in text else Path(text)
+
+
 def gallery_option() -> argparse.ArgumentParser:
     option = argparse.ArgumentParser(add_help=False)
-    option.add_argument("--gallery", type=Path, default=argparse.SUPPRESS, metavar="PATH",
-                        help="gallery file (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
+    option.add_argument("--gallery", type=gallery_location, default=argparse.SUPPRESS, metavar="PATH",
+                        help="gallery file, or a shared gallery postgresql://user@host/db (default: $ONESHOT_GALLERY, else gallery.db in the user data folder)")
     return option
 
 
@@ -180,12 +185,13 @@ def resolved_settings(args):
 
 def open_gallery(args, readonly: bool = False):
     """The gallery in force; a passphrase, if it has one, from $ONESHOT_PASSPHRASE or the terminal."""
-    from ..gallery import Gallery, default_gallery_path, printable_path
+    from ..gallery_location import open_gallery_at, shown_location
     from .passphrases import gallery_passphrase
 
-    path = resolved_settings(args).gallery_path() or default_gallery_path()
-    return Gallery(path, readonly=readonly,
-                   passphrase=lambda: gallery_passphrase(f"Passphrase of the gallery {printable_path(path)}"))
+    location = resolved_settings(args).gallery_path()
+    return open_gallery_at(location, readonly=readonly,
+                           passphrase=lambda: gallery_passphrase(f"Passphrase of the gallery "
+                                                                 f"{shown_location(location)}"))
 
 
 def emit(args, document, text: str) -> None:

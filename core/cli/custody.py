@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import common_options, emit, gallery_option, open_gallery, positive_number, progress_printer, \
-    resolved_settings
+from .common import common_options, emit, gallery_location, gallery_option, open_gallery, positive_number, \
+    progress_printer, resolved_settings
 from .passphrases import ask_passphrase
 
 NEW_PASSPHRASE_VARIABLE = "ONESHOT_NEW_PASSPHRASE"
@@ -33,6 +33,12 @@ def register(commands) -> None:
     which.add_argument("--passphrase", action="store_true", help="a new passphrase (instead of a stored key)")
     which.add_argument("--key", action="store_true", help="a new key in the keyring or a key file (no passphrase)")
     rekey.set_defaults(run=run_reprotect, mode=None)
+    copy = actions.add_parser("copy", parents=[common_options()],
+                              help="copy a gallery to a new file or an empty PostgreSQL database (atomically)")
+    copy.add_argument("source", type=gallery_location, metavar="SRC", help="a gallery file or postgresql:// URL")
+    copy.add_argument("destination", type=gallery_location, metavar="DST",
+                      help="a new file, or postgresql://user@host/db (an empty database)")
+    copy.set_defaults(run=run_copy)
     prune = actions.add_parser("prune", parents=plain,
                                help="forget everyone not seen for N days (the retention period), irrecoverably")
     prune.add_argument("--days", type=positive_number, default=None, metavar="N",
@@ -77,6 +83,19 @@ def _target_mode(args, current: str) -> str:
     if getattr(args, "key", False) or current in ("none", "keyring", "file"):
         return "key"
     return "passphrase"
+
+
+def run_copy(args) -> int:
+    from ..gallery_copy import copy_gallery
+    from ..gallery_location import open_gallery_at, shown_location
+    from .passphrases import gallery_passphrase
+
+    with open_gallery_at(args.source, readonly=True,
+                         passphrase=lambda: gallery_passphrase(f"Passphrase of {shown_location(args.source)}")) as source:
+        described = copy_gallery(source, args.destination, progress_printer(args, "copying"))
+    emit(args, {"destination": shown_location(args.destination), "described": described},
+         f"copied to {shown_location(args.destination)}: {described}")
+    return 0
 
 
 def run_prune(args) -> int:

@@ -33,7 +33,7 @@ def make_window(qtbot, tmp_path):
     windows = []
 
     def make(source, **overrides):  # one source, or a list of up to four shown side by side
-        settings = Settings(gallery=str(tmp_path / "gallery.db"), **overrides)
+        settings = Settings(**{"gallery": str(tmp_path / "gallery.db"), **overrides})
         window = MainWindow(settings, tmp_path / "settings.json", source if isinstance(source, list) else str(source))
         qtbot.addWidget(window)
         window.show()

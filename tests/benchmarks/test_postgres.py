@@ -1,0 +1,57 @@
+"""A 100k-sample gallery on PostgreSQL vs the same in a local file: opening (every vector and
+name into the matcher's index) and identifying (one query; the index is in memory either way).
+
+Both encrypted, 10 samples per person, 128-d unit vectors, chips of 16 px (opening never reads
+chips). The server is the tests' own (127.0.0.1, Debian's PostgreSQL). Run::
+
+    python -m pytest tests/benchmarks/test_postgres.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core.gallery import Gallery, encode_chip
+from core.gallery_copy import copy_gallery
+from core.gallery_location import open_gallery_at
+from core.match import Matcher
+from gallery_data import MODEL, real_chips
+
+SAMPLES, PER_PERSON = 100_000, 10
+
+
+@pytest.fixture(scope="module")
+def galleries(tmp_path_factory, data_dir, server):
+    chip = encode_chip(cv2.resize(real_chips(data_dir, 1)[0], (16, 16), interpolation=cv2.INTER_AREA))
+    vectors = np.random.default_rng(7).normal(size=(SAMPLES, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = tmp_path_factory.mktemp("bench") / "g.db"
+    with Gallery(path) as gallery:
+        gallery.import_people([(f"person {p}", "", [(chip, vectors[p * PER_PERSON + k], 0.8, "bench")
+                                                    for k in range(PER_PERSON)])
+                               for p in range(SAMPLES // PER_PERSON)], MODEL)
+        url = server.create_database("bench100k")
+        copy_gallery(gallery, url)
+    return {"sqlite": str(path), "postgresql": url}, vectors
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_open_100k(benchmark, galleries, where):
+    locations, vectors = galleries
+
+    def open_and_load() -> int:
+        with open_gallery_at(locations[where], readonly=True) as gallery:
+            return len(Matcher(gallery, MODEL, 0.36).index.names)
+
+    assert benchmark.pedantic(open_and_load, rounds=3, warmup_rounds=1) == SAMPLES // PER_PERSON
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_identify_100k(benchmark, galleries, where):
+    locations, vectors = galleries
+    with open_gallery_at(locations[where], readonly=True) as gallery:
+        matcher = Matcher(gallery, MODEL, 0.36)
+        match = benchmark(lambda: matcher.match(vectors[7][None])[0])
+    assert match.name == "person 0"

@@ -1,0 +1,178 @@
+"""The shared gallery on a real PostgreSQL server (Debian's), started by the tests on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.errors import InputError
+from core.gallery import Gallery, GalleryError
+from core.gallery_copy import copy_gallery
+from core.gallery_location import open_gallery_at
+from core.gallery_postgres import PostgresGallery, wait_online
+from core.imaging import load_image
+from core.match import Matcher
+from gallery_data import MODEL, real_chips, unit_vector
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def database(server, request):
+    name = "g_" + request.node.name.lower().replace("[", "_").replace("]", "")[:50]
+    return server.create_database(name)
+
+
+@pytest.fixture(scope="module")
+def chips(data_dir):
+    return real_chips(data_dir, 4)
+
+
+def station_script(url: str, prefix: str, count: int) -> list[str]:
+    """Another station: a process of its own enrolling ``count`` people, printing each commit."""
+    code = ("import sys, time, numpy as np; from core.gallery_postgres import PostgresGallery\n"
+            "g = PostgresGallery(sys.argv[1]); chip = np.full((150, 150, 3), 90, np.uint8)\n"
+            "for n in range(int(sys.argv[3])):\n"
+            "    v = np.random.default_rng(sum(map(ord, sys.argv[2])) + n).normal(size=128).astype(np.float32)\n"
+            "    g.enroll(f'{sys.argv[2]} {n}', chip, v / np.linalg.norm(v), 'dlib-resnet-v1', 0.8, 'station')\n"
+            "    print(n + 1, time.time(), flush=True)\n"
+            "g.close()\n")
+    return [sys.executable, "-c", code, url, prefix, str(count)]
+
+
+def test_everything_the_local_gallery_does(database, chips, server):
+    with PostgresGallery(database) as gallery:
+        assert gallery.encrypted
+        gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "photo a")
+        gallery.enroll("Ana", chips[1], unit_vector(2), MODEL, 0.8, "photo b", add_to_existing=True)
+        gallery.enroll("Bob", chips[2], unit_vector(3), MODEL, 0.9, "photo c")
+        gallery.rename("bob", "Robert")
+        negative = gallery.add_negative("Ana", chips[3], unit_vector(4), MODEL, "live")
+        assert [p.name for p in gallery.people()] == ["Ana", "Robert"] and gallery.person("ana").samples == 2
+        assert [s.source for s in gallery.person_samples("Ana")] == ["photo a", "photo b"]
+        gallery.store_embeddings("other-model", {s.id: unit_vector(10 + s.id) for s in gallery.samples()})
+        assert gallery.count_missing("other-model") == 1  # the negative
+        assert Matcher(gallery, MODEL, 0.36).match(unit_vector(3)[None])[0].name == "Robert"
+        gallery.remove_negative(negative)
+        gallery.forget("Ana")
+        with pytest.raises(InputError):
+            gallery.reprotect("none")
+    import psycopg
+
+    with psycopg.connect(database) as db:
+        rows = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("people", "samples", "embeddings", "negatives", "negative_embeddings")}
+        sealed = b"".join(row[0] for row in db.execute("SELECT name FROM people UNION ALL SELECT chip FROM samples"))
+    assert rows == {"people": 1, "samples": 1, "embeddings": 2, "negatives": 0, "negative_embeddings": 0}
+    assert b"Robert" not in sealed and b"\x89PNG" not in sealed and b"photo" not in sealed
+
+
+def test_copy_file_to_server_and_back_keeps_every_row(database, chips, tmp_path, capsys):
+    local = tmp_path / "local.db"
+    with Gallery(local) as gallery:
+        for n in range(6):
+            gallery.enroll(f"person {n}", chips[n % 4], unit_vector(n), MODEL, 0.7, f"s{n}")
+        gallery.rename("person 5", "Eve")
+        digest = gallery.content_digest(history=False)
+    assert main(["gallery", "copy", str(local), database]) == 0
+    out, err = capsys.readouterr()
+    assert "copying [" in err and out.startswith("copied to postgresql://")
+    back = tmp_path / "back.db"
+    with open_gallery_at(database, readonly=True) as shared:
+        assert shared.content_digest(history=False) == digest
+        copy_gallery(shared, back)
+        with pytest.raises(InputError, match="already holds a gallery"):
+            copy_gallery(shared, database)
+    with Gallery(back, readonly=True) as gallery:
+        assert gallery.content_digest(history=False) == digest
+        assert [e.action for e in gallery.history()[0]][-2:] == ["import", "import"]
+    with PostgresGallery(database) as shared:  # ids continue after the copied ones
+        shared.enroll("New", chips[0], unit_vector(99), MODEL, 0.7, "x")
+
+
+def test_two_stations_enrol_at_once_and_nothing_is_lost(database):
+    with PostgresGallery(database):
+        pass  # the schema, made once before the stations start
+    stations = [subprocess.Popen(station_script(database, prefix, 25), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                for prefix in ("door", "hall")]
+    for station in stations:
+        assert station.wait(120) == 0
+    with PostgresGallery(database, readonly=True) as gallery:
+        assert len(gallery.people()) == 50
+        assert len(Matcher(gallery, MODEL, 0.36).index.names) == 50
+
+
+def test_a_station_sees_another_stations_enrolment_within_a_second(database):
+    with PostgresGallery(database) as station_b:
+        matcher = Matcher(station_b, MODEL, 0.36)
+        assert matcher.index.names == []
+        a = subprocess.Popen(station_script(database, "visitor", 1), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        _, committed = a.stdout.readline().split()
+        assert a.wait(60) == 0
+        v = np.random.default_rng(sum(map(ord, "visitor"))).normal(size=128).astype(np.float32)
+        query = (v / np.linalg.norm(v))[None]
+        deadline = time.monotonic() + 30
+        while matcher.match(query)[0].name != "visitor 0" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert matcher.match(query)[0].name == "visitor 0"
+        print(f"\nenrolled on station A, identified on station B {time.time() - float(committed):.3f} s after A's commit")
+
+
+def test_a_station_identifies_from_memory_while_the_server_is_away(database, server, chips):
+    with PostgresGallery(database) as gallery:
+        gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a")
+        matcher = Matcher(gallery, MODEL, 0.36)
+        assert matcher.match(unit_vector(1)[None])[0].name == "Ana"
+        server.stop()
+        try:
+            deadline = time.monotonic() + 10
+            while gallery.online and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not gallery.online
+            assert matcher.match(unit_vector(1)[None])[0].name == "Ana"  # from memory
+            with pytest.raises(GalleryError, match="nothing was changed|cannot"):
+                gallery.enroll("Bob", chips[1], unit_vector(2), MODEL, 0.9, "b")
+        finally:
+            server.restart()
+        assert wait_online(gallery, 20)
+        gallery.enroll("Bob", chips[1], unit_vector(2), MODEL, 0.9, "b")
+        assert matcher.match(unit_vector(2)[None])[0].name == "Bob"
+
+
+def test_a_killed_station_leaves_exactly_the_committed_enrolments(database):
+    with PostgresGallery(database):
+        pass
+    station = subprocess.Popen(station_script(database, "late", 400), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    printed = 0
+    while printed < 15:
+        printed = int(station.stdout.readline().split()[0])
+    os.kill(station.pid, signal.SIGKILL)
+    station.wait()
+    printed = max([printed] + [int(line.split()[0]) for line in station.stdout.read().splitlines() if line.strip()])
+    with PostgresGallery(database, readonly=True) as gallery:
+        people = gallery.people()
+        assert printed <= len(people) <= printed + 1  # the last commit may not have been printed yet
+        assert all(person.samples == 1 for person in people)
+        assert gallery.count_missing(MODEL) == 0
+
+
+def test_the_command_line_and_the_service_take_a_server_url(database, people, capsys):
+    assert main(["enroll", "--gallery", database, "Obama", str(people["barack_obama"][0])]) == 0
+    assert main(["identify", "--gallery", database, "--json", str(people["barack_obama"][1])]) == 0
+    assert '"name": "Obama"' in capsys.readouterr().out
+    from core.service import RecognitionService
+    from core.settings import Settings
+
+    with RecognitionService.open(Settings(gallery=database)) as service:
+        assert service.enrolled_names() == ["Obama"]
+        assert service.gallery_protection.startswith("encrypted")
+    image = load_image(people["barack_obama"][1])
+    assert image.pixels.shape[2] == 3
