@@ -58,9 +58,10 @@ class FairTurns:
             self._next_ticket += 1
             try:
                 self._changed.wait_for(lambda: self._serving == ticket)
-            except BaseException:
+            except BaseException:  # interrupted while waiting: its turn is skipped, not waited for
                 self._abandoned.add(ticket)
-                self._advance() if self._serving == ticket else None
+                if self._serving == ticket:
+                    self._advance()
                 raise
         return self
 
