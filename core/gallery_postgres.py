@@ -310,7 +310,8 @@ class PostgresGallery(Gallery):
 
     def _caught_up(self, connection) -> None:
         counter = connection.execute("SELECT counter FROM oneshot_revision").fetchone()[0]
-        if not self._online:
+        if not self._online:  # back: replace the pool's dead connections now, not at its next backoff
+            self._pool.check()
             log.info("%s: the gallery's server is back", self._shown)
         self._online = True
         self._counter = max(self._counter, counter)
