@@ -119,12 +119,17 @@ class Protection:
 
     @property
     def label(self) -> str:
-        return f"oneshot gallery {self.key_id}"
+        return wrapping_label(self.key_id)
 
     def describe(self) -> str:
         return {"keyring": "encrypted (key in the system keyring)",
                 "file": f"encrypted (key file in {keystore.key_folder()})",
                 "passphrase": "encrypted (passphrase)"}[self.scheme]
+
+
+def wrapping_label(key_id: str) -> str:
+    """What the data key is bound to when wrapped: a wrapped key moved to another id fails to open."""
+    return f"oneshot gallery {key_id}"
 
 
 def read_protection(db: sqlite3.Connection, has_table: bool | None = None) -> Protection | None:
@@ -198,8 +203,7 @@ def new_protection(mode: str, passphrase: PassphraseSource, shown: str) -> tuple
         values = {}
     else:
         raise ValueError(f"protection must be key, passphrase or none, not {mode!r}")
-    protection = Protection(scheme, key_id, values, b"")
-    protection = Protection(scheme, key_id, values, wrap_key(key_encryption_key, data_key, protection.label))
+    protection = Protection(scheme, key_id, values, wrap_key(key_encryption_key, data_key, wrapping_label(key_id)))
     return protection, SealedFields(data_key, protection.describe())
 
 
