@@ -158,7 +158,7 @@ class PostgresGallery(Gallery):
     def _open(self, readonly: bool):
         from psycopg_pool import ConnectionPool
 
-        self._pool = ConnectionPool(self.location, min_size=1, max_size=2, open=False, timeout=3,
+        self._pool = ConnectionPool(self.location, min_size=1, max_size=2, open=False, timeout=10,
                                     check=ConnectionPool.check_connection, name="oneshot gallery")
         try:
             self._pool.open(wait=True, timeout=10)
