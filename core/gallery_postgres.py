@@ -4,8 +4,9 @@ The same data methods as the SQLite gallery (``PostgresGallery`` inherits every 
 only the storage layer differs: connections come from a psycopg pool, SQL is handed over with
 ``%s`` placeholders, and every write transaction bumps a revision counter and sends
 ``NOTIFY oneshot_gallery``. A listener connection on its own thread hears that, so each
-station's matcher reloads within moments of a change made anywhere, without asking the
-server on every frame. When the server goes away the station goes on identifying from the
+station's matcher catches up within moments of a change made anywhere, without asking the
+server on every frame; it reads only the samples added since, unless the server's change
+marks say something else changed (``appended_vectors``). When the server goes away the station goes on identifying from the
 index it has in memory (``online`` says so); the listener reconnects and catches up with
 whatever changed meanwhile. Writes while offline fail with a clear error, nothing half-done:
 each is one server transaction.
@@ -21,6 +22,7 @@ passphrase and give stations ``ONESHOT_PASSPHRASE``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -28,7 +30,7 @@ import time
 from contextlib import contextmanager
 
 from .errors import InputError
-from .gallery import SCHEMA_VERSION, Gallery, GalleryError
+from .gallery import _SAMPLES, SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors
 from .gallery_protection import PassphraseSource, new_protection, write_protection
 from .redact import redact
 
@@ -74,6 +76,21 @@ CREATE FUNCTION oneshot_history_is_append_only() RETURNS trigger LANGUAGE plpgsq
     'BEGIN RAISE EXCEPTION ''the history is append-only''; END';
 CREATE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON history
     FOR EACH ROW EXECUTE FUNCTION oneshot_history_is_append_only();
+"""
+# Which revision last changed stored vectors other than by adding some: a station whose index is
+# newer than that catches up by reading only the samples added since (``appended_vectors``). Kept
+# by the server itself, so every writer (any version, or psql) marks its renames, forgets,
+# merges and re-embeddings. A "last seen" is not such a change.
+CHANGE_MARKS = """
+ALTER TABLE oneshot_revision ADD COLUMN IF NOT EXISTS reset BIGINT NOT NULL DEFAULT 0;
+CREATE OR REPLACE FUNCTION oneshot_mark_reset() RETURNS trigger LANGUAGE plpgsql AS
+    'BEGIN UPDATE oneshot_revision SET reset = counter + 1; RETURN NULL; END';
+CREATE OR REPLACE TRIGGER people_changed AFTER UPDATE OF name, name_key OR DELETE ON people
+    FOR EACH ROW EXECUTE FUNCTION oneshot_mark_reset();
+CREATE OR REPLACE TRIGGER samples_changed AFTER UPDATE OR DELETE ON samples
+    FOR EACH ROW EXECUTE FUNCTION oneshot_mark_reset();
+CREATE OR REPLACE TRIGGER embeddings_changed AFTER UPDATE OR DELETE ON embeddings
+    FOR EACH ROW EXECUTE FUNCTION oneshot_mark_reset();
 """
 _PLACEHOLDER = re.compile(r"\?")
 _USER_COLUMN = re.compile(r"(?<![\w\"])user(?![\w\"])")  # "user" is a reserved word in PostgreSQL
@@ -142,6 +159,7 @@ class PostgresGallery(Gallery):
                  protection: str = "key") -> None:
         self.location = location
         self._counter = 0
+        self._marks = False  # the server keeps change marks (catch-up without a full read)
         self._online = True
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
@@ -168,6 +186,7 @@ class PostgresGallery(Gallery):
         db = _Connection(self._pool)
         try:
             self._check_or_create(db, readonly)
+            self._marks = self._has_change_marks(db) or (not readonly and self._add_change_marks())
             self._unlock(db, has_table=True)
             self._counter = db.execute("SELECT counter FROM oneshot_revision").fetchone()[0]
         except BaseException:
@@ -198,7 +217,7 @@ class PostgresGallery(Gallery):
         protection, fields = new_protection(self._new_protection, self._passphrase, self._shown)
         try:
             with self._pool.connection() as connection, connection.transaction():
-                for statement in _statements(SCHEMA):
+                for statement in _statements(SCHEMA + CHANGE_MARKS):
                     connection.execute(statement)
                 adapter = _Connection(self._pool)
                 adapter.bound = connection
@@ -208,6 +227,66 @@ class PostgresGallery(Gallery):
         self._created = (protection, fields)
         log.info("%s: new shared gallery created (%s)", self._shown, fields.description)
 
+    def _has_change_marks(self, db: _Connection) -> bool:
+        return "reset" in self._columns(db, "oneshot_revision")
+
+    def _add_change_marks(self) -> bool:
+        """A gallery made before change marks gets them (once; another station may race us)."""
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                for statement in _statements(CHANGE_MARKS):
+                    connection.execute(statement)
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            log.warning("%s: cannot add change marks (%s); each change reloads every vector",
+                        self._shown, _reason(exc))
+            return False
+        return True
+
+    @contextmanager
+    def _snapshot(self):
+        """Reads that see one moment of the server (the counter and the rows it counts)."""
+        with self._lock:
+            try:
+                with self._pool.connection() as connection, connection.transaction():
+                    connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    self._db.bound = connection
+                    try:
+                        yield connection
+                    finally:
+                        self._db.bound = None
+            except Exception as exc:
+                if _is_database_error(exc):
+                    raise self._unreadable(exc) from None
+                raise
+
+    def vectors(self, model_id: str) -> GalleryVectors:
+        with self._snapshot() as connection:
+            counter = connection.execute("SELECT counter FROM oneshot_revision").fetchone()[0]
+            vectors = super().vectors(model_id)
+        return dataclasses.replace(vectors, read_at=counter if self._marks else None)
+
+    def appended_vectors(self, model_id: str, known: GalleryVectors) -> GalleryVectors | None:
+        """Only the samples added since ``known`` was read, unless the server marked another kind
+        of change since, or the count of this model's vectors says some were added to older
+        samples (a re-embedding by another station): then None, and the caller reads everything."""
+        if known.read_at is None:
+            return None
+        with self._snapshot() as connection:
+            counter, reset = connection.execute("SELECT counter, reset FROM oneshot_revision").fetchone()
+            if reset > known.read_at:
+                return None
+            added = self._grouped_vectors(_SAMPLES, model_id, after=known.last_id)
+            total = connection.execute("SELECT count(*) FROM embeddings WHERE model_id = %s",
+                                       (model_id,)).fetchone()[0]
+        if total != len(known.matrix) + len(added.matrix):
+            return None
+        return known.extended(dataclasses.replace(added, read_at=counter))
+
+    def _unreadable(self, exc: BaseException) -> GalleryError:
+        return GalleryError(f"{self._shown}: cannot read the gallery ({_reason(exc)})")
 
     def _identity(self):
         return None  # no file to be replaced under us
@@ -250,7 +329,7 @@ class PostgresGallery(Gallery):
             return call(*args)
         except Exception as exc:
             if _is_database_error(exc):
-                raise GalleryError(f"{self._shown}: cannot read the gallery ({_reason(exc)})") from None
+                raise self._unreadable(exc) from None
             raise
 
     @property

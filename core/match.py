@@ -137,22 +137,28 @@ class Matcher:
         self.tau = tau
         self.top_k = top_k
         self._revision = None
+        self._vectors: GalleryVectors | None = None
         self._index: VectorIndex | None = None
         self._negatives: NegativeIndex | None = None
 
     def _refresh(self) -> None:
-        """Reload the samples' and negatives' vectors if the gallery has changed since."""
+        """Bring the samples' and negatives' vectors up to date if the gallery has changed since:
+        only the samples added since where the gallery can tell (another station's enrolment
+        on a shared gallery), else all of them."""
         revision = self.gallery.revision
         if self._index is None or revision != self._revision:
             try:
-                index = VectorIndex(self.gallery.vectors(self.model_id))
+                vectors = None if self._vectors is None else self.gallery.appended_vectors(self.model_id, self._vectors)
+                if vectors is None:
+                    vectors = self.gallery.vectors(self.model_id)
+                index = VectorIndex(vectors)
                 negatives = NegativeIndex(self.gallery.negative_vectors(self.model_id), index)
             except GalleryError as error:
                 if self._index is None:
                     raise
                 log.warning("keeping the index in memory: %s", error)  # a shared gallery's server went away
                 return
-            self._index, self._negatives = index, negatives if len(negatives) else None
+            self._vectors, self._index, self._negatives = vectors, index, negatives if len(negatives) else None
             self._revision = revision
 
     @property

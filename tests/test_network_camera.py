@@ -1,4 +1,4 @@
-"""Network cameras: a real MJPEG camera served on 127.0.0.1, read, lost, found again; no password shown."""
+"""Network cameras: real MJPEG and RTSP cameras served on 127.0.0.1, read, lost, found again; no password shown."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from core.errors import CameraError
 from core.redact import redact
 from core.service import Identified, SourceLost, SourceStarted
 from mjpeg_server import MjpegCamera, free_port
+from rtsp_server import RtspCamera
+from rtsp_server import unavailable_reason as rtsp_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-Pa55"
@@ -33,13 +35,22 @@ def test_credentials_in_a_url_are_never_shown(text, shown):
     assert redact(text) == shown
 
 
-@pytest.fixture
-def camera(people):
-    """An MJPEG camera (login admin / SECRET) showing Obama's second photo, 15 frames/s."""
+@pytest.fixture(params=["mjpeg", "rtsp"])
+def camera(people, request):
+    """A network camera (login admin / SECRET) showing Obama's second photo, 15 frames/s: HTTP
+    MJPEG, or RTSP (RTP/JPEG from GStreamer's RTSP server)."""
     frames = [people["barack_obama"][1].read_bytes()]
-    served = MjpegCamera(frames, fps=15, credentials=("admin", SECRET)).start()
+    if request.param == "mjpeg":
+        served = MjpegCamera(frames, fps=15, credentials=("admin", SECRET)).start()
+        yield served
+        served.stop()
+        return
+    reason = rtsp_unavailable()
+    if reason:
+        pytest.skip(reason)
+    served = RtspCamera(frames, free_port(), credentials=("admin", SECRET), fps=15).start()
     yield served
-    served.stop()
+    served.close()
 
 
 def test_a_stream_is_read_and_its_description_hides_the_password(camera, caplog):

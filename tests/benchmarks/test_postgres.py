@@ -1,5 +1,6 @@
 """A 100k-sample gallery on PostgreSQL vs the same in a local file: opening (every vector and
-name into the matcher's index) and identifying (one query; the index is in memory either way).
+name into the matcher's index) and identifying (one query; the index is in memory either way); and catching up with another
+station's enrolment.
 
 Both encrypted, 10 samples per person, 128-d unit vectors, chips of 16 px (opening never reads
 chips). The server is the tests' own (127.0.0.1, Debian's PostgreSQL). Run::
@@ -9,6 +10,8 @@ chips). The server is the tests' own (127.0.0.1, Debian's PostgreSQL). Run::
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ import pytest
 from core.gallery import Gallery, encode_chip
 from core.gallery_copy import copy_gallery
 from core.gallery_location import open_gallery_at
-from core.match import Matcher
+from core.match import Matcher, VectorIndex
 from gallery_data import MODEL, real_chips
 
 SAMPLES, PER_PERSON = 100_000, 10
@@ -55,3 +58,29 @@ def test_identify_100k(benchmark, galleries, where):
         matcher = Matcher(gallery, MODEL, 0.36)
         match = benchmark(lambda: matcher.match(vectors[7][None])[0])
     assert match.name == "person 0"
+
+
+@pytest.mark.parametrize("how", ["catch-up", "full read"])
+def test_another_stations_enrolment_100k(benchmark, galleries, how, data_dir):
+    """Station B's index after station A enrols one more person: reading only what was added
+    (what the matcher does) vs reading every vector again. Runs last: it adds people."""
+    locations, _ = galleries
+    chip = real_chips(data_dir, 1)[0]
+    rng = np.random.default_rng(11 if how == "catch-up" else 12)
+    with open_gallery_at(locations["postgresql"]) as station_a, \
+            open_gallery_at(locations["postgresql"], readonly=True) as station_b:
+        matcher = Matcher(station_b, MODEL, 0.36)
+        before = len(matcher.index.names)
+
+        def enrol_on_a() -> None:
+            vector = rng.normal(size=128).astype(np.float32)
+            revision = station_b.revision
+            station_a.enroll(f"{how} {rng.integers(1 << 40)}", chip, vector / np.linalg.norm(vector), MODEL, 0.8, "A")
+            while station_b.revision == revision:  # B's listener hears A's commit
+                time.sleep(0.001)
+
+        def catch_up() -> int:
+            return len(matcher.index.names) if how == "catch-up" else len(VectorIndex(station_b.vectors(MODEL)))
+
+        benchmark.pedantic(catch_up, setup=enrol_on_a, rounds=5)
+        assert len(matcher.index.names) == before + 5
