@@ -485,6 +485,16 @@ class Gallery:
         return printable_path(self.path)
 
     @property
+    def in_transit(self) -> str | None:
+        """How data travels to a shared gallery's server (None: a local file, nothing travels)."""
+        return None
+
+    @property
+    def shown(self) -> str:
+        """Where the gallery is, as output shows it: a file's path, a server's URL without its password."""
+        return self._shown
+
+    @property
     def read_only(self) -> bool:
         """True when writes are refused (opened for reading, or the file cannot be written)."""
         return self._read_only_reason is not None

@@ -174,8 +174,13 @@ class PostgresGallery(Gallery):
         return redact(self.location)
 
     def _open(self, readonly: bool):
+        import psycopg
         from psycopg_pool import ConnectionPool
 
+        try:  # one plain attempt first: the pool would only time out, its reason in a log line
+            psycopg.connect(self.location, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise GalleryError(f"{self._shown}: cannot reach the gallery's server ({_reason(exc)})") from None
         self._pool = ConnectionPool(self.location, min_size=1, max_size=2, open=False, timeout=10,
                                     check=ConnectionPool.check_connection, name="oneshot gallery")
         try:
@@ -336,6 +341,22 @@ class PostgresGallery(Gallery):
     def revision(self) -> tuple[int, int]:
         """Moves when any station commits (heard through NOTIFY): no query per frame."""
         return self._counter, self._local_changes
+
+    @property
+    def in_transit(self) -> str:
+        """How data travels to the server, in words: TLS and its version, or in the clear."""
+        with self._lock:
+            try:
+                with self._pool.connection() as connection:
+                    row = connection.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                                             ).fetchone()
+                    if row and row[0]:
+                        return f"TLS ({row[1]})"
+            except Exception as exc:
+                if _is_database_error(exc):
+                    raise self._unreadable(exc) from None
+                raise
+        return "not encrypted (the server offers no TLS, or the URL says sslmode=disable)"
 
     @property
     def online(self) -> bool:

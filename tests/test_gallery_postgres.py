@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -237,3 +238,16 @@ def test_the_command_line_and_the_service_take_a_server_url(database, people, ca
         assert service.gallery_protection.startswith("encrypted")
     image = load_image(people["barack_obama"][1])
     assert image.pixels.shape[2] == 3
+
+
+def test_data_travels_over_tls_when_the_server_offers_it(database, capsys):
+    """The tests' server offers TLS: the gallery uses it without being asked (and says so)."""
+    with PostgresGallery(database):
+        pass
+    assert main(["gallery", "status", "--gallery", database, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["in_transit"].startswith("TLS (TLSv1.") and "***@127.0.0.1" in status["gallery"]
+    with PostgresGallery(database + "?sslmode=disable", readonly=True) as plain:
+        assert plain.in_transit.startswith("not encrypted")
+    with pytest.raises(GalleryError, match="certificate verify failed"):  # insisting on a verified one: ours is self-signed
+        PostgresGallery(database + "?sslmode=verify-full&sslrootcert=system")

@@ -55,9 +55,14 @@ def run_status(args) -> int:
     with open_gallery(args, readonly=True) as gallery:
         people = gallery.people()
         samples = sum(person.samples for person in people)
-        document = {"gallery": str(gallery.path), "protection": gallery.protection_scheme,
+        document = {"gallery": gallery.shown, "protection": gallery.protection_scheme,
                     "described": gallery.protection, "people": len(people), "samples": samples}
-    emit(args, document, f"{document['gallery']}: {document['described']}; {len(people)} people, {samples} samples")
+        transit = gallery.in_transit
+    text = f"{document['gallery']}: {document['described']}; {len(people)} people, {samples} samples"
+    if transit is not None:
+        document["in_transit"] = transit
+        text += f"; to the server: {transit}"
+    emit(args, document, text)
     return 0
 
 
@@ -71,8 +76,8 @@ def run_reprotect(args) -> int:
         if mode == "passphrase":
             passphrase = ask_passphrase(NEW_PASSPHRASE_VARIABLE, "New gallery passphrase", new=True)
         described = gallery.reprotect(mode, passphrase, progress_printer(args, "copying"))
-        emit(args, {"gallery": str(gallery.path), "protection": gallery.protection_scheme, "described": described},
-             f"{gallery.path}: {described}")
+        emit(args, {"gallery": gallery.shown, "protection": gallery.protection_scheme, "described": described},
+             f"{gallery.shown}: {described}")
     return 0
 
 
