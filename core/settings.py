@@ -51,6 +51,7 @@ class Settings:
     score_threshold: float | None = None
     nms_threshold: float | None = None
     camera: str = "0"  # a webcam index, or a video file / image folder used as a demo source
+    more_cameras: tuple[str, ...] = ()  # shown beside ``camera``, in one window (up to MAX_CAMERAS in all)
     resolution: tuple[int, int] = (640, 480)
     provider: str = "auto"
     gallery: str = ""  # empty: $ONESHOT_GALLERY's or the default gallery location
@@ -67,6 +68,10 @@ class Settings:
                 raise ValueError(f"{name.replace('_', ' ')} must lie between 0 and 1")
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}")
+        from .camera_session import MAX_CAMERAS
+
+        if len(self.more_cameras) > MAX_CAMERAS - 1 or not all(isinstance(c, str) and c for c in self.more_cameras):
+            raise ValueError(f"at most {MAX_CAMERAS - 1} more cameras, each a camera number, file, folder or URL")
         if len(self.resolution) != 2 or min(self.resolution) <= 0:
             raise ValueError("resolution must be two positive numbers")
         if self.retention_days is not None and not (math.isfinite(self.retention_days) and self.retention_days > 0):
@@ -93,8 +98,11 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ValueError("not a JSON object")
         known = {f.name for f in fields(Settings)}
         values = {key: value for key, value in raw.items() if key in known}
-        if "resolution" in values:
-            values["resolution"] = tuple(values["resolution"])
+        for name in ("resolution", "more_cameras"):
+            if name in values:
+                if isinstance(values[name], str):
+                    raise ValueError(f"{name} must be a list")
+                values[name] = tuple(values[name])
         return replace(Settings(), **values).validated()
     except FileNotFoundError:
         return Settings()

@@ -93,6 +93,7 @@ class LiveController(QObject):
         self.source: str | None = None  # what the live loop plays, or is about to
         self._live: Worker | None = None
         self._extra: dict[int, Worker] = {}  # cameras 1.. of a window showing several
+        self._extra_wanted: list[str] = []  # cameras to start once those playing have stopped
         self._in_flight = Counter()  # frames per camera waiting for the UI thread
         self._in_flight_lock = threading.Lock()
         self._closed = False
@@ -172,6 +173,7 @@ class LiveController(QObject):
 
     def stop_source(self) -> None:
         self.source = None
+        self._extra_wanted = []
         if self._live is not None:
             self._live.cancel()
         for worker in self._extra.values():
@@ -179,7 +181,16 @@ class LiveController(QObject):
 
     def start_extra_sources(self, specs: list[str]) -> None:
         """Cameras 1, 2, ... of a window showing several, each on its own worker and loop; the
-        service shares the models, gallery and index between them and gives each its turn."""
+        service shares the models, gallery and index between them and gives each its turn.
+        Other cameras still playing are stopped first: these start once they all have."""
+        self._extra_wanted = list(specs)
+        for worker in self._extra.values():
+            worker.cancel()
+        if not self._extra:
+            self._start_extras()
+
+    def _start_extras(self) -> None:
+        specs, self._extra_wanted = self._extra_wanted, []
         if self.service is None or self._closed:
             return
         for camera, spec in enumerate(specs, 1):
@@ -196,6 +207,8 @@ class LiveController(QObject):
             self._in_flight[camera] = 0
         if not self._closed:
             self.cameraState.emit(camera, "Stopped")
+            if not self._extra and self._extra_wanted:
+                self._start_extras()
 
     @property
     def extra_running(self) -> list[int]:

@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.settings_path = settings_path
         self.source = (sources[0] if sources else None) or settings.camera
-        self.extra_sources = sources[1:]
+        self.extra_sources = sources[1:] if sources else list(settings.more_cameras)
         self.people_count = 0
         self.frames_shown = 0  # since the source started: tells "no camera at all" from "camera lost"
         self.last_image = None
@@ -75,13 +75,11 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.no_camera_bar)
         layout.addWidget(self.banner)
-        if self.extra_sources:
-            grid, self.tiles = camera_grid(self.view, 1 + len(self.extra_sources))
-            layout.addWidget(grid, 1)
-        else:
-            self.tiles = []
-            layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
+        self._video_area: QWidget | None = None
+        self.source_description = ""  # what the main camera plays (for its tile's caption)
+        self.tiles = []
+        self._show_cameras(1 + len(self.extra_sources))
         self._build_actions()
         self._build_status_bar()
         self.controller = LiveController(resolve_settings(saved=settings))
@@ -93,6 +91,28 @@ class MainWindow(QMainWindow):
         self.controller.open()
 
     # -- construction ----------------------------------------------------------------------
+
+    def _show_cameras(self, count: int) -> None:
+        """The main view alone, or ``count`` tiles side by side around it (again when Settings
+        change the cameras: the main view stays, the other tiles are new)."""
+        layout = self.centralWidget().layout()
+        if self._video_area is not None:
+            layout.removeWidget(self._video_area)
+            if self._video_area is not self.view:
+                self.view.setParent(None)  # out of the old grid, which goes
+                self._video_area.deleteLater()
+        if count > 1:
+            self._video_area, self.tiles = camera_grid(self.view, count)
+            if self.source_description:
+                self.tiles[0].show_state(self.source_description)
+        else:
+            self._video_area, self.tiles = self.view, []
+        layout.addWidget(self._video_area, 1)
+        self.view.show()
+
+    def _camera_state(self, camera: int, text: str) -> None:
+        if camera < len(self.tiles):  # not a camera that Settings just took away
+            self.tiles[camera].show_state(text)
 
     def _build_actions(self) -> None:
         toolbar = QToolBar("Main")
@@ -190,7 +210,7 @@ class MainWindow(QMainWindow):
         controller.ready.connect(self._ready)
         controller.failed.connect(self._failed)
         controller.passphraseNeeded.connect(self._ask_gallery_passphrase)
-        controller.cameraState.connect(lambda camera, text: self.tiles[camera].show_state(text))
+        controller.cameraState.connect(self._camera_state)
         controller.frameProcessed.connect(self._show_frame)
         controller.sourceChanged.connect(self._source_changed)
         controller.cameraLost.connect(self._camera_lost)
@@ -234,6 +254,8 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, "OneShot cannot start", message)
 
     def _show_frame(self, image, report) -> None:
+        if report.camera >= max(len(self.tiles), 1):
+            return  # the last frames of a camera that Settings just took away
         if self.tiles:
             self.tiles[report.camera].show_fps(report.fps)
         if report.camera:  # another camera's tile: its picture and its rate, nothing else
@@ -259,6 +281,7 @@ class MainWindow(QMainWindow):
 
     def _source_changed(self, description: str) -> None:
         running = bool(description)
+        self.source_description = description
         self.frames_shown = 0
         self.camera_label.setText(description or "Stopped")
         if self.tiles and description:
@@ -366,6 +389,7 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Save what the user chose and put it in force now (environment overrides still win)."""
         camera_changed = settings.camera != self.settings.camera or settings.resolution != self.settings.resolution
+        cameras_changed = settings.more_cameras != self.settings.more_cameras
         self.settings = settings
         self._save_settings()
         try:
@@ -377,6 +401,11 @@ class MainWindow(QMainWindow):
         if camera_changed:
             self.source = resolved.camera
             self.controller.start_source(self.source)
+        if cameras_changed:
+            self.extra_sources = list(settings.more_cameras)
+            self._show_cameras(1 + len(self.extra_sources))
+            if self.controller.running:
+                self.controller.start_extra_sources(self.extra_sources)
 
     def open_demo_source(self) -> None:
         """Play a video file, or the folder of a chosen image, as the camera."""

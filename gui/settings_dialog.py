@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
 from core.camera import is_stream_url, list_cameras
 from core.gallery import default_gallery_path
 from core.gallery_postgres import is_postgres_location
-from core.redact import redact
 from core.models import find_model
 from core.settings import Settings
 
+from .camera_list import MoreCamerasEditor, source_label
 from .workers import run_in_background
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ class SettingsDialog(QDialog):
         self.camera_combo = QComboBox()
         self.camera_combo.currentIndexChanged.connect(self._camera_chosen)
         self.camera_status = QLabel("searching for cameras…")
+        self.more_cameras = MoreCamerasEditor(settings.more_cameras, self._more_camera_choices, self._source_for)
+        self.more_cameras.changed.connect(self._check)
         self.resolution_combo = QComboBox()
         for width, height in self._resolutions:
             self.resolution_combo.addItem(f"{width} × {height}")
@@ -194,6 +196,7 @@ class SettingsDialog(QDialog):
         form.addRow("Detector score (Pc):", self.score_spin)
         form.addRow("Box overlap (NMS IoU):", self.nms_spin)
         form.addRow("Camera:", _row(self.camera_combo, self.camera_status))
+        form.addRow("More cameras:", self.more_cameras)
         form.addRow("Resolution:", self.resolution_combo)
         form.addRow("Execution provider:", _row(self.provider_combo, self.provider_reason))
         form.addRow("Gallery file:", _row(self.gallery_edit, self.choose_gallery_button))
@@ -240,6 +243,7 @@ class SettingsDialog(QDialog):
             score_threshold=self._chosen("score_threshold", self.score_spin),
             nms_threshold=self._chosen("nms_threshold", self.nms_spin),
             camera=self._camera,
+            more_cameras=self.more_cameras.cameras(),
             resolution=self._resolutions[self.resolution_combo.currentIndex()],
             provider=self.provider_combo.currentData() or "",
             gallery=gallery if is_postgres_location(gallery) or not gallery else str(Path(gallery).expanduser()),
@@ -305,15 +309,9 @@ class SettingsDialog(QDialog):
 
     def _fill_cameras(self) -> None:
         """Found cameras, the current source (even if not found now), then the file choice."""
-        entries = [(f"Camera {index}", str(index)) for index in self._cameras or []]
-        if self._camera not in {value for _, value in entries}:
-            if self._camera.isascii() and self._camera.isdigit():
-                missing = self._cameras is not None
-                entries.insert(0, (f"Camera {self._camera}{' (not found)' if missing else ''}", self._camera))
-            else:  # a file, folder or network camera: its password is never shown
-                entries.insert(0, (redact(self._camera), self._camera))
-        entries.append(("Network camera (RTSP or HTTP URL)…", CHOOSE_STREAM))
-        entries.append(("Video file or image folder…", CHOOSE_SOURCE))
+        entries = self._more_camera_choices()
+        if self._camera not in {value for _, value in entries}:  # a file, folder or URL: no password shown
+            entries.insert(0, (source_label(self._camera, self._cameras), self._camera))
         self.camera_combo.blockSignals(True)
         self.camera_combo.clear()
         for label, value in entries:
@@ -321,13 +319,21 @@ class SettingsDialog(QDialog):
         self.camera_combo.setCurrentIndex(self.camera_combo.findData(self._camera))
         self.camera_combo.blockSignals(False)
 
-    def _camera_chosen(self, index: int) -> None:
-        value = self.camera_combo.itemData(index)
+    def _more_camera_choices(self) -> list[tuple[str, str]]:
+        """The cameras found, then the prompts for a network camera and for a file or folder."""
+        return [(f"Camera {index}", str(index)) for index in self._cameras or []] + [
+            ("Network camera (RTSP or HTTP URL)…", CHOOSE_STREAM), ("Video file or image folder…", CHOOSE_SOURCE)]
+
+    def _source_for(self, value: str) -> str | None:
+        """A chosen entry as a source: the prompt's answer for a prompt (None: cancelled)."""
         if value == CHOOSE_SOURCE:
-            value = self.ask_camera_source() or self._camera
-        elif value == CHOOSE_STREAM:
-            value = self.ask_stream_url() or self._camera
-        self._camera = value
+            return self.ask_camera_source()
+        if value == CHOOSE_STREAM:
+            return self.ask_stream_url()
+        return value
+
+    def _camera_chosen(self, index: int) -> None:
+        self._camera = self._source_for(self.camera_combo.itemData(index)) or self._camera
         self._fill_cameras()
         self._check()
 

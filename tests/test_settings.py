@@ -47,6 +47,16 @@ def test_a_damaged_file_is_set_aside_not_lost(tmp_path):
     assert (tmp_path / "settings.json.damaged").read_text() == "[1, 2]"
 
 
+@pytest.mark.parametrize("cameras", ['"rtsp://door/live"', '["1", "2", "3", "4"]', '["1", ""]', "[1]"])
+def test_more_cameras_are_kept_or_refused_whole(tmp_path, cameras):
+    path = tmp_path / "settings.json"
+    save_settings(Settings(more_cameras=("1", "rtsp://u:p@door/live")), path)
+    assert load_settings(path).more_cameras == ("1", "rtsp://u:p@door/live")
+    path.write_text(f'{{"tau": 0.3, "more_cameras": {cameras}}}')
+    assert load_settings(path) == Settings()  # set aside as damaged, not half-read
+    assert (tmp_path / "settings.json.damaged").exists()
+
+
 def verify(capsys, *args) -> dict:
     code = main(["verify", "--json", *map(str, args)])
     out, err = capsys.readouterr()

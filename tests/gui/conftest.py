@@ -32,9 +32,10 @@ def make_window(qtbot, tmp_path):
     """Factory: a main window on a temporary gallery and settings file; closed and checked after."""
     windows = []
 
-    def make(source, **overrides):  # one source, or a list of up to four shown side by side
+    def make(source, **overrides):  # one source, a list of up to four side by side, or None: Settings' cameras
         settings = Settings(**{"gallery": str(tmp_path / "gallery.db"), **overrides})
-        window = MainWindow(settings, tmp_path / "settings.json", source if isinstance(source, list) else str(source))
+        window = MainWindow(settings, tmp_path / "settings.json",
+                            source if isinstance(source, list) or source is None else str(source))
         qtbot.addWidget(window)
         window.show()
         windows.append(window)

@@ -6,11 +6,14 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from dataclasses import replace  # noqa: E402
+
 import pytest  # noqa: E402
 
 from core.cli import build_parser  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
 from core.imaging import load_image  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 
@@ -54,6 +57,50 @@ def test_one_camera_failing_leaves_the_others_running(qtbot, make_window, tmp_pa
     qtbot.waitUntil(lambda: "Retrying" in window.tiles[1].view.placeholder, timeout=WAIT_MS)
     assert "unplugged" in window.tiles[1].caption.text()
     report = next_report(qtbot, window, lambda r: r.camera == 0 and names(r) == ["barack_obama"])
+    assert report.camera == 0
+
+
+def test_settings_keep_more_cameras_and_hide_their_passwords(qtbot, monkeypatch):
+    monkeypatch.setattr("gui.settings_dialog.list_cameras", lambda: [0, 1])
+    from gui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(camera="0"))
+    qtbot.addWidget(dialog)
+    editor = dialog.more_cameras
+    qtbot.waitUntil(lambda: dialog.camera_status.text().startswith("found"), timeout=WAIT_MS)
+    url = "rtsp://admin:s3cret@10.0.0.2/live"
+    dialog.ask_stream_url = lambda: url
+
+    def choose(label: str) -> None:
+        editor.add_menu.aboutToShow.emit()
+        next(action for action in editor.add_menu.actions() if action.text().startswith(label)).trigger()
+
+    choose("Network camera")
+    choose("Camera 1")
+    assert dialog.settings().more_cameras == (url, "1")
+    assert [editor.list.item(row).text() for row in range(2)] == ["rtsp://***@10.0.0.2/live", "Camera 1"]
+    choose("Camera 0")
+    assert not editor.add_button.isEnabled()  # four cameras in all
+    editor.list.setCurrentRow(0)
+    editor.remove_button.click()
+    assert dialog.settings().more_cameras == ("1", "0") and editor.add_button.isEnabled()
+
+
+def test_cameras_from_settings_start_and_change_while_running(qtbot, make_window, tmp_path, people, pipeline):
+    enrol(tmp_path / "gallery.db", pipeline, people, "barack_obama", "joe_biden", "rose_leslie")
+    folders = {name: str(write_frames(tmp_path / name, people[name][1], 10))
+               for name in ("barack_obama", "joe_biden", "rose_leslie")}
+    window = make_window(None, camera=folders["barack_obama"], more_cameras=(folders["joe_biden"],))
+    assert len(window.tiles) == 2
+    wait_for_each(qtbot, window, [0, 1], {0: "barack_obama", 1: "joe_biden"})
+    window.apply_settings(replace(window.settings, more_cameras=(folders["rose_leslie"], folders["joe_biden"])))
+    assert len(window.tiles) == 3 and window.tiles[0].view is window.view
+    wait_for_each(qtbot, window, [0, 1, 2], {0: "barack_obama", 1: "rose_leslie", 2: "joe_biden"})
+    assert load_settings(tmp_path / "settings.json").more_cameras == (folders["rose_leslie"], folders["joe_biden"])
+    window.apply_settings(replace(window.settings, more_cameras=()))
+    assert window.tiles == [] and window.centralWidget().isAncestorOf(window.view)
+    qtbot.waitUntil(lambda: not window.controller.extra_running, timeout=WAIT_MS)
+    report = next_report(qtbot, window, lambda r: names(r) == ["barack_obama"])
     assert report.camera == 0
 
 
