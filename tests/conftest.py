@@ -20,14 +20,17 @@ def pytest_ignore_collect(collection_path, config):
 
 @pytest.fixture(scope="session", autouse=True)
 def private_user_folders(tmp_path_factory):
-    """Trained models, training runs, chip caches, settings and gallery keys go to temporary
-    places, never the user's; the system keyring is never touched (tests that exercise a
+    """Trained models, training runs, chip caches, settings, the default gallery and gallery keys
+    go to temporary places, never the user's; the system keyring is never touched (tests that exercise a
     keyring give it a file-backed one of their own, see test_gallery_encryption.py)."""
     root = tmp_path_factory.mktemp("user")
     with pytest.MonkeyPatch.context() as patch:
         for variable, folder in (("ONESHOT_USER_MODELS", "models"), ("ONESHOT_RUNS_DIR", "runs"),
                                  ("ONESHOT_CACHE_DIR", "cache"), ("ONESHOT_TENSORRT_CACHE", "tensorrt"),
-                                 ("ONESHOT_SETTINGS", "settings.json"), ("ONESHOT_KEYS", "keys")):
+                                 ("ONESHOT_SETTINGS", "settings.json"), ("ONESHOT_KEYS", "keys"),
+                                 # the user folders themselves (the default gallery), below any setting
+                                 ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                                 ("XDG_CACHE_HOME", "xdg-cache")):
             patch.setenv(variable, str(root / folder))
         patch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
         for variable in ("ONESHOT_PASSPHRASE", "ONESHOT_EXPORT_PASSPHRASE", "ONESHOT_KEY_STORE"):
