@@ -6,9 +6,9 @@ only the storage layer differs: connections come from a psycopg pool, SQL is han
 ``NOTIFY oneshot_gallery``. A listener connection on its own thread hears that, so each
 station's matcher catches up within moments of a change made anywhere, without asking the
 server on every frame; it reads only the samples added since, unless the server's change
-marks say something else changed (``appended_vectors``). When the server goes away the station goes on identifying from the
-index it has in memory (``online`` says so); the listener reconnects and catches up with
-whatever changed meanwhile. Writes while offline fail with a clear error, nothing half-done:
+marks say something else changed (``appended_vectors``). When the server goes away the
+station goes on identifying from the index it has in memory (``online`` says so); the
+listener reconnects and catches up with whatever changed meanwhile. Writes while offline fail with a clear error, nothing half-done:
 each is one server transaction.
 
 A shared gallery is always encrypted, like a new local one: chips, vectors, names, notes and

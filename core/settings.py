@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .camera_session import MAX_CAMERAS
 from .errors import InputError
 from .paths import user_path
 
@@ -68,8 +69,6 @@ class Settings:
                 raise ValueError(f"{name.replace('_', ' ')} must lie between 0 and 1")
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}")
-        from .camera_session import MAX_CAMERAS
-
         if len(self.more_cameras) > MAX_CAMERAS - 1 or not all(isinstance(c, str) and c for c in self.more_cameras):
             raise ValueError(f"at most {MAX_CAMERAS - 1} more cameras, each a camera number, file, folder or URL")
         if len(self.resolution) != 2 or min(self.resolution) <= 0:
