@@ -252,7 +252,8 @@ class PostgresGallery(Gallery):
 
     @contextmanager
     def _snapshot(self):
-        """Reads that see one moment of the server (the counter and the rows it counts)."""
+        """Reads that see one moment of the server (the counter and the rows it counts); a
+        server that cannot be read is a ``GalleryError``."""
         with self._lock:
             try:
                 with self._pool.connection() as connection, connection.transaction():
@@ -345,17 +346,10 @@ class PostgresGallery(Gallery):
     @property
     def in_transit(self) -> str:
         """How data travels to the server, in words: TLS and its version, or in the clear."""
-        with self._lock:
-            try:
-                with self._pool.connection() as connection:
-                    row = connection.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-                                             ).fetchone()
-                    if row and row[0]:
-                        return f"TLS ({row[1]})"
-            except Exception as exc:
-                if _is_database_error(exc):
-                    raise self._unreadable(exc) from None
-                raise
+        with self._snapshot() as connection:
+            row = connection.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+        if row and row[0]:
+            return f"TLS ({row[1]})"
         return "not encrypted (the server offers no TLS, or the URL says sslmode=disable)"
 
     @property

@@ -145,7 +145,7 @@ class SettingsDialog(QDialog):
         self.camera_combo = QComboBox()
         self.camera_combo.currentIndexChanged.connect(self._camera_chosen)
         self.camera_status = QLabel("searching for cameras…")
-        self.more_cameras = MoreCamerasEditor(settings.more_cameras, self._more_camera_choices, self._source_for)
+        self.more_cameras = MoreCamerasEditor(settings.more_cameras, self._source_choices, self._source_for)
         self.more_cameras.changed.connect(self._check)
         self.resolution_combo = QComboBox()
         for width, height in self._resolutions:
@@ -309,7 +309,7 @@ class SettingsDialog(QDialog):
 
     def _fill_cameras(self) -> None:
         """Found cameras, the current source (even if not found now), then the file choice."""
-        entries = self._more_camera_choices()
+        entries = self._source_choices()
         if self._camera not in {value for _, value in entries}:  # a file, folder or URL: no password shown
             entries.insert(0, (source_label(self._camera, self._cameras), self._camera))
         self.camera_combo.blockSignals(True)
@@ -319,8 +319,9 @@ class SettingsDialog(QDialog):
         self.camera_combo.setCurrentIndex(self.camera_combo.findData(self._camera))
         self.camera_combo.blockSignals(False)
 
-    def _more_camera_choices(self) -> list[tuple[str, str]]:
-        """The cameras found, then the prompts for a network camera and for a file or folder."""
+    def _source_choices(self) -> list[tuple[str, str]]:
+        """The cameras found, then the prompts for a network camera and for a file or folder (the
+        camera combo's entries and the More cameras menu's)."""
         return [(f"Camera {index}", str(index)) for index in self._cameras or []] + [
             ("Network camera (RTSP or HTTP URL)…", CHOOSE_STREAM), ("Video file or image folder…", CHOOSE_SOURCE)]
 
