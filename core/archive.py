@@ -100,7 +100,7 @@ class PassphraseNeeded(ArchiveError):
 @dataclass(frozen=True, eq=False)
 class Archive:
     model_id: str
-    # (name, note, [(chip PNG bytes, checked to be a 150x150 chip, embedding, quality, source)])
+    # (name, note, [(chip PNG bytes, checked to be a 150x150 chip, embedding, quality, source, masked)])
     people: list[tuple[str, str, list[tuple]]]
 
     @property
@@ -157,6 +157,7 @@ def export_gallery(gallery: Gallery, model_id: str, path: Path, passphrase: Pass
                         "quality": sample.quality,
                         "source": sample.source,
                         "created": sample.created,
+                        **({"masked": True} if sample.masked else {}),
                     })
                 document = {
                     "format": FORMAT,
@@ -247,8 +248,8 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
         if embed is None:
             raise ArchiveError(path, f"exported with model {archive.model_id!r}, but this gallery matches with "
                                      f"{model_id!r} (import with re-embedding to compute new vectors from its chips)")
-        people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source)
-                                for png, _, quality, source in samples])
+        people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source, masked)
+                                for png, _, quality, source, masked in samples])
                   for name, note, samples in people]
     return gallery.import_people(people, model_id, on_conflict)
 
@@ -362,9 +363,9 @@ def _read_contents(path: Path, archive: zipfile.ZipFile, passphrase: Passphrase)
     people = []
     for name, note, samples in entries:
         checked = []
-        for chip_name, embedding, quality, source in samples:
+        for chip_name, embedding, quality, source, masked in samples:
             png = read(chip_name, MAX_CHIP_BYTES)
-            checked.append((_check_chip(path, chip_name, png), embedding, quality, source))
+            checked.append((_check_chip(path, chip_name, png), embedding, quality, source, masked))
         people.append((name, note, checked))
     return Archive(model_id=model_id, people=people)
 
@@ -455,7 +456,8 @@ def _parse_json(path: Path, raw: bytes, what: str):
 
 
 def _check_index(path: Path, document) -> tuple[str, list]:
-    """The index against the schema; returns (model id, [(name, note, [(chip member, vector, quality, source)])])."""
+    """The index against the schema; returns (model id, [(name, note, [(chip member, vector, quality, source,
+    masked)])])."""
     def fail(where: str, reason: str):
         raise ArchiveError(path, f"damaged export ({where}{': ' if where else ''}{reason})")
 
@@ -533,7 +535,10 @@ def _check_index(path: Path, document) -> tuple[str, list]:
             source = text(sample.get("source"), f"{at} source", MAX_SOURCE, required=False)
             if "created" in sample:
                 text(sample.get("created"), f"{at} created", 100, required=False)
-            checked.append((chip, embedding.astype(np.float32), float(quality), source))
+            masked = sample.get("masked", False)
+            if type(masked) is not bool:
+                fail(at, "masked is not true or false")
+            checked.append((chip, embedding.astype(np.float32), float(quality), source, masked))
         entries.append((name, note, checked))
     return model_id, entries
 

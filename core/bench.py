@@ -63,13 +63,15 @@ def letterbox(pixels: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndar
 
 def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat: int = 30,
                   reference: bool = True) -> dict:
-    """Time detect, align, embed (batch 1 and 8) and the whole frame; optionally dlib's."""
+    """Time detect, align, embed (batch 1 and 8), liveness (both networks, where loaded) and
+    the whole frame; optionally dlib's."""
     source = image_path or sample_face()
     frame = fit_frame(load_image(source).pixels)
     faces = pipeline.detector.detect(frame)
     if not faces:
         raise NoFaceError(str(source))
-    landmarks = max(faces, key=lambda f: f.area).landmark_array()
+    main_face = max(faces, key=lambda f: f.area)
+    landmarks = main_face.landmark_array()
     chip = align_face(frame, landmarks)
     chips = np.repeat(chip[None], BATCH, axis=0)
 
@@ -85,6 +87,8 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         f"embed_batch{BATCH}": embed_batch,
         f"embed_batch{BATCH}_per_face": embed_batch / BATCH,
     }
+    if pipeline.liveness is not None:  # both networks (2.7x and 4x crops) on the frame's face
+        stage_ms["liveness"] = median_ms(lambda: pipeline.liveness.scores(frame, [main_face.box]), repeat)
     frame_ms = median_ms(whole_frame, repeat)
     live_ms = median_ms(lambda: whole_frame(LIVE_LONG_SIDE), repeat)
     report = {

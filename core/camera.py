@@ -7,10 +7,13 @@ and keeps only the newest frame: a slow consumer sees the present, never a growi
 
 from __future__ import annotations
 
+import base64
+import http.client
 import logging
 import os
 import re
 import threading
+import urllib.parse
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -25,11 +28,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import CameraError, ImageError  # noqa: E402
-from .imaging import LoadedImage, load_image  # noqa: E402
+from .imaging import MAX_FILE_BYTES, LoadedImage, decode_image, load_image  # noqa: E402
 from .redact import redact  # noqa: E402
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 STREAM_TIMEOUT_MS = 5000  # a stream that does not connect, or sends nothing, this long is lost
+MAX_PART_HEADER_BYTES = 16_384  # one MJPEG part's boundary and headers; cameras send a few hundred bytes
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,11 @@ class NetworkStreamSource(FrameSource):
     def __init__(self, url: str) -> None:
         self._name = redact(url)
         self.description = self._name
+        self._count = 0
+        self._mjpeg = MjpegReader.connect(url, self._name) if url.split("://", 1)[0].lower() in ("http", "https") \
+            else None
+        if self._mjpeg is not None:
+            return
         options = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
         with _quiet_opencv():
             capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, options)
@@ -143,16 +152,140 @@ class NetworkStreamSource(FrameSource):
         self._count = 0
 
     def read(self) -> Frame:
-        ok, bgr = self._capture.read()
-        if not ok or bgr is None:
-            raise CameraError(self._name, f"{self._name}: the network camera stopped sending (disconnected, or "
-                                          f"silent for {STREAM_TIMEOUT_MS // 1000} s)")
-        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, time.monotonic())
+        if self._mjpeg is not None:
+            pixels = self._mjpeg.read()
+        else:
+            ok, bgr = self._capture.read()
+            if not ok or bgr is None:
+                raise CameraError(self._name, f"{self._name}: the network camera stopped sending (disconnected, "
+                                              f"or silent for {STREAM_TIMEOUT_MS // 1000} s)")
+            pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frame = Frame(pixels, self._count, time.monotonic())
         self._count += 1
         return frame
 
     def close(self) -> None:
-        self._capture.release()
+        if self._mjpeg is not None:
+            self._mjpeg.close()
+        else:
+            self._capture.release()
+
+
+class MjpegReader:
+    """An HTTP MJPEG stream (multipart/x-mixed-replace) read part by part, each bounded before it is read.
+
+    FFmpeg's reader allocates whatever a part's Content-Length announces, so one hostile
+    camera could take gigabytes; here a part larger than an image file may be
+    (``MAX_FILE_BYTES``), announced or streamed, is refused, and each frame is decoded under
+    the image files' pixel limits. Other HTTP streams are left to FFmpeg.
+    """
+
+    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                 boundary: bytes, name: str) -> None:
+        self._connection, self._response, self._boundary, self._name = connection, response, boundary, name
+        self._after_boundary = False  # a part without Content-Length ends where the next one's boundary was read
+
+    @classmethod
+    def connect(cls, url: str, name: str) -> MjpegReader | None:
+        """The stream at ``url`` if it is MJPEG; None for another kind of HTTP stream."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            kind = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
+            headers = {"User-Agent": "OneShot"}
+            if parts.username is not None:
+                login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+                headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode("ascii")
+            target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+            connection = kind(parts.hostname or "", parts.port, timeout=STREAM_TIMEOUT_MS / 1000)
+            connection.request("GET", target, headers=headers)
+            response = connection.getresponse()
+        except (OSError, ValueError, http.client.HTTPException):
+            raise CameraError(name, f"{name}: the network camera does not answer (unreachable, wrong address, "
+                                    "or not a video stream)") from None
+        kind_of, _, options = (response.getheader("Content-Type") or "").partition(";")
+        boundary = re.search(r'boundary="?([^";]+)', options)
+        if response.status == 200 and kind_of.strip().lower().startswith("multipart/") and boundary:
+            return cls(connection, response, boundary.group(1).strip().removeprefix("--").encode("latin-1"), name)
+        connection.close()
+        if response.status in (401, 403):
+            raise CameraError(name, f"{name}: the network camera does not answer (it refused the login: HTTP "
+                                    f"{response.status})")
+        return None
+
+    def read(self) -> np.ndarray:
+        """The next frame's RGB pixels; ``CameraError`` when the camera is lost or sends a bad part."""
+        try:
+            length = self._part_headers()
+            data = self._exactly(length) if length is not None else self._until_boundary()
+        except (OSError, http.client.HTTPException):
+            raise self._lost() from None
+        try:
+            return decode_image(data, self._name).pixels
+        except ImageError as exc:
+            raise CameraError(self._name, f"{self._name}: the network camera sent a frame that is not an image "
+                                          f"({exc})") from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _lost(self) -> CameraError:
+        return CameraError(self._name, f"{self._name}: the network camera stopped sending (disconnected, or "
+                                       f"silent for {STREAM_TIMEOUT_MS // 1000} s)")
+
+    def _part_headers(self) -> int | None:
+        """Skip to the next part and read its headers; its Content-Length, refused when too large."""
+        length = None
+        read = 0
+        started, self._after_boundary = self._after_boundary, False
+        while True:
+            line = self._response.readline(MAX_PART_HEADER_BYTES + 1)
+            read += len(line)
+            if not line:
+                raise self._lost()
+            if read > MAX_PART_HEADER_BYTES:
+                raise CameraError(self._name, f"{self._name}: the network camera sent a part header over "
+                                              f"{MAX_PART_HEADER_BYTES} bytes; not a camera stream")
+            text = line.strip()
+            if not started:
+                started = text.startswith(b"--" + self._boundary)
+                continue
+            if not text:
+                return length
+            name, _, value = text.partition(b":")
+            if name.strip().lower() == b"content-length":
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    raise CameraError(self._name, f"{self._name}: the network camera sent a malformed "
+                                                  "Content-Length") from None
+                if not 0 <= length <= MAX_FILE_BYTES:
+                    raise CameraError(self._name, f"{self._name}: the network camera announced a frame of "
+                                                  f"{length:,} bytes; the limit is {MAX_FILE_BYTES:,} (as for "
+                                                  "image files)")
+
+    def _exactly(self, length: int) -> bytes:
+        data = self._response.read(length)
+        if len(data) < length:
+            raise self._lost()
+        return data
+
+    def _until_boundary(self) -> bytes:
+        """A part with no Content-Length: its lines up to the next boundary, refused past the limit."""
+        lines: list[bytes] = []
+        size = 0
+        marker = b"--" + self._boundary
+        while True:
+            line = self._response.readline(65_536)
+            if not line:
+                raise self._lost()
+            if line.startswith(marker):
+                self._after_boundary = True
+                return b"".join(lines).removesuffix(b"\r\n")
+            size += len(line)
+            if size > MAX_FILE_BYTES:
+                raise CameraError(self._name, f"{self._name}: the network camera sent a frame over "
+                                              f"{MAX_FILE_BYTES:,} bytes; the limit is that of image files")
+            lines.append(line)
 
 
 def is_stream_url(text: str) -> bool:

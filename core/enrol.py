@@ -9,14 +9,17 @@ then store chip and vector in one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .condition import CLEAR, FaceCondition
 from .detect import Face
 from .errors import InputError
 from .gallery import Gallery, Person, name_key
 from .imaging import LoadedImage
+from .liveness import LIVE_THRESHOLD
 from .match import Match, Matcher
 from .pipeline import FacePipeline
 from .quality import QualityError, QualityLimits, QualityReport, measure_quality, select_face
@@ -31,12 +34,19 @@ class EnrolmentCandidate:
     embedding: np.ndarray
     quality: QualityReport
     source: str
+    liveness: float | None = None  # checked at preparation when asked for
+    condition: FaceCondition = CLEAR
 
 
 @dataclass(frozen=True)
 class EnrolmentResult:
     person: Person
     similar: Match | None  # someone else this face matches below tau (enrolled all the same)
+    warning: str | None = None  # stored, but worth telling the user (a masked face as a plain sample)
+
+
+class MaskedSampleError(InputError):
+    """A masked sample that is not what it claims: no mask in view, or nobody to add it to."""
 
 
 class AlreadyEnrolledError(InputError):
@@ -47,6 +57,22 @@ class AlreadyEnrolledError(InputError):
                          "enrol it anyway only if they really are different people (force)")
         self.name = name
         self.distance = d
+
+
+class NotLiveError(InputError):
+    """The face looks like a photo or a screen held up to the camera, not a person."""
+
+    def __init__(self, source: str, score: float) -> None:
+        super().__init__(f"{source}: this face looks like a photo or a screen, not a person in front of the camera "
+                         f"(liveness {score:.2f}, at least {LIVE_THRESHOLD:.2f} needed); enrol the person themself "
+                         "(force)")
+        self.score = score
+
+
+def check_live(source: str, score: float) -> None:
+    """Refuse a face whose liveness (one photo's, or a burst's median) is below the threshold."""
+    if not score >= LIVE_THRESHOLD:
+        raise NotLiveError(source, score)
 
 
 class NotThisPersonError(InputError):
@@ -72,33 +98,50 @@ def person_distance(matcher: Matcher, name: str, embedding: np.ndarray) -> float
 
 def prepare_candidate(pipeline: FacePipeline, image: LoadedImage, use_largest: bool = False,
                       limits: QualityLimits = QualityLimits(), face_number: int | None = None,
-                      box: tuple[float, float, float, float] | None = None) -> EnrolmentCandidate:
+                      box: tuple[float, float, float, float] | None = None,
+                      liveness: bool = False) -> EnrolmentCandidate:
     """Detect, choose and check the face, then embed it; raise with every reason it fails.
 
     ``face_number`` (from 1, as ``oneshot detect`` lists them) or ``box`` (x1, y1, x2, y2 in
     the original photo's pixels) chooses one face of a group photo: see ``select_face``.
+    With ``liveness`` a face that looks like a photo or a screen is refused (``NotLiveError``).
     """
     if box is not None:
         box = tuple(float(v) / image.scale for v in box)
     face = select_face(pipeline.detect(image.pixels), image.source, face_number, box, use_largest)
+    score = None
+    if liveness:  # first: a photo held up is refused for what it is, not for its pose or light
+        score = float(pipeline.live_scores(image.pixels, [face])[0])
+        check_live(image.source, score)
+    chip = pipeline.align(image.pixels, [face])
+    condition = pipeline.assess([face], chip)[0]
+    if condition.masked:  # the nose and mouth landmarks are guesses under a mask: their pitch says nothing
+        limits = replace(limits, pitch_range=(-math.inf, math.inf))
     report = measure_quality(image.pixels, face, image.scale, limits)
     if not report.ok:
         raise QualityError(image.source, report)
-    chip = pipeline.align(image.pixels, [face])
     embedding = pipeline.embed(chip)[0]
-    return EnrolmentCandidate(face.scaled(image.scale), chip[0], embedding, report, image.source)
+    return EnrolmentCandidate(face.scaled(image.scale), chip[0], embedding, report, image.source, score, condition)
 
 
 def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCandidate,
           duplicate_tau: float, force: bool = False, add_sample: bool = False,
-          confirmed: bool = False) -> EnrolmentResult:
+          confirmed: bool = False, masked: bool = False) -> EnrolmentResult:
     """Store the candidate as ``name`` (a new person, or one more sample of them).
 
     A face closer than ``duplicate_tau`` to someone else is refused unless forced; one
     between that and tau is stored and reported back, so the caller can warn. A sample
     added to a person (``add_sample``) farther than the matcher's tau from all of their
     samples is refused unless ``confirmed`` (the user says it is them all the same).
+    ``masked``: a sample of an enrolled person wearing a mask, refused when no mask is seen
+    (unless forced); a masked face stored as a plain sample is stored with a warning.
     """
+    if masked and not add_sample:
+        raise MaskedSampleError(f"{candidate.source}: a masked sample is added to someone enrolled with a clear "
+                                "face: enrol them without a mask first")
+    if masked and not candidate.condition.masked and not force:
+        raise MaskedSampleError(f"{candidate.source}: no mask is seen on this face (covered "
+                                f"{candidate.condition.covered:.2f}); add it as an ordinary sample (force)")
     gallery.check_name(name, enrolled=add_sample)
     match = matcher.match(candidate.embedding[None])[0]
     someone_else = match.name is not None and name_key(match.name) != name_key(name)
@@ -109,8 +152,12 @@ def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCan
         if d is not None and d >= matcher.tau:
             raise NotThisPersonError(candidate.source, gallery.person(name).name, d, matcher.tau)
     person = gallery.enroll(name, candidate.chip, candidate.embedding, matcher.model_id,
-                            candidate.quality.score, candidate.source, add_to_existing=add_sample)
-    return EnrolmentResult(person, match if someone_else else None)
+                            candidate.quality.score, candidate.source, add_to_existing=add_sample, masked=masked)
+    warning = None
+    if candidate.condition.masked and not masked:
+        warning = (f"{candidate.source}: this face looks masked (covered {candidate.condition.covered:.2f}): a photo "
+                   "without a mask makes a better sample; a masked one is best added as a masked sample")
+    return EnrolmentResult(person, match if someone_else else None, warning)
 
 
 def enrol_views(gallery: Gallery, matcher: Matcher, name: str, candidates: list[EnrolmentCandidate],

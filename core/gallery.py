@@ -63,7 +63,7 @@ from .paths import user_path
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x4F534731  # "OSG1": tells our files from other SQLite databases
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 100
@@ -151,13 +151,18 @@ MIGRATIONS = {
         BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
     ALTER TABLE people ADD COLUMN last_seen TEXT;
     """,
+    # 4: a sample may show the person masked ("Add masked sample"): a masked face is compared
+    # with it at the masked-to-masked tau (core.condition), with their clear samples at the masked tau.
+    4: """
+    ALTER TABLE samples ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 # What the current schema must have; an older or newer shape is refused, not guessed at.
 REQUIRED_COLUMNS = {
     "people": {"id", "name", "name_key", "created", "note", "last_seen"},
     "models": {"id", "dimensions", "added"},
-    "samples": {"id", "person_id", "chip", "quality", "source", "created"},
+    "samples": {"id", "person_id", "chip", "quality", "source", "created", "masked"},
     "embeddings": {"sample_id", "model_id", "vector"},
     "negatives": {"id", "person_id", "chip", "quality", "source", "created"},
     "negative_embeddings": {"negative_id", "model_id", "vector"},
@@ -167,7 +172,7 @@ REQUIRED_COLUMNS = {
 # The schema version that added each table (a table not named here has been there since 1).
 # An older file is read as it is (it has no negatives) and upgraded by its first write.
 TABLE_SINCE = {"negatives": 2, "negative_embeddings": 2, "protection": 3, "history": 3}
-COLUMN_SINCE = {("people", "last_seen"): 3}
+COLUMN_SINCE = {("people", "last_seen"): 3, ("samples", "masked"): 4}
 
 # SQLite's answers when it cannot set up the shared-memory index of the write-ahead log
 # (a read-only folder or medium, a full disk): the open then falls back (see _connect).
@@ -293,6 +298,11 @@ class GalleryVectors:
     matrix: np.ndarray  # (N, D) float32
     last_id: int = 0  # the newest sample among the rows: what a catch-up asks for after
     read_at: int | None = None  # a shared gallery's revision counter when read (None: no catch-up)
+    masked: np.ndarray | None = None  # (N,) bool: the sample shows the person masked (None: none does)
+
+    def masked_rows(self) -> np.ndarray:
+        """(N,) bool, False where ``masked`` says nothing."""
+        return self.masked if self.masked is not None else np.zeros(len(self.owners), dtype=bool)
 
     def extended(self, added: "GalleryVectors") -> "GalleryVectors":
         """These vectors and ``added`` (rows stored since), in the order a full read gives:
@@ -306,10 +316,11 @@ class GalleryVectors:
         column.update((name, i) for i, name in enumerate(names))
         owners = np.concatenate([self.owners, [column[added.names[o]] for o in added.owners]]).astype(np.int64)
         matrix = np.concatenate([self.matrix, added.matrix])
+        masked = np.concatenate([self.masked_rows(), added.masked_rows()])
         if len(owners) and (np.diff(owners) < 0).any():  # a newer sample of someone already here
             order = np.argsort(owners, kind="stable")
-            owners, matrix = owners[order], matrix[order]
-        return GalleryVectors(names, owners, matrix, added.last_id, added.read_at)
+            owners, matrix, masked = owners[order], matrix[order], masked[order]
+        return GalleryVectors(names, owners, matrix, added.last_id, added.read_at, masked if masked.any() else None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -320,6 +331,7 @@ class StoredSample:
     quality: float
     source: str
     created: str
+    masked: bool = False  # a sample of the person wearing a mask
 
 
 @dataclass(frozen=True, eq=False)
@@ -1042,8 +1054,10 @@ class Gallery:
         source: str,
         add_to_existing: bool = False,
         note: str = "",
+        masked: bool = False,
     ) -> Person:
-        """Store one sample: a new person, or (``add_to_existing``) one more of a known person."""
+        """Store one sample: a new person, or (``add_to_existing``) one more of a known person;
+        ``masked``: the sample shows them masked."""
         name = clean_name(name)
         with self._write() as db:
             person_id = self._person_id(db, name)
@@ -1053,13 +1067,15 @@ class Gallery:
                 raise DuplicateNameError(name)
             if person_id is None:
                 person_id = self._insert_person(db, name, note)
-            sample_id = self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
-            self._record(db, "add sample" if add_to_existing else "enrol", name, f"sample {sample_id} from {source}")
+            sample_id = self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source,
+                                          masked)
+            self._record(db, "add sample" if add_to_existing else "enrol", name,
+                         f"{'masked ' if masked else ''}sample {sample_id} from {source}")
         return self.person(name)
 
     def import_people(self, people: list[tuple[str, str, list[tuple]]], model_id: str,
                       on_conflict: str = "fail") -> ImportCounts:
-        """Add people with their samples ``(chip, embedding, quality, source)``, all or nothing.
+        """Add people with their samples ``(chip, embedding, quality, source[, masked])``, all or nothing.
 
         A chip is RGB pixels, or PNG bytes already checked by ``decode_chip``. A name that is
         already enrolled (or appears twice): ``on_conflict="fail"`` refuses the whole import
@@ -1078,8 +1094,9 @@ class Gallery:
                 if person_id is None:
                     person_id = self._insert_person(db, name, note)
                     added += 1
-                    for chip, embedding, quality, source in samples:
-                        self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
+                    for chip, embedding, quality, source, *masked in samples:
+                        self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source,
+                                          bool(masked and masked[0]))
                         stored += 1
                     continue
                 if on_conflict == "fail":
@@ -1090,13 +1107,14 @@ class Gallery:
                     continue
                 have = self._chip_digests(db, person_id)
                 count = 0
-                for chip, embedding, quality, source in samples:
+                for chip, embedding, quality, source, *masked in samples:
                     key = _pixel_digest(chip)
                     if key in have:
                         duplicates += 1
                         continue
                     have.add(key)
-                    self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source)
+                    self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source,
+                                      bool(masked and masked[0]))
                     count += 1
                 stored += count
                 merged.append((shown, count))
@@ -1128,17 +1146,20 @@ class Gallery:
         ).lastrowid
 
     def _insert_chip(self, db: sqlite3.Connection, kind: tuple[str, str, str], person_id: int, chip,
-                     embedding: np.ndarray, model_id: str, quality: float, source: str) -> int:
+                     embedding: np.ndarray, model_id: str, quality: float, source: str, masked: bool = False) -> int:
         """One sample or negative (``kind``) with its vector; returns its id."""
         table, vectors, key = kind
         vector = _checked_vector(embedding)
         self._register_model(db, model_id, len(vector))
         png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
-        chip_id = db.execute(
-            f"INSERT INTO {table} (person_id, chip, quality, source, created) VALUES (?, ?, ?, ?, ?)",
-            (person_id, self._fields.seal(png, f"{table}.chip"), float(quality),
-             self._fields.seal(str(source), f"{table}.source"), _now()),
-        ).lastrowid
+        values = (person_id, self._fields.seal(png, f"{table}.chip"), float(quality),
+                  self._fields.seal(str(source), f"{table}.source"), _now())
+        if masked:  # only samples have the column; a plain sample leaves it at its default
+            chip_id = db.execute(f"INSERT INTO {table} (person_id, chip, quality, source, created, masked) "
+                                 "VALUES (?, ?, ?, ?, ?, 1)", values).lastrowid
+        else:
+            chip_id = db.execute(f"INSERT INTO {table} (person_id, chip, quality, source, created) "
+                                 "VALUES (?, ?, ?, ?, ?)", values).lastrowid
         db.execute(f"INSERT INTO {vectors} ({key}, model_id, vector) VALUES (?, ?, ?)",
                    (chip_id, model_id, self._fields.seal(vector.tobytes(), f"{vectors}.vector")))
         return chip_id
@@ -1324,6 +1345,11 @@ class Gallery:
         since = TABLE_SINCE.get(table, 1)
         return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
 
+    def _has_column(self, table: str, column: str) -> bool:
+        """False for a column an older file does not have yet (it gets it with its first write)."""
+        since = COLUMN_SINCE.get((table, column), 1)
+        return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
+
     def _scrub_log(self) -> None:
         """Copy the log into the file and truncate it: deleted pages must not linger there."""
         try:
@@ -1393,8 +1419,9 @@ class Gallery:
             return GalleryVectors(names=[], owners=np.zeros(0, dtype=np.int64), matrix=np.zeros((0, 0), np.float32),
                                   last_id=after)
         dimensions = self._dimensions(model_id)
+        masked = "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
         rows = self._read(
-            f"SELECT p.id, p.name, e.vector, s.id FROM {vectors} e JOIN {table} s ON s.id = e.{key} "
+            f"SELECT p.id, p.name, e.vector, s.id, {masked} FROM {vectors} e JOIN {table} s ON s.id = e.{key} "
             "JOIN people p ON p.id = s.person_id WHERE e.model_id = ? AND s.id > ? ORDER BY p.id, s.id",
             (model_id, after),
         )
@@ -1402,7 +1429,7 @@ class Gallery:
         owners = np.empty(len(rows), dtype=np.int64)
         row_names = []
         last_id = None
-        for row_index, (person_id, name, _, _) in enumerate(rows):
+        for row_index, (person_id, name, *_) in enumerate(rows):
             if person_id != last_id:
                 names.append(self._name(name))
                 last_id = person_id
@@ -1411,8 +1438,10 @@ class Gallery:
         matrix = self._check_vectors([row[2] for row in rows], dimensions, row_names, vectors)
         if not rows:
             matrix = np.zeros((0, 0), dtype=np.float32)
+        flags = np.array([bool(row[4]) for row in rows], dtype=bool)
         return GalleryVectors(names=names, owners=owners, matrix=matrix,
-                              last_id=max((row[3] for row in rows), default=after))
+                              last_id=max((row[3] for row in rows), default=after),
+                              masked=flags if flags.any() else None)
 
     def samples(self) -> list[StoredSample]:
         """Every sample with its chip, for re-embedding and export."""
@@ -1426,13 +1455,14 @@ class Gallery:
         table = kind[0]
         if not self._has_table(table):
             return []
+        masked = "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
         rows = self._read(
             "SELECT s.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, s.source, "
-            f"s.created FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
+            f"s.created, {masked} FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
             (MAX_STORED_CHIP,),
         )
         samples = []
-        for sample_id, name, png, quality, source, created in rows:
+        for sample_id, name, png, quality, source, created, is_masked in rows:
             if not isinstance(name, (str, bytes)) or not isinstance(quality, (int, float)):
                 raise self._damaged(f"{what} {sample_id} is not in the shape the schema promises")
             name = self._name(name)
@@ -1441,7 +1471,7 @@ class Gallery:
                 chip = decode_chip(png, what=f"the chip of {what} {sample_id} ({printable(name)})")
                 samples.append(StoredSample(sample_id, name, chip, float(quality),
                                             self._fields.text(source, f"{table}.source", "a source"),
-                                            _text(created, "a date")))
+                                            _text(created, "a date"), bool(is_masked)))
             except GalleryError as exc:
                 raise GalleryError(f"{self._shown}: {exc}") from None
             except _Damaged as exc:

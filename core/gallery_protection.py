@@ -122,8 +122,9 @@ class Protection:
         return wrapping_label(self.key_id)
 
     def describe(self) -> str:
-        return {"keyring": "encrypted (key in the system keyring)",
-                "file": f"encrypted (key file in {keystore.key_folder()})",
+        if self.scheme == "keyring":
+            return f"encrypted (key in {keystore.keyring_name()})"
+        return {"file": f"encrypted (key file in {keystore.key_folder()})",
                 "passphrase": "encrypted (passphrase)"}[self.scheme]
 
 

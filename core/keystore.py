@@ -1,11 +1,17 @@
 """Where a gallery's key lives when no passphrase is asked for: the system keyring, else a key file.
 
 The key is never stored next to the gallery, so a copied, synced or backed-up gallery file
-alone is unreadable. With a keyring (Secret Service, Windows Credential Manager, macOS
-Keychain, through ``keyring``) the key is there; where there is none (a headless server,
-CI) it goes to a file of its own in the user's config folder (``$ONESHOT_KEYS`` overrides),
-readable by its owner only. ``ONESHOT_KEY_STORE=file`` or ``=keyring`` forces one. Each key
-has a random id recorded in the gallery, so several galleries each find their own key.
+alone is unreadable. With a keyring (Secret Service, KWallet, Windows Credential Locker,
+macOS Keychain, through ``keyring``) the key is there; where there is none (a headless
+server, CI) it goes to a file of its own in the user's config folder (``$ONESHOT_KEYS``
+overrides), readable by its owner only. ``ONESHOT_KEY_STORE=file`` or ``=keyring`` forces
+one. Each key has a random id recorded in the gallery, so several galleries each find their
+own key.
+
+Only those OS stores count as a keyring: a file-backed ``keyring`` backend (keyrings.alt)
+keeps every key in one plaintext file that it rewrites whole, so two programs creating
+galleries at once lose one's key for good. A key file is written once, under its own name,
+and never rewritten; every key written is read back before the gallery that needs it exists.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "OneShot gallery key"
 STORES = ("keyring", "file")
+# The modules of the keyring backends that are the OS's own secure stores.
+SECURE_BACKENDS = ("keyring.backends.SecretService", "keyring.backends.libsecret", "keyring.backends.kwallet",
+                   "keyring.backends.macOS", "keyring.backends.Windows")
 
 
 class MissingKeyError(InputError):
@@ -46,18 +55,37 @@ def create_key(key_id: str) -> tuple[str, bytes]:
     if preferred not in ("", *STORES):
         raise InputError(f"ONESHOT_KEY_STORE must be keyring or file, not {preferred!r}")
     if preferred != "file":
-        problem = _keyring_problem()
-        if problem is None:
+        backend, problem = _secure_keyring()
+        if backend is not None:
             try:
-                _keyring().set_password(KEYRING_SERVICE, key_id, _encode(key))
-                return "keyring", key
+                backend.set_password(KEYRING_SERVICE, key_id, _encode(key))
+                stored = backend.get_password(KEYRING_SERVICE, key_id)
             except Exception as exc:  # any backend failure: locked, no D-Bus, denied
                 problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if stored == _encode(key):
+                    return "keyring", key
+                raise MissingKeyError(f"the gallery key written to the system keyring ({_backend_name(backend)}) "
+                                      "does not read back; no gallery was created")
         if preferred == "keyring":
             raise MissingKeyError(f"cannot store the gallery key in the system keyring ({problem})")
         log.info("no usable system keyring (%s): the gallery key goes to a key file in %s", problem, key_folder())
     _write_key_file(key_id, key)
+    if _read_key_file(key_id) != key:
+        raise MissingKeyError(f"the gallery key written to {_key_path(key_id)} does not read back; no gallery was "
+                              "created")
     return "file", key
+
+
+def keyring_name() -> str:
+    """The store that holds this user's "keyring" keys, in words, for ``gallery status``."""
+    try:
+        backend = _keyring()
+    except ImportError:
+        return "the system keyring (the keyring package is not installed here)"
+    if _is_secure(backend):
+        return "the system keyring"
+    return f"a {_backend_name(backend)} keyring backend, not the system keyring"
 
 
 def load_key(store: str, key_id: str) -> bytes:
@@ -97,8 +125,39 @@ def _keyring():
     return keyring.get_keyring()
 
 
+def _secure_keyring():
+    """The OS's secure keyring backend, or None and why there is none.
+
+    A chainer counts when the backend it writes to (its first) is secure; that one is then
+    used directly, so a plaintext file further down the chain is never written."""
+    problem = _keyring_problem()
+    if problem is not None:
+        return None, problem
+    backend = _keyring()
+    from keyring.backends import chainer
+
+    if isinstance(backend, chainer.ChainerBackend):
+        backend = backend.backends[0]
+    if _is_secure(backend):
+        return backend, None
+    return None, f"the keyring backend is {_backend_name(backend)}, not one of the OS's secure stores"
+
+
+def _is_secure(backend) -> bool:
+    from keyring.backends import chainer
+
+    if isinstance(backend, chainer.ChainerBackend):
+        return bool(backend.backends) and _is_secure(backend.backends[0])
+    module = type(backend).__module__
+    return any(module == name or module.startswith(name + ".") for name in SECURE_BACKENDS)
+
+
+def _backend_name(backend) -> str:
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
 def _keyring_problem() -> str | None:
-    """Why the system keyring cannot be used here, or None when it can."""
+    """Why no keyring can be read here, or None when one can (perhaps not a secure one)."""
     try:
         import keyring
         from keyring.backends import chainer, fail, null
@@ -119,17 +178,37 @@ def _key_path(key_id: str) -> Path:
 
 
 def _write_key_file(key_id: str, key: bytes) -> None:
+    """Write the key to a temporary file and link it into place: a key file is whole or absent,
+    and an existing one (another program's key) is never replaced."""
     folder = key_folder()
+    path = _key_path(key_id)
+    temporary = folder / f".{key_id}.{secrets.token_hex(8)}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(_key_path(key_id), flags, 0o600)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(_encode(key) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            with os.fdopen(fd, "w") as stream:
+                stream.write(_encode(key) + "\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+        _sync_folder(folder)
     except OSError as exc:
-        raise MissingKeyError(f"cannot write the gallery key file in {folder} ({exc.strerror or exc})") from None
+        raise MissingKeyError(f"cannot write the gallery key file {path} ({exc.strerror or exc})") from None
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the new key file's name durable (POSIX; Windows has no folder handles to sync)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_key_file(key_id: str) -> bytes:

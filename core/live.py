@@ -1,10 +1,16 @@
-"""The live loop: frame -> detect -> track -> (align -> embed -> match, only when due) -> labels.
+"""The live loop: frame -> detect -> track -> liveness -> (align -> assess -> embed -> match,
+only when due) -> labels.
 
 A tracked face is re-embedded only when its track asks for it (new, every N frames, a
 clearly better view, a box that jumps, a changed look under the box, a vote in flux), so a
 steady scene costs far fewer network calls than faces; an embedding far from the track's own
 ends it and starts a new one, so a name follows the face, not the box. Every stage is timed,
 and the counters say how much work the tracker saved.
+
+With liveness on, each new face is scored on its first few frames and again at each
+re-embedding; the track's median decides (``core.track.LIVENESS_FRAMES``). A face is embedded
+and named only once its track is judged live: a photo or a screen held up is never named,
+and costs no embedding.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 
 from .camera import Frame
 from .detect import Face
+from .liveness import LIVE_THRESHOLD
 from .match import Match, Matcher
 from .pipeline import FacePipeline
 from .track import FaceTracker, TrackEvent
@@ -35,8 +42,12 @@ class Observation:
 class LiveFace:
     track_id: int
     face: Face
-    name: str | None  # the voted identity; None is unknown
+    name: str | None  # the voted identity; None is unknown (and always for a face not judged live)
     distance: float | None  # latest distance observed for that identity
+    live: bool | None = None  # judged live over the track; None: not decided yet, or liveness is off
+    liveness: float | None = None  # the track's median live probability
+    condition: str = "clear"  # at the track's latest embedding: "masked", "profile", "small", "dark"
+    tau: float | None = None  # the threshold that condition was decided at (None: the matcher's)
     # Only on the frames the face was embedded (None on the others): "Who's this?" groups the
     # unknown ones from here, without a second embedding.
     observation: Observation | None = field(default=None, compare=False, repr=False)
@@ -55,6 +66,7 @@ class LiveCounters:
     faces_seen: int = 0
     embed_calls: int = 0  # faces embedded (each is one row of a batched call)
     batches: int = 0  # network calls made for embedding
+    liveness_calls: int = 0  # faces scored for liveness
     stage_ms: dict = field(default_factory=dict)
 
 
@@ -80,9 +92,10 @@ class LiveRecognizer:
     """Runs the recognition stages on a stream of frames, one ``process`` call per frame."""
 
     def __init__(self, pipeline: FacePipeline, matcher: Matcher, tracker: FaceTracker | None = None,
-                 detect_long_side: int | None = LIVE_LONG_SIDE) -> None:
+                 detect_long_side: int | None = LIVE_LONG_SIDE, liveness: bool = False) -> None:
         self.pipeline = pipeline
         self.detect_long_side = detect_long_side
+        self.liveness = liveness and pipeline.liveness is not None
         self.matcher = matcher
         self.tracker = tracker or FaceTracker()
         self.times = pipeline.times
@@ -136,21 +149,25 @@ class LiveRecognizer:
             # The pixels feed the tracker's per-frame appearance check, which asks for an
             # embedding at once when someone else takes a face's place under the same box.
             tracked = self.tracker.update(faces, frame.pixels)
-        due_indices = [index for index, item in enumerate(tracked) if item.needs_embedding]
+        if self.liveness:
+            self._score_liveness(frame, tracked)
+        due_indices = [index for index, item in enumerate(tracked) if self._due(item)]
         due = [tracked[index] for index in due_indices]
         track_ids = {item.track_id: item.track_id for item in tracked}
         observations: dict[int, Observation] = {}  # by index in ``tracked``
         if due:
             chips = self.pipeline.align(frame.pixels, [item.face for item in due])
+            conditions = self.pipeline.assess([item.face for item in due], chips)
             embeddings = self.pipeline.embed(chips)
             with self.times.measure("match"):
-                matches = self.matcher.match(embeddings)
+                matches = self.matcher.match(embeddings, conditions)
             for index, item, chip, match, embedding in zip(due_indices, due, chips, matches, embeddings):
                 observations[index] = Observation(chip, embedding, match)
                 # A track whose new embedding is someone else's ends here; its face goes on
                 # under a new track id, with its own vote.
                 distance = np.inf if match.distance is None else match.distance  # None: an empty gallery
                 track_ids[item.track_id] = self.tracker.observe(item.track_id, match.name, distance, embedding)
+                self.tracker.set_condition(track_ids[item.track_id], match.condition, match.tau)
             self.counters.embed_calls += len(due)
             self.counters.batches += 1
         self.counters.frames += 1
@@ -158,8 +175,31 @@ class LiveRecognizer:
         labelled = []
         for index, item in enumerate(tracked):
             track_id = track_ids[item.track_id]
-            labelled.append(LiveFace(track_id, item.face, *self.tracker.label(track_id), observations.get(index)))
+            name, distance = self.tracker.label(track_id)
+            live, score = self.tracker.liveness(track_id, LIVE_THRESHOLD) if self.liveness else (None, None)
+            if self.liveness and not live:
+                name, distance = None, None
+            labelled.append(LiveFace(track_id, item.face, name, distance, live, score,
+                                     *self.tracker.condition(track_id), observations.get(index)))
         return LiveResult(frame, labelled, self.tracker.pop_events())
+
+    def _score_liveness(self, frame: Frame, tracked: list) -> None:
+        """Score, in one batch, the faces whose tracks are undecided or due for a new embedding."""
+        scored = [item for item in tracked if self.tracker.needs_liveness(item.track_id, item.needs_embedding)]
+        if scored:
+            scores = self.pipeline.live_scores(frame.pixels, [item.face for item in scored])
+            for item, score in zip(scored, scores):
+                self.tracker.observe_liveness(item.track_id, float(score))
+            self.counters.liveness_calls += len(scored)
+
+    def _due(self, item) -> bool:
+        """Whether to embed a tracked face now: when the tracker asks, and with liveness on only
+        once the track is judged live (at once then, if it waited for the verdict)."""
+        if not self.liveness:
+            return item.needs_embedding
+        if self.tracker.liveness(item.track_id, LIVE_THRESHOLD)[0] is not True:
+            return False
+        return item.needs_embedding or not self.tracker.identified(item.track_id)
 
     def finish(self) -> list[TrackEvent]:
         """End of stream: every track leaves."""

@@ -107,10 +107,12 @@ def trained_model_id(parent: ModelSpec) -> str:
 
 
 def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: str, tau: float,
-                      details: dict, rebuild: str) -> ModelSpec:
+                      details: dict, rebuild: str, condition_taus: dict | None = None) -> ModelSpec:
     """Move an ONNX file derived from ``parent`` into the store as model ``model_id``; return its spec.
 
     ``details`` (how it was made and measured) go into the manifest beside the lineage.
+    ``condition_taus`` (absolute, calibrated for this model) default to the parent's scaled to
+    ``tau`` like ``duplicate_tau``, so a copy never loses the stricter taus of masked faces.
     """
     folder = user_model_dir()
     if manifest_path(model_id).exists():
@@ -122,6 +124,8 @@ def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: s
     target = folder / f"{model_id}.onnx"
     shutil.move(str(onnx_file), target)
     scale = tau / float(parent.defaults["tau"])
+    if condition_taus is None:
+        condition_taus = {name: value * scale for name, value in (parent.defaults.get("condition_taus") or {}).items()}
     manifest = {
         "id": model_id,
         "task": "embed",
@@ -134,7 +138,9 @@ def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: s
         "input": parent.input,
         "outputs": parent.outputs,
         "defaults": {"tau": round(tau, 4),
-                     "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4)},
+                     "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4),
+                     **({"condition_taus": {name: round(float(value), 4) for name, value in condition_taus.items()}}
+                        if condition_taus else {})},
         **details,
         "rebuild": rebuild,
         "sha256": file_sha256(target),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
-TASKS = ("detect", "embed")
+TASKS = ("detect", "embed", "liveness", "occlusion")
 DETAIL_KEYS = ("name", "parent", "created", "training", "metrics", "precision", "accuracy")
 
 
@@ -89,6 +89,15 @@ def find_model(task: str, model_dir: Path | None = None) -> ModelSpec:
     if not matches:
         raise ModelError(f"{folder}: no model manifest for the {task!r} task")
     return matches[0]
+
+
+def find_models(task: str, model_dir: Path | None = None) -> list[ModelSpec]:
+    """Every shipped model of a task, sorted by id (liveness combines two networks)."""
+    folder = model_dir or default_model_dir()
+    matches = [spec for spec in shipped_models(folder) if spec.task == task]
+    if not matches:
+        raise ModelError(f"{folder}: no model manifest for the {task!r} task")
+    return matches
 
 
 def file_sha256(path: Path) -> str:

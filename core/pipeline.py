@@ -1,7 +1,8 @@
-"""Glue: image -> faces -> aligned chips -> embeddings, with per-stage timings.
+"""Glue: image -> faces -> aligned chips -> condition -> embeddings, with per-stage timings.
 
-``FacePipeline.load()`` opens both shipped models on the chosen execution provider, checks
-their files against the manifests and warms them up, so the first real frame is not slow.
+``FacePipeline.load()`` opens the shipped models on the chosen execution provider (detector,
+embedder, the lower-face occlusion classifier and the two liveness networks), checks their
+files against the manifests and warms them up, so the first real frame is not slow.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from .align import align_face
+from .condition import CLEAR, ConditionTaus, FaceCondition, assess
 from .detect import Face, FaceDetector
 from .embed import FaceEmbedder
 from .imaging import LoadedImage
+from .liveness import LivenessChecker
 from .model_store import active_embedder, get_embedder
+from .occlusion import COVERED_THRESHOLD, OcclusionDetector
+from .errors import ModelError
 from .models import find_model, verify_file
 from .runtime import ProviderChoice, create_session
 from .timing import StageTimes
@@ -28,15 +33,24 @@ class FaceResult:
     face: Face
     chip: np.ndarray
     embedding: np.ndarray
+    condition: FaceCondition = CLEAR
+    liveness: float | None = None  # probability of a live face; None when not checked
 
 
 class FacePipeline:
-    """Detector + aligner + embedder, timed per stage."""
+    """Detector + aligner + assessor + embedder, timed per stage.
 
-    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, providers: ProviderChoice) -> None:
+    ``occlusion`` and ``liveness`` are optional so a caller (a test, an imported model's
+    self-check) can run the recognition stages alone; ``load`` always opens both.
+    """
+
+    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, providers: ProviderChoice,
+                 occlusion: OcclusionDetector | None = None, liveness: LivenessChecker | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.providers = providers
+        self.occlusion = occlusion
+        self.liveness = liveness
         self.times = StageTimes()
 
     @classmethod
@@ -59,6 +73,8 @@ class FacePipeline:
             FaceDetector(detector_session, detector_spec, score_threshold, nms_threshold),
             FaceEmbedder(embedder_session, embedder_spec),
             choice,
+            OcclusionDetector.load(provider, model_dir),
+            LivenessChecker.load(provider, model_dir),
         )
         pipeline.warm_up()
         return pipeline
@@ -67,11 +83,24 @@ class FacePipeline:
     def tau(self) -> float:
         return self.embedder.tau
 
+    @property
+    def condition_taus(self) -> ConditionTaus:
+        """The embedder's calibrated tau per face condition (see ``core.condition``)."""
+        return ConditionTaus.from_defaults(self.embedder.spec.defaults)
+
+    def with_embedder(self, embedder: FaceEmbedder) -> "FacePipeline":
+        """The same detector, assessors and provider around another embedder (a model switch)."""
+        return FacePipeline(self.detector, embedder, self.providers, self.occlusion, self.liveness)
+
     def warm_up(self) -> None:
         """One pass through each network so lazy allocations happen now, not on frame one."""
         self.detector.detect(np.zeros((480, 640, 3), dtype=np.uint8))
         size = self.embedder.chip_size
         self.embedder.embed(np.zeros((1, size, size, 3), dtype=np.uint8))
+        if self.occlusion is not None:
+            self.occlusion.covered(np.zeros((1, size, size, 3), dtype=np.uint8))
+        if self.liveness is not None:
+            self.liveness.scores(np.zeros((480, 640, 3), dtype=np.uint8), [(270.0, 190.0, 370.0, 310.0)])
 
     def detect(self, pixels: np.ndarray, long_side: int | None = None,
                score_threshold: float | None = None) -> list[Face]:
@@ -91,16 +120,37 @@ class FacePipeline:
         with self.times.measure("embed"):
             return self.embedder.embed(chips)
 
+    def assess(self, faces: list[Face], chips: np.ndarray) -> list[FaceCondition]:
+        """Each face's condition (masked, profile, small, dark or clear), timed as stage ``assess``.
+
+        ``faces`` are in the pixels the ``chips`` were cut from. Without an occlusion model no
+        face counts as masked.
+        """
+        with self.times.measure("assess"):
+            covered = (self.occlusion.covered(chips) if self.occlusion is not None and len(chips)
+                       else np.zeros(len(faces), dtype=np.float32))
+            return [assess(face, chip, float(p), COVERED_THRESHOLD) for face, chip, p in zip(faces, chips, covered)]
+
+    def live_scores(self, pixels: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Each face's probability of being live (not a photo or a screen), timed as stage ``liveness``."""
+        if self.liveness is None:
+            raise ModelError("no liveness model is loaded")
+        with self.times.measure("liveness"):
+            return self.liveness.scores(pixels, [face.box for face in faces])
+
     def find_faces(self, image: LoadedImage) -> list[Face]:
         """Every face of a loaded image, in the original file's pixel coordinates."""
         return [face.scaled(image.scale) for face in self.detect(image.pixels)]
 
-    def analyse(self, image: LoadedImage) -> list[FaceResult]:
-        """Every face of a loaded image with its chip and descriptor, in original coordinates."""
+    def analyse(self, image: LoadedImage, liveness: bool = False) -> list[FaceResult]:
+        """Every face of a loaded image with its chip, condition and descriptor (and, asked for,
+        its liveness), in original coordinates."""
         faces = self.detect(image.pixels)
         chips = self.align(image.pixels, faces)
+        conditions = self.assess(faces, chips)
         embeddings = self.embed(chips)
+        scores = self.live_scores(image.pixels, faces).tolist() if liveness and faces else [None] * len(faces)
         return [
-            FaceResult(face.scaled(image.scale), chip, embedding)
-            for face, chip, embedding in zip(faces, chips, embeddings)
+            FaceResult(face.scaled(image.scale), chip, embedding, condition, score)
+            for face, chip, embedding, condition, score in zip(faces, chips, embeddings, conditions, scores)
         ]

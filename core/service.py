@@ -24,7 +24,7 @@ from .archive import export_gallery, import_archive
 from .camera import CameraError, Frame, FrameSource, LatestFrameGrabber, open_source
 from .camera_session import MAX_CAMERAS, CameraSession, FairTurns, camera_of, first_track_id
 from .detect import Face
-from .enrol import EnrolmentCandidate, EnrolmentResult, enrol, enrol_views, prepare_candidate
+from .enrol import EnrolmentCandidate, EnrolmentResult, check_live, enrol, enrol_views, prepare_candidate
 from .errors import InputError, OneShotError
 from .gallery import Gallery, ImportCounts, Person, SampleInfo
 from .gallery_location import open_gallery_at
@@ -201,9 +201,10 @@ class RecognitionService:
     def _new_recognizer(self, camera: int, matcher: Matcher | None = None) -> LiveRecognizer:
         pipeline = self._pipeline
         if matcher is None:
-            matcher = Matcher(self._gallery, pipeline.embedder.spec.id, self.settings.effective_tau(pipeline.tau))
+            matcher = Matcher(self._gallery, pipeline.embedder.spec.id, self.settings.effective_tau(pipeline.tau),
+                              condition_taus=pipeline.condition_taus)
         return LiveRecognizer(pipeline, matcher, FaceTracker(first_id=first_track_id(camera)),
-                              detect_long_side=self.detect_long_side)
+                              detect_long_side=self.detect_long_side, liveness=self.settings.liveness)
 
     def _renew_recognizers(self) -> None:
         """New recognizers on the models in service, one per camera, sharing one matcher (one index)."""
@@ -250,6 +251,8 @@ class RecognitionService:
                 self._renew_recognizers()
             else:
                 self.recognizer.matcher.tau = settings.effective_tau(pipeline.tau)
+                for session in self._sessions.values():
+                    session.recognizer.liveness = settings.liveness and pipeline.liveness is not None
             if gallery is not previous:
                 previous.close()
                 self._retention = RetentionKeeper(settings.retention_days)
@@ -263,7 +266,7 @@ class RecognitionService:
         """
         with self._changing:
             embedder, _ = activate_model(model_id, self._gallery, self.settings.provider, progress)
-            pipeline = FacePipeline(self._pipeline.detector, embedder, self._pipeline.providers)
+            pipeline = self._pipeline.with_embedder(embedder)
             pipeline.warm_up()
             with self._swap:
                 self._pipeline = pipeline
@@ -309,16 +312,17 @@ class RecognitionService:
         if not isinstance(image, LoadedImage):
             image = load_image(image)
         return self._candidate(prepare_candidate(self._pipeline, image, use_largest, face_number=face_number,
-                                                 box=box))
+                                                 box=box, liveness=self.settings.liveness))
 
     def commit_enrolment(self, name: str, candidate: EnrolmentCandidate, force: bool = False,
-                         add_sample: bool = False, confirmed: bool = False) -> EnrolmentResult:
-        """Store a previewed candidate as a new person, or (``add_sample``) as one more sample of one.
+                         add_sample: bool = False, confirmed: bool = False, masked: bool = False) -> EnrolmentResult:
+        """Store a previewed candidate as a new person, or (``add_sample``) as one more sample of one
+        (``masked``: a sample of them wearing a mask).
 
         The duplicate gate applies unless ``force``; a sample far from the person unless ``confirmed``.
         """
         return enrol(self._gallery, self.recognizer.matcher, name, candidate, self.duplicate_tau,
-                     force=force, add_sample=add_sample, confirmed=confirmed)
+                     force=force, add_sample=add_sample, confirmed=confirmed, masked=masked)
 
     def commit_views(self, name: str, candidates: list[EnrolmentCandidate], force: bool = False,
                      add_sample: bool = False, confirmed: bool = False) -> EnrolmentResult:
@@ -327,10 +331,12 @@ class RecognitionService:
                            force=force, add_sample=add_sample, confirmed=confirmed)
 
     def add_sample(self, name: str, photo: LoadedImage | str | Path, confirmed: bool = False,
-                   force: bool = False) -> EnrolmentResult:
-        """One more sample of an enrolled person from a photo (refused if far from them unless ``confirmed``)."""
+                   force: bool = False, masked: bool = False) -> EnrolmentResult:
+        """One more sample of an enrolled person from a photo (refused if far from them unless
+        ``confirmed``); ``masked``: a photo of them wearing a mask."""
         candidate = self.preview_enrolment(photo).candidate
-        return self.commit_enrolment(name, candidate, force=force, add_sample=True, confirmed=confirmed)
+        return self.commit_enrolment(name, candidate, force=force, add_sample=True, confirmed=confirmed,
+                                     masked=masked)
 
     def _candidate(self, candidate: EnrolmentCandidate) -> CandidateReady:
         match = self.recognizer.matcher.match(candidate.embedding[None])[0]
@@ -639,12 +645,16 @@ class RecognitionService:
         events: list[LiveEvent] = [EnrolPreview(frame, face, report, report.hints)]
         pose = self._burst_pose
         if self._burst is not None and report.ok and (pose is None or pose.holds(report.yaw)):
-            self._burst.append((report.score, frame))
+            live = float(pipeline.live_scores(frame.pixels, [face])[0]) if self.settings.liveness else None
+            self._burst.append((report.score, frame, live))
             if len(self._burst) >= BURST:
-                _, best = max(self._burst, key=lambda item: item[0])
+                _, best, _ = max(self._burst, key=lambda item: item[0])
+                scores = [score for _, _, score in self._burst if score is not None]
                 self._burst = None
                 image = LoadedImage(best.pixels, f"camera frame {best.index}", best.pixels.shape[1::-1], 1.0)
                 try:
+                    if scores:  # decided over the burst, like the live view over a track
+                        check_live("camera", float(np.median(scores)))
                     events.append(self._candidate(prepare_candidate(pipeline, image)))
                 except OneShotError as error:
                     events.append(EnrolFailed(str(error)))

@@ -36,7 +36,9 @@ ENVIRONMENT = {
     "gallery": "ONESHOT_GALLERY",
     "camera": "ONESHOT_CAMERA",
     "retention_days": "ONESHOT_RETENTION_DAYS",
+    "liveness": "ONESHOT_LIVENESS",
 }
+SWITCH_WORDS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
 def default_settings_path() -> Path:
@@ -58,6 +60,7 @@ class Settings:
     gallery: str = ""  # empty: $ONESHOT_GALLERY's or the default gallery location
     window: dict = field(default_factory=dict)  # geometry and state, base64, from the GUI
     retention_days: float | None = None  # forget people not seen for this many days; None: keep everyone
+    liveness: bool = True  # live window and webcam enrolment: a photo or screen held up is "Photo?", never named
 
     def validated(self) -> Settings:
         """Raise ValueError naming the first setting out of range."""
@@ -129,6 +132,10 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
 
 
 def _from_environment(name: str, text: str):
+    if name == "liveness":
+        if text.strip().lower() not in SWITCH_WORDS:
+            raise InputError(f"{ENVIRONMENT[name]}={text!r} is not on or off (1, 0, true, false, yes, no)")
+        return SWITCH_WORDS[text.strip().lower()]
     if name in ("tau", "score_threshold", "nms_threshold", "retention_days"):
         try:
             return float(text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 # tens of ms for one embedding on the CPU.
 APPEARANCE_SIZE = 8
 APPEARANCE_PIXELS = 32
+# Liveness is decided over the track, not one frame: the median of its latest scores, once it
+# has at least LIVENESS_FRAMES of them (a new face is scored on each of its first frames, then
+# again whenever it is re-embedded). The median of three outvotes one bad frame either way.
+LIVENESS_FRAMES = 3
+LIVENESS_WINDOW = 5
 # Events pile up only if nobody collects them; beyond this many the oldest are dropped.
 MAX_PENDING_EVENTS = 1024
 
@@ -84,6 +89,9 @@ class _Track:
     missing: int = 0
     labelled: bool = False  # an "appeared" was emitted, so a "left" is owed
     label: str | None = None
+    liveness: deque[float] = field(default_factory=lambda: deque(maxlen=LIVENESS_WINDOW))
+    condition: str = "clear"  # at the latest embedding (``core.condition``)
+    tau: float | None = None  # that condition's threshold
 
 
 class FaceTracker:
@@ -235,6 +243,41 @@ class FaceTracker:
             track.label = voted
             self._emit("appeared", track)
         return track.track_id
+
+    def needs_liveness(self, track_id: int, embedding_due: bool) -> bool:
+        """Whether to score this track's face for liveness now: until it is decided, then at
+        each re-embedding (a track can be a person, then a photo swapped in under the box)."""
+        track = self._tracks.get(track_id)
+        return track is not None and (len(track.liveness) < LIVENESS_FRAMES or embedding_due)
+
+    def observe_liveness(self, track_id: int, score: float) -> None:
+        """Record one frame's live probability for a track (ignored once the track has ended)."""
+        track = self._tracks.get(track_id)
+        if track is not None and math.isfinite(score):
+            track.liveness.append(float(score))
+
+    def liveness(self, track_id: int, threshold: float) -> tuple[bool | None, float | None]:
+        """(live, median score) over the track's latest scores; live is None until decided."""
+        track = self._tracks.get(track_id)
+        if track is None or not track.liveness:
+            return None, None
+        score = float(np.median(track.liveness))
+        return (score >= threshold if len(track.liveness) >= LIVENESS_FRAMES else None), score
+
+    def identified(self, track_id: int) -> bool:
+        """Whether the track has had an identification since it began (or since ``reidentify``)."""
+        track = self._tracks.get(track_id)
+        return track is not None and bool(track.observations)
+
+    def set_condition(self, track_id: int, condition: str, tau: float | None) -> None:
+        """The condition the track's face was last embedded in, and the tau it was decided at."""
+        track = self._tracks.get(track_id)
+        if track is not None:
+            track.condition, track.tau = condition, tau
+
+    def condition(self, track_id: int) -> tuple[str, float | None]:
+        track = self._tracks.get(track_id)
+        return ("clear", None) if track is None else (track.condition, track.tau)
 
     def reidentify(self) -> None:
         """Forget every vote (the gallery, tau or the model changed): each face is embedded

@@ -227,6 +227,10 @@ class EnrollDialog(QDialog):
         self.different = QCheckBox("This is a different person")
         self.different.setToolTip("Enroll this face under a new name even though it looks like someone enrolled")
         self.different.toggled.connect(self._validate)
+        self.masked = QCheckBox("Masked sample: they wear a mask in this view")
+        self.masked.setToolTip("Masked faces are then compared with it at their own threshold; a face without a "
+                               "mask is refused as a masked sample")
+        self.masked.hide()
         self.as_sample = QPushButton("Add as a sample instead")
         self.as_sample.clicked.connect(self._add_as_sample)
         self.confirm_same = QPushButton("Yes, this is them")
@@ -249,6 +253,7 @@ class EnrollDialog(QDialog):
         fields.addWidget(self.name)
         fields.addWidget(self.warning)
         fields.addWidget(self.different)
+        fields.addWidget(self.masked)
         fields.addWidget(self.as_sample)
         fields.addWidget(self.confirm_same)
         fields.addStretch(1)
@@ -464,6 +469,9 @@ class EnrollDialog(QDialog):
             return
         person = self.adding_sample_to()
         self.enrol_button.setText(f"Add to {person}" if person else "Enroll")
+        self.masked.setVisible(person is not None and not self.views)  # one view, to someone enrolled
+        if not self.masked.isVisible():
+            self.masked.setChecked(False)
         blocked = self._offers_choice() and not self.different.isChecked()
         self.enrol_button.setEnabled(self.candidate is not None and not blocked and self.refused is None)
         self.enrol_button.setToolTip(f"Already enrolled as {self.similar.name}: tick \"This is a different "
@@ -476,7 +484,8 @@ class EnrollDialog(QDialog):
         self.status.setText("Saving…")
         candidate = list(self.views) if self.views else self.candidate
         self.controller.commit_enrolment(name, candidate, force=self.different.isChecked(),
-                                         add_sample=add_sample, confirmed=confirmed)
+                                         add_sample=add_sample, confirmed=confirmed,
+                                         masked=add_sample and self.masked.isChecked())
 
     def _enrol(self) -> None:
         if not self.enrol_button.isEnabled():
@@ -515,10 +524,12 @@ class EnrollDialog(QDialog):
     def confirmation(self, result) -> str:
         """What the status bar says after a commit."""
         person = result.person
+        # a masked face stored as a plain sample: say so
+        note = " (the face looked masked: a photo without a mask makes a better sample)" if result.warning else ""
         if self.adding_to is not None:
             added = f"{len(self.views)} samples" if len(self.views) > 1 else "a sample"
-            return f"Added {added} to {person.name} (now {samples_text(person.samples)})"
-        return f"Enrolled {person.name} with {samples_text(person.samples)}"
+            return f"Added {added} to {person.name} (now {samples_text(person.samples)}){note}"
+        return f"Enrolled {person.name} with {samples_text(person.samples)}{note}"
 
     def _done(self, result) -> None:
         message = self.confirmation(result)

@@ -22,6 +22,7 @@ from core.errors import OneShotError
 from core.gallery_protection import PassphraseRequiredError
 from core.imaging import LoadedImage, load_image
 from core.quality import FaceCountError
+from core.redact import redact
 from core.service import (
     CandidateReady,
     EnrolFailed,
@@ -215,7 +216,7 @@ class LiveController(QObject):
         return sorted(self._extra)
 
     def _start_live(self, spec: str) -> None:
-        worker = Worker(f"live {spec}")
+        worker = Worker(f"live {redact(spec)}")
         worker.progress.connect(self._on_live)
         worker.failed.connect(lambda error: self.cameraLost.emit(describe(error)))
         worker.finished.connect(self._live_ended)
@@ -329,13 +330,19 @@ class LiveController(QObject):
                    lambda message: log.warning("cannot list the gallery's people: %s", message))
 
     def commit_enrolment(self, name: str, candidate, force: bool = False, add_sample: bool = False,
-                         confirmed: bool = False) -> None:
+                         confirmed: bool = False, masked: bool = False) -> None:
         """Store the candidate (``enrolled``); a refusal the user may overrule comes as ``enrolRefused``.
 
-        ``candidate`` may be a list: the views of a guided enrolment, stored together or not at all.
+        ``candidate`` may be a list: the views of a guided enrolment, stored together or not at all;
+        ``masked``: one view added to someone enrolled, showing them masked.
         """
-        store = self.service.commit_views if isinstance(candidate, list) else self.service.commit_enrolment
-        self._store("enrol", lambda: store(name, candidate, force, add_sample, confirmed),
+        if isinstance(candidate, list):
+            def store():
+                return self.service.commit_views(name, candidate, force, add_sample, confirmed)
+        else:
+            def store():
+                return self.service.commit_enrolment(name, candidate, force, add_sample, confirmed, masked)
+        self._store("enrol", store,
                     self.enrolRefused.emit, self.enrolled.emit, self.enrolFailed.emit)
 
     def refresh_gallery(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QBrush, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -106,6 +107,9 @@ class PersonDialog(QDialog):
 
         self.remove_button = self._button("Remove sample…", "Delete the selected sample, irrecoverably",
                                           self.remove_selected_sample)
+        self.add_masked_button = self._button("Add masked sample…", "A photo of them wearing a mask: masked faces "
+                                              "are then compared with it at their own threshold",
+                                              self.add_masked_sample)
         self.remove_negative_button = self._button("Remove", "Forget that the selected face is not this person",
                                                    self.remove_selected_negative)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -116,6 +120,7 @@ class PersonDialog(QDialog):
         negatives_row.addWidget(self.remove_negative_button, 0, Qt.AlignmentFlag.AlignTop)
         buttons = QHBoxLayout()
         buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.add_masked_button)
         buttons.addStretch()
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
@@ -205,6 +210,7 @@ class PersonDialog(QDialog):
     def _update_actions(self) -> None:
         self.remove_button.setEnabled(not self._busy and self._selected(self.samples_list) is not None)
         self.remove_negative_button.setEnabled(not self._busy and self._selected(self.negatives_list) is not None)
+        self.add_masked_button.setEnabled(not self._busy)
 
     def open_sample(self, chip_id: int, negative: bool = False) -> QDialog | None:
         """A sample (or negative) shown large, with what is known of it."""
@@ -236,6 +242,15 @@ class PersonDialog(QDialog):
         service = self._service
         self._start(f"Removing sample {sample_id}…", lambda: service.remove_sample(sample_id),
                     lambda person: f"Removed sample {sample_id}; {person.name} has {person.samples} left.")
+
+    def add_masked_sample(self) -> None:
+        """A photo of the person wearing a mask, as a masked sample (refused if no mask is seen)."""
+        photo = self.choose_photo()
+        if not photo:
+            return
+        service, name = self._service, self.name
+        self._start("Adding the masked sample…", lambda: service.add_sample(name, photo, masked=True),
+                    lambda result: f"Added a masked sample; {result.person.name} has {result.person.samples} samples.")
 
     def remove_selected_negative(self) -> None:
         negative_id = self._selected(self.negatives_list)
@@ -288,6 +303,11 @@ class PersonDialog(QDialog):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
+
+    def choose_photo(self) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, f"Masked photo of {self.name}", "",
+                                              "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")
+        return path
 
     def show_warning(self, title: str, text: str) -> None:
         QMessageBox.warning(self, title, text)

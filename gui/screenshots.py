@@ -3,7 +3,8 @@
 ``python -m gui.screenshots [--data ../shared/data] [--out resources/screenshots]`` runs
 offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb for native window decorations):
 a temporary gallery with one photo of each person, a two-person scene played as the
-camera, then the main window, the enrolment dialog and the gallery manager are grabbed.
+camera, then the main window, the enrolment dialog and the gallery manager are grabbed; and
+the live view on a printed photo held up ("Photo?") and on a masked face ("Unknown (masked)").
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def frames_from(photo: Path, folder: Path, count: int = 30) -> Path:
     return folder
 
 
+def masked_frames(photo: Path, folder: Path, count: int = 30) -> Path:
+    """Frames of ``photo`` with a mask drawn over its largest face."""
+    from core.training.conditions import mask_photo
+
+    image = load_image(photo)
+    face = max(FacePipeline.load("cpu").detect(image.pixels), key=lambda found: found.area)
+    masked = folder.parent / f"{folder.name}.png"
+    Image.fromarray(mask_photo(image.pixels, face)).save(masked)
+    return frames_from(masked, folder, count)
+
+
 def enrol_people(gallery_path: Path, data: Path) -> None:
     pipeline = FacePipeline.load("cpu")
     with Gallery(gallery_path) as gallery:
@@ -81,6 +93,29 @@ def first_run(work: Path, out: Path) -> None:
     window.close()
 
 
+def live_view_shots(work: Path, data: Path, out: Path) -> None:
+    """"Photo?" on upstream's sample of a printed photo held up (liveness on), and "Unknown
+    (masked)" on an enrolled person with a mask drawn on (liveness off: the frames are photos)."""
+    attack = frames_from(data / "liveness" / "image_F1.jpg", work / "attack")
+    window = MainWindow(Settings(gallery=str(work / "gallery.db")), work / "attack.json", str(attack))
+    window.resize(1000, 760)
+    window.show()
+    wait_for(window.controller.frameProcessed, condition=lambda image, report: any(
+        face.live is False for face in report.faces))
+    pause(300)
+    window.grab().save(str(out / "photo-held-up.png"))
+    window.close()
+    masked = masked_frames(data / "people" / "barack_obama" / "2.jpg", work / "masked")
+    window = MainWindow(Settings(gallery=str(work / "gallery.db"), liveness=False), work / "masked.json", str(masked))
+    window.resize(1000, 760)
+    window.show()
+    wait_for(window.controller.frameProcessed, condition=lambda image, report: any(
+        face.condition == "masked" and face.name is None for face in report.faces))
+    pause(300)
+    window.grab().save(str(out / "unknown-masked.png"))
+    window.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -92,8 +127,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="oneshot-shots-"))
     enrol_people(work / "gallery.db", args.data)
     first_run(work, args.out)
+    live_view_shots(work, args.data, args.out)
     scene = frames_from(args.data / "scenes" / "two_people.jpg", work / "scene")
-    window = MainWindow(Settings(gallery=str(work / "gallery.db")), work / "settings.json", str(scene))
+    # the demo camera plays photos, which liveness rightly calls photos: off for these shots
+    window = MainWindow(Settings(gallery=str(work / "gallery.db"), liveness=False), work / "settings.json",
+                        str(scene))
     window.resize(1000, 760)
     window.show()
     wait_for(window.controller.frameProcessed, condition=lambda image, report: len(report.faces) == 2

@@ -172,6 +172,10 @@ class SettingsDialog(QDialog):
 
         self.protection = QLabel(protection or "(shown once the gallery is open)")
         self.protection.setToolTip("Change it with `oneshot gallery encrypt | decrypt | rekey`")
+        self.liveness_check = QCheckBox("Check that each face is live (a photo or screen shows \"Photo?\", never a name)")
+        self.liveness_check.setToolTip("On by default. Each new face is checked over its first frames; enrolling "
+                                       "from the webcam or a photo refuses a face that looks like a photo or a screen.")
+        self.liveness_check.setChecked(settings.liveness)
         self.retention_check = QCheckBox("Forget people not seen for")
         self.retention_check.setToolTip("Off by default. The people the camera has not identified in this many days "
                                         "are deleted with every sample, and the deletion is kept in the history")
@@ -193,6 +197,7 @@ class SettingsDialog(QDialog):
         form.addRow("Recognition threshold (tau):", _row(self.tau_slider, self.tau_spin))
         form.addRow("", _row(self.tau_calibrated, self.use_calibrated))
         form.addRow(self.tau_explanation)
+        form.addRow("Photos held up:", self.liveness_check)
         form.addRow("Detector score (Pc):", self.score_spin)
         form.addRow("Box overlap (NMS IoU):", self.nms_spin)
         form.addRow("Camera:", _row(self.camera_combo, self.camera_status))
@@ -248,6 +253,7 @@ class SettingsDialog(QDialog):
             provider=self.provider_combo.currentData() or "",
             gallery=gallery if is_postgres_location(gallery) or not gallery else str(Path(gallery).expanduser()),
             retention_days=self._retention(),
+            liveness=self.liveness_check.isChecked(),
         )
 
     def _retention(self) -> float | None:

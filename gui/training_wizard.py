@@ -5,7 +5,8 @@ report, so the window stays responsive and Cancel is honoured within one trainin
 cancelled run keeps its checkpoint: starting again with the same data and settings resumes it.
 Nothing changes in the running app until the last page's "Use this model now" is accepted, and
 that box is ticked in advance only when the run's verdict says the new model is measurably
-better where it was trained to help (``Outcome.recommended``).
+better where it was trained to help and no condition (clean, masked, the trained shift) got
+worse (``Outcome.recommended``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ PRESETS = (("People wear masks", "mask_share", 0.5),
            ("Grey or infrared camera", "greyscale", 0.5),
            ("Faces are small or far away", "lowres_share", 0.5))
 SHIFT_WORDS = {"mask": "masked", "lowres": "low-res", "grey": "grey"}
+# the condition tau that applies to faces seen under each evaluated condition (grey has none)
+CONDITION_TAUS = {"clean": "clear", "mask": "masked", "lowres": "small"}
+CONDITION_COLUMNS = ("Faces", "TAR at FAR 1e-2 before", "After", "Verdict", "Tau before", "Tau after")
+
+
+def condition_words(name: str) -> str:
+    return "clean faces" if name == "clean" else f"{SHIFT_WORDS.get(name, name)} faces"
 
 
 def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -> None:
@@ -419,11 +427,10 @@ def judgement(outcome) -> str:
     """One honest sentence on the run: "better" only when its verdicts say so (``Outcome.recommended``)."""
     shifted = outcome.shifted if outcome.shifted is not None and outcome.shifted.verdict is not None else None
     where = f"on {SHIFT_WORDS.get(shifted.kind, shifted.kind)} faces" if shifted else "on the held-out faces"
-    words = [v.word for v in (outcome.verdict, shifted.verdict if shifted else None) if v is not None]
     if outcome.recommended:
         return (f"Measurably better {where}" + (", and clean faces are not measurably worse." if shifted else "."))
-    if "worse" in words:
-        worse = "clean faces" if outcome.verdict is not None and outcome.verdict.word == "worse" else where[3:]
+    if outcome.worse:
+        worse = " and ".join(condition_words(name) for name in outcome.worse)
         return f"Measurably worse on {worse}: keeping the current model is recommended."
     return ("No measurable change: the difference is within what resampling the held-out pairs gives. "
             "Keeping the current model is recommended.")
@@ -439,6 +446,35 @@ def key_figures(outcome) -> str:
         f"On {where}: TAR at FAR 1e-2 {before.metrics['tar_at_far_1e-2']:.1%} → {after.metrics['tar_at_far_1e-2']:.1%}, "
         f"one-shot rank-1 {before.metrics['rank1']:.1%} → {after.metrics['rank1']:.1%}"
         for where, before, after in rows)
+
+
+def condition_rows(outcome) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per evaluated condition (clean, masked, the trained shift): TAR at FAR 1e-2 before and
+    after, the verdict word, and the tau that faces in that condition are named below, before and after."""
+    taus = outcome.condition_taus or {}
+    views = [("clean", outcome.before, outcome.after, outcome.verdict)]
+    views += [(s.kind, s.before, s.after, s.verdict)
+              for s in {s.kind: s for s in (outcome.masked, outcome.shifted) if s is not None}.values()]
+
+    def tau(side: str, name: str) -> str:
+        value = taus.get(side, {}).get(CONDITION_TAUS.get(name))
+        return "–" if value is None else f"{value:.3f}"
+
+    return [(condition_words(name).capitalize(), f"{before.metrics['tar_at_far_1e-2']:.1%}",
+             f"{after.metrics['tar_at_far_1e-2']:.1%}" if after else "–", verdict.word if verdict else "–",
+             tau("before", name), tau("after", name)) for name, before, after, verdict in views]
+
+
+def other_taus(outcome) -> str:
+    """The taus of the conditions the table has no row for (dark, turned, masked against masked)."""
+    taus = outcome.condition_taus
+    if not taus:
+        return ""
+    shown = set(CONDITION_TAUS.values())
+    pairs = ", ".join(f"{name.replace('_', ' against ')} {value:.3f} → {taus['after'][name]:.3f}"
+                      for name, value in taus["before"].items() if name not in shown and name in taus["after"])
+    how = taus.get("note") or f"calibrated on {taus['probes']} held-out images of {taus['people']} people"
+    return f"Tau of other conditions, before → after: {pairs} ({how})."
 
 
 class EvaluationPage(QWizardPage):
@@ -506,17 +542,39 @@ class ActivatePage(QWizardPage):
         self.text.setWordWrap(True)
         self.use_now = QCheckBox("Use this model now (the gallery's photos are embedded again; the current model stays "
                                  "available to switch back to)")
+        self.conditions = QTableWidget(0, len(CONDITION_COLUMNS))
+        self.conditions.setHorizontalHeaderLabels(list(CONDITION_COLUMNS))
+        self.conditions.verticalHeader().setVisible(False)
+        self.conditions.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.conditions.horizontalHeader().setStretchLastSection(True)
+        self.conditions.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.conditions.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.conditions.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.taus = QLabel("")
+        self.taus.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
+        layout.addWidget(self.conditions)
+        layout.addWidget(self.taus)
         layout.addWidget(self.use_now)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
         outcome = self.wizard().train_page.outcome
-        self.use_now.setChecked(outcome.recommended)  # ticked in advance only when measurably better
+        self.use_now.setChecked(outcome.recommended)  # ticked in advance only when measurably better, nothing worse
+        warning = outcome.warning()
         self.text.setText(f"The new model {outcome.model.id} is saved. {judgement(outcome)}"
+                          + (f" <b>{warning[0].upper()}{warning[1:]}.</b>" if warning else "")
                           + ("" if outcome.recommended else " Tick the box to switch to it anyway.")
                           + f"<br><br>{key_figures(outcome)}.")
+        rows = condition_rows(outcome)
+        self.conditions.setRowCount(len(rows))
+        for row, cells in enumerate(rows):
+            for column, text in enumerate(cells):
+                self.conditions.setItem(row, column, QTableWidgetItem(text))
+        self.conditions.setFixedHeight(self.conditions.horizontalHeader().sizeHint().height()
+                                       + self.conditions.verticalHeader().defaultSectionSize() * len(rows) + 4)
+        self.taus.setText(other_taus(outcome))
 
 
 class TrainingWizard(QWizard):

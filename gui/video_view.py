@@ -1,4 +1,8 @@
-"""Paints a frame and the faces found on it: box, name or "Unknown", distance, confidence colour."""
+"""Paints a frame and the faces found on it: box, name or "Unknown", distance, confidence colour.
+
+A face judged a photo or a screen gets its own dashed violet box and "Photo?", never a name; a
+masked (turned, small, dark) face that stays unknown says so and what would help.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
+from core.condition import HINTS
+
 UNKNOWN = QColor(220, 60, 60)
 NEUTRAL = QColor(80, 160, 255)
+PHOTO = QColor(150, 60, 200)
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,8 @@ class Overlay:
 
     box: tuple[float, float, float, float]
     colour: QColor
-    label: str = ""
+    label: str = ""  # one line, or several separated by newlines
+    dashed: bool = False
 
 
 def confidence_colour(distance: float | None, tau: float) -> QColor:
@@ -33,14 +41,29 @@ def confidence_colour(distance: float | None, tau: float) -> QColor:
 
 
 def identity_overlays(faces, tau: float) -> list[Overlay]:
-    """Boxes for the live window: name or "Unknown", distance, confidence colour."""
+    """Boxes for the live window: name or "Unknown", distance, confidence colour; "Photo?" for a
+    face judged not live, "Checking…" while its liveness is undecided."""
     overlays = []
     for live in faces:
-        label = live.name if live.name is not None else "Unknown"
+        if live.live is False:
+            overlays.append(Overlay(live.face.box, PHOTO, "Photo?", dashed=True))
+            continue
+        if live.live is None and live.liveness is not None:
+            overlays.append(Overlay(live.face.box, NEUTRAL, "Checking…"))
+            continue
+        label = live.name if live.name is not None else _unknown(live)
         if live.distance is not None and live.distance != float("inf"):
             label += f"  {live.distance:.2f}"
-        overlays.append(Overlay(live.face.box, confidence_colour(live.distance if live.name else None, tau), label))
+        if live.name is None and live.condition in HINTS:
+            label += f"\n{HINTS[live.condition]}"
+        decided_at = tau if live.tau is None else live.tau
+        overlays.append(Overlay(live.face.box, confidence_colour(live.distance if live.name else None, decided_at),
+                                label))
     return overlays
+
+
+def _unknown(live) -> str:
+    return "Unknown" if live.condition == "clear" else f"Unknown ({live.condition})"
 
 
 LATENCY_WINDOW = 60  # frames the status bar's latency median is taken over
@@ -144,14 +167,16 @@ def _paint_overlays(painter: QPainter, overlays: list[Overlay], scale: float, fo
 
 def _paint_overlay(painter: QPainter, overlay: Overlay, scale: float) -> None:
     x1, y1, x2, y2 = overlay.box
-    painter.setPen(QPen(overlay.colour, 2.5 / scale))
+    painter.setPen(QPen(overlay.colour, 2.5 / scale, Qt.PenStyle.DashLine if overlay.dashed else Qt.PenStyle.SolidLine))
     painter.setBrush(Qt.BrushStyle.NoBrush)
     painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
     if not overlay.label:
         return
     metrics = painter.fontMetrics()
-    box = QRectF(x1, y1 - metrics.height() - 4 / scale, metrics.horizontalAdvance(overlay.label) + 8 / scale,
-                 metrics.height() + 4 / scale)
+    lines = overlay.label.split("\n")
+    height = metrics.height() * len(lines)
+    box = QRectF(x1, y1 - height - 4 / scale, max(metrics.horizontalAdvance(line) for line in lines) + 8 / scale,
+                 height + 4 / scale)
     painter.fillRect(box, overlay.colour)
     painter.setPen(QColor("white"))
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, overlay.label)

@@ -33,6 +33,9 @@ def private_user_folders(tmp_path_factory):
                                  ("XDG_CACHE_HOME", "xdg-cache")):
             patch.setenv(variable, str(root / folder))
         patch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        # The stand-in cameras play shared photos, which liveness rightly calls photos held up:
+        # off unless a test turns it on (tests/test_liveness_live.py and the liveness GUI test do).
+        patch.setenv("ONESHOT_LIVENESS", "0")
         for variable in ("ONESHOT_PASSPHRASE", "ONESHOT_EXPORT_PASSPHRASE", "ONESHOT_KEY_STORE"):
             patch.delenv(variable, raising=False)
         yield root
@@ -112,7 +115,8 @@ def obama_service(pipeline, people, tmp_path):
     """Factory: a recognition service on the shared pipeline with Obama enrolled from one photo.
 
     Keyword arguments are settings (``tau=1.0``...); services are closed and the detector's
-    thresholds restored afterwards.
+    thresholds restored afterwards. Liveness is off unless asked for: the stand-in cameras show
+    shared photos, which score as photos held up (tests/test_liveness_live.py covers it).
     """
     from core.gallery import Gallery
     from core.imaging import load_image
@@ -126,7 +130,8 @@ def obama_service(pipeline, people, tmp_path):
         gallery = Gallery(path)
         result = pipeline.analyse(load_image(people["barack_obama"][0]))[0]
         gallery.enroll("Obama", result.chip, result.embedding, pipeline.embedder.spec.id, 1.0, "test")
-        made.append(RecognitionService(Settings(gallery=str(path), **settings), pipeline, gallery))
+        made.append(RecognitionService(Settings(**{"gallery": str(path), "liveness": False, **settings}), pipeline,
+                                       gallery))
         return made[-1]
 
     yield make

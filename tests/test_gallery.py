@@ -52,7 +52,7 @@ def test_new_gallery_is_private_and_versioned(tmp_path, chip):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import keystore
 from core.crypto import WrongPassphraseError
 from core.errors import InputError
 from core.gallery import Gallery, GalleryError, encode_chip
@@ -144,6 +145,8 @@ def test_the_system_keyring_holds_the_key_where_there_is_one(tmp_path, faces, mo
     pytest.importorskip("keyrings.alt")
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "keyring"))
+    # A plaintext file is no keyring (test_keystore.py); here it stands in for the OS's secure store.
+    monkeypatch.setattr(keystore, "SECURE_BACKENDS", (*keystore.SECURE_BACKENDS, "keyrings.alt.file"))
     import keyring.core
 
     keyring.core.init_backend()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,6 +187,26 @@ def test_a_gallery_made_before_change_marks_gets_them(database, chips):
         assert gallery.appended_vectors(MODEL, known).names == ["Anna", "Bob"]
 
 
+def test_a_schema_3_gallery_gets_masked_samples_and_a_reader_sees_none(database, chips):
+    import psycopg
+
+    with PostgresGallery(database) as gallery:
+        gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a")
+    with psycopg.connect(database) as db:
+        db.execute("ALTER TABLE samples DROP COLUMN masked")
+        db.execute("UPDATE oneshot_meta SET value = '3' WHERE key = 'schema_version'")
+    with PostgresGallery(database, readonly=True) as reader:  # reads as it is, every sample plain
+        assert reader.vectors(MODEL).masked is None
+    with PostgresGallery(database) as gallery:  # a writer adds the column
+        gallery.enroll("Ana", chips[1], unit_vector(2), MODEL, 0.9, "b", add_to_existing=True, masked=True)
+        known = gallery.vectors(MODEL)
+        assert known.masked.tolist() == [False, True]
+        gallery.enroll("Bob", chips[2], unit_vector(3), MODEL, 0.9, "c")
+        assert gallery.appended_vectors(MODEL, known).masked.tolist() == [False, True, False]
+    with psycopg.connect(database) as db:
+        assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+
+
 def test_a_station_identifies_from_memory_while_the_server_is_away(database, server, chips):
     with PostgresGallery(database) as gallery:
         gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a")
@@ -251,3 +272,51 @@ def test_data_travels_over_tls_when_the_server_offers_it(database, capsys):
         assert plain.in_transit.startswith("not encrypted")
     with pytest.raises(GalleryError, match="certificate verify failed"):  # insisting on a verified one: ours is self-signed
         PostgresGallery(database + "?sslmode=verify-full&sslrootcert=system")
+
+
+def first_enrolment(database: str, start: threading.Barrier, failures: list, name: str, chip, vector) -> None:
+    """One station opening the gallery and enrolling, at the same moment as the others."""
+    try:
+        start.wait(30)
+        with PostgresGallery(database) as gallery:
+            gallery.enroll(name, chip, vector, MODEL, 0.9, "first")
+    except Exception as exc:  # the thread's failure is the test's
+        failures.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def test_stations_making_a_new_gallery_at_once_both_enrol(server, chips):
+    """Two stations' first enrolment on a new database: the schema is made once, under the
+    writes' lock, and neither station fails (several rounds: the race is one of timing)."""
+    for round_number in range(4):
+        database = server.create_database(f"g_first_enrolment_{round_number}")
+        start = threading.Barrier(2)
+        failures = []
+        threads = [threading.Thread(target=first_enrolment, args=(database, start, failures, f"station {n}",
+                                                                  chips[n], unit_vector(n + 1))) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert failures == []
+        with PostgresGallery(database, readonly=True) as gallery:
+            assert sorted(p.name for p in gallery.people()) == ["station 0", "station 1"]
+
+
+def test_a_server_lost_mid_enrolment_is_exit_2_with_a_clear_line(database, server, people, monkeypatch, capsys):
+    assert main(["enroll", "--gallery", database, "Obama", str(people["barack_obama"][0])]) == 0
+    capsys.readouterr()
+    enroll = PostgresGallery.enroll
+
+    def enroll_as_the_server_dies(self, *args, **kwargs):
+        server.stop()
+        return enroll(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresGallery, "enroll", enroll_as_the_server_dies)
+    try:
+        code = main(["enroll", "--gallery", database, "Biden", str(people["joe_biden"][0])])
+    finally:
+        server.restart()
+    errors = capsys.readouterr().err
+    assert code == 2, errors
+    assert "internal error" not in errors
+    assert "cannot" in errors.splitlines()[0] and "PoolTimeout" not in errors

@@ -23,7 +23,7 @@ def model_copy(tmp_path, monkeypatch):
 
 def test_shipped_models_are_intact_and_licensed():
     specs = shipped_models()
-    assert {spec.task for spec in specs} == {"detect", "embed"}
+    assert {spec.task for spec in specs} == {"detect", "embed", "liveness", "occlusion"}
     for spec in specs:
         verify_file(spec)
         assert spec.licence_path.is_file() and spec.licence_path.stat().st_size > 500

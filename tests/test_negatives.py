@@ -233,7 +233,8 @@ def version_1_gallery(path) -> None:
         gallery.enroll("Ana", chip(1), vector(1), MODEL, 0.9, "a")
     db = sqlite3.connect(path)
     for statement in ("DROP TABLE negative_embeddings", "DROP TABLE negatives", "DROP TABLE history",
-                      "DROP TABLE protection", "ALTER TABLE people DROP COLUMN last_seen"):
+                      "DROP TABLE protection", "ALTER TABLE people DROP COLUMN last_seen",
+                      "ALTER TABLE samples DROP COLUMN masked"):
         db.execute(statement)
     db.execute("PRAGMA user_version = 1")
     db.commit()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,3 +120,75 @@ def test_watch_on_a_network_camera_never_prints_the_password(camera, obama_servi
     assert lost.returncode == 2 and "the network camera does not answer" in lost.stderr
     for output in (done.stdout, done.stderr, lost.stdout, lost.stderr):
         assert SECRET not in output
+
+
+class HostileCamera:
+    """An MJPEG 'camera' on 127.0.0.1 whose first part is huge: announced (``length``) or just
+    streamed without a Content-Length, ``sent`` bytes of filler 1 MB at a time."""
+
+    def __init__(self, sent: int, length: int | None) -> None:
+        self.sent, self.length = sent, length
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://admin:{SECRET}@127.0.0.1:{self._listener.getsockname()[1]}/video.mjpg"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self._listener.accept()
+            with connection:
+                connection.recv(65536)
+                announced = f"Content-Length: {self.length}\r\n" if self.length is not None else ""
+                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=b\r\n\r\n"
+                                   + f"--b\r\nContent-Type: image/jpeg\r\n{announced}\r\n".encode())
+                filler = b"\xff" * 1_000_000
+                for _ in range(self.sent // len(filler)):
+                    connection.sendall(filler)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+# Reads the first frame of a camera in a process of its own: its peak memory is the reader's.
+READ_ONE_FRAME = """
+import json, sys
+from core.camera import open_source
+from core.errors import CameraError
+
+def resident(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))
+
+before = resident("VmRSS:")
+try:
+    with open_source(sys.argv[1]) as source:
+        source.read()
+    error = None
+except CameraError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "grew": resident("VmHWM:") - before}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="measures memory through /proc")
+def test_a_part_announcing_2_gb_is_refused_before_it_is_read():
+    camera = HostileCamera(sent=300_000_000, length=2_000_000_000)
+    try:
+        done = subprocess.run([sys.executable, "-c", READ_ONE_FRAME, camera.url], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        camera.close()
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["error"] and "announced a frame of 2,000,000,000 bytes; the limit is 500,000,000" in result["error"]
+    assert SECRET not in result["error"] + done.stderr
+    assert result["grew"] < 100_000_000
+
+
+def test_a_part_streamed_past_the_image_limit_is_refused(monkeypatch):
+    monkeypatch.setattr("core.camera.MAX_FILE_BYTES", 2_000_000)
+    camera = HostileCamera(sent=20_000_000, length=None)
+    try:
+        with NetworkStreamSource(camera.url) as source, pytest.raises(CameraError, match="over 2,000,000 bytes"):
+            source.read()
+    finally:
+        camera.close()

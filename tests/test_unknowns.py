@@ -183,7 +183,7 @@ def orl_gallery(pipeline, data_dir, tmp_path):
 
 @pytest.fixture
 def service(pipeline, orl_gallery):
-    service = RecognitionService(Settings(gallery=str(orl_gallery)), pipeline, Gallery(orl_gallery))
+    service = RecognitionService(Settings(gallery=str(orl_gallery), liveness=False), pipeline, Gallery(orl_gallery))
     yield service
     service.close()
 

@@ -260,13 +260,40 @@ def face_document(face, **extra) -> dict:
     return document
 
 
+LIVENESS_HELP = ("judge each face live or a photo/screen held up to a camera: a face judged not live is never "
+                 "named (off by default for still photos; `watch` follows the app's setting)")
+
+
+def live_or_unchecked(result) -> bool:
+    """Whether a face may be named: judged live, or not checked at all."""
+    from ..liveness import LIVE_THRESHOLD
+
+    return result.liveness is None or result.liveness >= LIVE_THRESHOLD
+
+
+def assessment_document(result, tau: float | None = None) -> dict:
+    """A face's condition (and the tau it was decided at), liveness and hint, as JSON spells them."""
+    document = {"condition": result.condition.name,
+                "live": None if result.liveness is None else live_or_unchecked(result),
+                "liveness": None if result.liveness is None else round(result.liveness, 4)}
+    if tau is not None:
+        document["tau"] = round(tau, 4)
+    if result.condition.hint:
+        document["hint"] = result.condition.hint
+    return document
+
+
 def print_faces(path: str, faces: list[dict]) -> None:
     """The human-readable form of one image's faces."""
     print(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}" if faces else f"{path}: no face")
     for number, face in enumerate(faces, 1):
         x1, y1, x2, y2 = (round(v) for v in face["box"])
         line = f"  face {number}: box ({x1}, {y1}) - ({x2}, {y2}), score {face['score']:.2f}"
-        if "name" in face:
-            who = face["name"] or "unknown"
+        if face.get("live") is False:
+            line += f": photo or screen? (liveness {face['liveness']:.2f}), not named"
+        elif "name" in face:
+            who = face["name"] or ("unknown" if face.get("condition", "clear") == "clear" else f"unknown ({face['condition']})")
             line += f": {who}" + (f" (distance {face['distance']:.3f})" if face["distance"] is not None else "")
+            if not face["name"] and face.get("hint"):
+                line += f": {face['hint']}"
         print(line)

@@ -8,8 +8,8 @@ from pathlib import Path
 from ..errors import NoFaceError
 from ..imaging import load_image
 from .common import PROVIDER, at_least, positive_number  # option types
-from .common import (common_options, each_image, face_document, load_pipeline, model_options, print_faces,
-                     resolved_settings, tau_in_force)
+from .common import (LIVENESS_HELP, assessment_document, common_options, each_image, face_document,
+                     live_or_unchecked, load_pipeline, model_options, print_faces, resolved_settings, tau_in_force)
 
 
 def register(commands) -> None:
@@ -27,6 +27,7 @@ def register(commands) -> None:
     verify.add_argument("image_a", metavar="IMAGE_A")
     verify.add_argument("image_b", metavar="IMAGE_B")
     verify.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the embedder manifest)")
+    verify.add_argument("--liveness", action="store_true", help=LIVENESS_HELP)
     verify.set_defaults(run=run_verify)
 
     info = commands.add_parser("info", parents=[common_options()], help="versions, execution providers and models")
@@ -79,19 +80,28 @@ def run_verify(args) -> int:
 
     pipeline = load_pipeline(args)
     tau = tau_in_force(args, pipeline)
-    vectors = []
+    faces = []
     for path in (args.image_a, args.image_b):
-        results = pipeline.analyse(load_image(path))
+        results = pipeline.analyse(load_image(path), liveness=args.liveness)
         if not results:
             raise NoFaceError(path)
-        vectors.append(max(results, key=lambda r: r.face.area).embedding)
-    d = distance(*vectors)
-    same = same_person(d, tau)
+        faces.append(max(results, key=lambda r: r.face.area))
+    d = distance(faces[0].embedding, faces[1].embedding)
+    # the stricter face's condition decides: a masked face needs stronger evidence than a clear one
+    tau_used = pipeline.condition_taus.pair_tau(faces[0].condition, faces[1].condition, tau)
+    live = all(live_or_unchecked(face) for face in faces)
+    same = live and same_person(d, tau_used)
     if args.json:
-        print(json.dumps({"distance": round(d, 6), "threshold": tau, "same": same}))
+        print(json.dumps({"distance": round(d, 6), "threshold": tau_used, "same": same,
+                          "faces": [assessment_document(face) for face in faces]}))
     else:
         verdict = "same person" if same else "different people"
-        print(f"{verdict}: distance {d:.3f} {'<' if same else '>='} threshold {tau:.3f}")
+        conditions = {face.condition.name for face in faces} - {"clear"}
+        why = f" ({', '.join(sorted(conditions))} face)" if conditions else ""
+        print(f"{verdict}: distance {d:.3f} {'<' if same_person(d, tau_used) else '>='} threshold {tau_used:.3f}{why}")
+        if not live:
+            print("not the same person as far as this check goes: a face looks like a photo or a screen "
+                  f"(liveness {', '.join(f'{face.liveness:.2f}' for face in faces)})")
     return 0
 
 

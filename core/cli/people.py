@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .common import at_least, positive_number  # option types
-from .common import (common_options, each_image, emit, face_document, gallery_option, load_pipeline, model_options,
-                     open_gallery, print_faces, progress_printer, tau_in_force)
+from .common import (LIVENESS_HELP, assessment_document, common_options, each_image, emit, face_document,
+                     gallery_option, live_or_unchecked, load_pipeline, model_options, open_gallery, print_faces,
+                     progress_printer, tau_in_force)
 
 
 def _face_choice(parser) -> None:
@@ -39,6 +40,11 @@ def register(commands) -> None:
                              "not look like the person")
     _face_choice(enroll)
     enroll.add_argument("--add", action="store_true", help="add a sample to a person already enrolled")
+    enroll.add_argument("--masked", action="store_true",
+                        help="with --add: the photo shows the person wearing a mask (compared with masked faces at "
+                             "their own threshold)")
+    enroll.add_argument("--liveness", action="store_true",
+                        help="refuse a face that looks like a photo or a screen held up to a camera (--force enrols it)")
     enroll.set_defaults(run=run_enroll)
 
     commands.add_parser("people", parents=plain, help="list enrolled people").set_defaults(run=run_people)
@@ -95,6 +101,7 @@ def register(commands) -> None:
     identify.add_argument("images", nargs="+", metavar="IMAGE")
     identify.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the model)")
     identify.add_argument("--top-k", type=at_least(1), default=3, help="candidates listed per face (default 3)")
+    identify.add_argument("--liveness", action="store_true", help=LIVENESS_HELP)
     identify.set_defaults(run=run_identify)
 
     reembed = commands.add_parser("reembed", parents=with_models, help="re-embed every stored chip with the active model")
@@ -119,7 +126,7 @@ def _matcher(gallery, pipeline, args, top_k=3):
     """The gallery's matcher at the tau in force (``--tau`` > ONESHOT_TAU > settings > the model's)."""
     from ..match import Matcher
 
-    return Matcher(gallery, pipeline.embedder.spec.id, tau_in_force(args, pipeline), top_k)
+    return Matcher(gallery, pipeline.embedder.spec.id, tau_in_force(args, pipeline), top_k, pipeline.condition_taus)
 
 
 def _open_for_reading(args):
@@ -148,10 +155,12 @@ def run_enroll(args) -> int:
         gallery.check_name(args.name, enrolled=args.add)  # before any slow work
         pipeline = load_pipeline(args)
         candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest,
-                                      face_number=args.face, box=args.box)
+                                      face_number=args.face, box=args.box, liveness=args.liveness and not args.force)
         result = enrol(gallery, _matcher(gallery, pipeline, args), args.name, candidate, pipeline.embedder.duplicate_tau,
-                       force=args.force, add_sample=args.add, confirmed=args.force)
+                       force=args.force, add_sample=args.add, confirmed=args.force, masked=args.masked)
     person, similar = result.person, result.similar
+    if result.warning:
+        print(f"oneshot: warning: {result.warning}", file=sys.stderr)
     if similar is not None:
         print(f"oneshot: warning: {_path(args.image)}: this face also resembles {similar.name!r} "
               f"(distance {similar.distance:.3f} < tau {pipeline.tau:.2f})", file=sys.stderr)
@@ -224,7 +233,7 @@ def run_not(args) -> int:
         name = gallery.person(args.name).name  # before any slow work
         pipeline = load_pipeline(args)
         candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest,
-                                      face_number=args.face, box=args.box)
+                                      face_number=args.face, box=args.box, liveness=args.liveness and not args.force)
         negative = gallery.add_negative(args.name, candidate.chip, candidate.embedding, pipeline.embedder.spec.id,
                                         candidate.source, candidate.quality.score)
     emit(args, {"name": name, "negative": negative},
@@ -312,11 +321,14 @@ def run_identify(args) -> int:
         matcher = _matcher(gallery, pipeline, args, args.top_k)
         try:
             for path, image in each_image(args.images):
-                results = pipeline.analyse(image)
-                matches = matcher.match(np.stack([r.embedding for r in results]) if results else [])
-                faces = [face_document(r.face, name=m.name, distance=_rounded(m.distance),
+                results = pipeline.analyse(image, liveness=args.liveness)
+                matches = matcher.match(np.stack([r.embedding for r in results]) if results else [],
+                                        [r.condition for r in results])
+                faces = [face_document(r.face, name=m.name if live_or_unchecked(r) else None,
+                                       distance=_rounded(m.distance),
                                        candidates=[[n, round(d, 6)] for n, d in m.candidates],
-                                       **({"vetoed": list(m.vetoed)} if m.vetoed else {}))
+                                       **({"vetoed": list(m.vetoed)} if m.vetoed else {}),
+                                       **assessment_document(r, m.tau))
                          for r, m in zip(results, matches)]
                 documents.append({"image": path, "faces": faces})
                 if not args.json:  # names from the gallery file are shown escaped, never sent raw

@@ -156,6 +156,13 @@ def run_train(args) -> int:
             print(f"clean faces: {outcome.verdict.sentence()}")
         if shifted is not None and shifted.verdict is not None:
             print(f"{SHIFT_LABELS[shifted.kind]} faces: {shifted.verdict.sentence()}")
+        masked = outcome.masked
+        if masked is not None and masked is not shifted and masked.verdict is not None:
+            print(f"masked faces (each person enrolled as photographed): {masked.verdict.sentence()}")
+        if outcome.condition_taus:
+            print(condition_taus_line(outcome.condition_taus))
+        if outcome.warning():
+            print(outcome.warning())
         if outcome.model is not None:
             print(f"registered {outcome.model.id} (tau {outcome.tau:.3f}, stopped: {outcome.state.stop_reason}, "
                   f"best epoch {outcome.state.best_epoch})" + ("" if args.activate else
@@ -164,6 +171,14 @@ def run_train(args) -> int:
 
 
 SHIFT_LABELS = {"mask": "masked", "lowres": "low-res", "grey": "grey"}
+
+
+def condition_taus_line(taus: dict) -> str:
+    """Each condition's tau before -> after, and how they were found."""
+    pairs = ", ".join(f"{name} {value:.3f} -> {taus['after'][name]:.3f}" for name, value in taus["before"].items()
+                      if name in taus["after"])
+    how = taus.get("note") or f"calibrated on {taus['probes']} held-out images of {taus['people']} people"
+    return f"tau per condition (before -> after): {pairs} ({how})"
 
 
 def metrics_table(before: dict, after: dict | None, kind: str | None = None, shifted_before: dict | None = None,

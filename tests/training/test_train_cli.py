@@ -39,6 +39,18 @@ def test_train_then_list_then_activate(capsys, orl_folder, tmp_path, private_mod
     assert set(document["before"]) >= METRICS and set(document["after"]) >= METRICS
     assert 0 < document["tau"] < 4 and document["model_id"].startswith("dlib-resnet-v1-ft-")
     assert active_id() is None, "training alone must not change the active model"
+    assert document["shifted"] is None, "trained for no shift"
+    masked = document["masked"]  # evaluated all the same: any fine-tune may undo masked faces
+    assert masked["kind"] == "mask" and set(masked["before"]) >= METRICS and set(masked["after"]) >= METRICS
+    assert masked["verdict"]["word"] in ("better", "worse", "no measurable change")
+    assert document["recommended"] is (not document["worse"] and document["verdict"]["word"] == "better")
+    taus = document["condition_taus"]  # two held-out people: too few to calibrate, the parent's scaled
+    assert taus["calibrated"] is False and "scaled to the new clear tau" in taus["note"]
+    assert taus["before"]["masked"] == pytest.approx(0.24) and taus["after"]["clear"] == pytest.approx(document["tau"])
+    assert taus["after"]["masked"] == pytest.approx(0.24 / 0.36 * document["tau"], abs=1e-4)
+    manifest = json.loads((private_models / f"{document['model_id']}.json").read_text())
+    assert set(manifest["defaults"]["condition_taus"]) == {"masked", "profile", "small", "dark", "masked_masked"}
+    assert all(value <= manifest["defaults"]["tau"] for value in manifest["defaults"]["condition_taus"].values())
 
     code, out, _ = run(capsys, "models", "--json")
     listing = {row["id"]: row for row in json.loads(out)}
@@ -108,6 +120,26 @@ def test_training_for_masks_reports_clean_and_masked_figures_and_verdicts(capsys
     for verdict in (document["verdict"], shifted["verdict"]):
         assert verdict["word"] in ("better", "worse", "no measurable change") and verdict["low"] <= verdict["high"]
     assert isinstance(document["recommended"], bool)
+    assert document["masked"] == shifted, "trained for masks: the masked evaluation is the trained shift's"
+
+
+def test_condition_taus_are_calibrated_on_the_held_out_people_and_written_to_the_manifest(capsys, orl_folder,
+                                                                                          private_models):
+    train = orl_folder(range(1, 7), images=3)
+    held_out = orl_folder(range(7, 10), images=3, name="held-out")  # three people: enough to calibrate
+    code, out, err = run(capsys, "train", train, "--crops", "--json", "--validate-on", held_out, *QUICK)
+    assert code == 0, err
+    document = json.loads(out)
+    taus = document["condition_taus"]
+    assert taus["calibrated"] is True and (taus["people"], taus["probes"]) == (3, 6)
+    conditions = {"masked", "profile", "small", "dark", "masked_masked"}
+    assert set(taus["before"]) == set(taus["after"]) == {"clear", *conditions}
+    assert taus["before"]["clear"] == pytest.approx(0.36) and taus["after"]["clear"] == pytest.approx(document["tau"])
+    manifest = json.loads((private_models / f"{document['model_id']}.json").read_text())
+    written = manifest["defaults"]["condition_taus"]
+    assert written == {name: pytest.approx(taus["after"][name], abs=1e-4) for name in conditions}
+    assert all(0 <= value <= manifest["defaults"]["tau"] for value in written.values())
+    assert manifest["metrics"]["condition_taus"] == taus
 
 
 def test_training_for_low_resolution_prints_both_columns_and_the_verdict_lines(capsys, orl_folder, private_models):
@@ -117,6 +149,8 @@ def test_training_for_low_resolution_prints_both_columns_and_the_verdict_lines(c
     header = out.splitlines()[0].split()
     assert header == ["before", "after", "low-res", "before", "low-res", "after"]
     assert "clean faces: " in out and "low-res faces: " in out and "interval" in out
+    assert "masked faces (each person enrolled as photographed): " in out
+    assert "tau per condition (before -> after): clear 0.360 -> " in out and "masked 0.240 -> " in out
     assert "registered " in out
 
 
