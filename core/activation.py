@@ -8,11 +8,13 @@ with its vectors intact, and switching back later costs nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 
 from .embed import FaceEmbedder
+from .errors import ModelError
 from .gallery import Gallery
 from .model_store import get_embedder, set_active
 from .models import ModelSpec, verify_file
@@ -21,10 +23,23 @@ from .runtime import create_session
 BATCH = 32
 
 
+def embedding_dimensions(spec: ModelSpec) -> int:
+    """How many numbers the model's vectors have, as its manifest states ("(batch, 128) ..."):
+    what an import is checked against, whatever the gallery holds so far."""
+    stated = {int(match) for text in spec.outputs.values() if isinstance(text, str)
+              for match in re.findall(r"\(batch, (\d+)\)", text)}
+    if len(stated) != 1:
+        raise ModelError(f"the manifest of model {spec.id!r} does not state one vector length in its outputs "
+                         f"({spec.outputs!r})")
+    return stated.pop()
+
+
 def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool = True,
                     progress: Callable[[int, int], None] | None = None) -> int:
     """Embed stored chips (samples and negatives) with ``embedder`` and store the vectors, in
-    one transaction; return how many chips were embedded."""
+    one transaction; return how many chips were embedded. Re-embedding everything
+    (``only_missing=False``) replaces the model's vectors and registration whole, so it also
+    repairs vectors that disagree with the model (a wrong length, from an older import)."""
     model_id = embedder.spec.id
     samples = gallery.samples()
     negatives = gallery.negative_samples()
@@ -43,8 +58,8 @@ def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool
             done += len(batch)
             if progress:
                 progress(done, total)
-    if done:
-        gallery.store_embeddings(model_id, embedded[0], embedded[1])
+    if done or not only_missing:
+        gallery.store_embeddings(model_id, embedded[0], embedded[1], complete=not only_missing)
     return done
 
 

@@ -51,10 +51,12 @@ import numpy as np
 from .align import CHIP_SIZE
 from .crypto import (KEY_BYTES, OVERHEAD, FieldCipher, PassphraseParameters, SealBroken, WrongPassphraseError,
                      random_key, unwrap_key, wrap_key)
+from .activation import embedding_dimensions
 from .errors import InputError
 from .files import NotRegularFile, open_regular
 from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, ImportCounts, sync_folder, clean_name,
                       decode_chip, encode_chip, name_key, png_size, printable, printable_path)
+from .model_store import get_embedder
 
 FORMAT = "oneshot-gallery-export"
 VERSION = 1
@@ -242,6 +244,7 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
     if on_conflict not in ON_CONFLICT:
         raise InputError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {printable(on_conflict)!r}")
     gallery.require_writable()
+    dimensions = embedding_dimensions(get_embedder(model_id))
     archive = read_archive(path, passphrase)
     people = archive.people
     if archive.model_id != model_id:
@@ -251,7 +254,24 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
         people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source, masked)
                                 for png, _, quality, source, masked in samples])
                   for name, note, samples in people]
+    _check_against_model(path, people, model_id, dimensions)
     return gallery.import_people(people, model_id, on_conflict)
+
+
+def _check_against_model(path: Path, people: list, model_id: str, dimensions: int) -> None:
+    """Refuse vectors the model could not have made (checked against its manifest, not the
+    gallery, which may be empty): imported, they would break every later match."""
+    for name, _, samples in people:
+        for _, embedding, *_ in samples:
+            vector = np.asarray(embedding)
+            if vector.shape != (dimensions,):
+                raise ArchiveError(path, f"the vectors of {printable(name)!r} have {vector.size} numbers, but model "
+                                         f"{model_id!r} makes {dimensions}: not imported, nothing was changed "
+                                         "(a damaged export, or one of a gallery whose vectors disagree with the "
+                                         "model: run `oneshot reembed` there, then export again)")
+            if not np.isfinite(vector).all():
+                raise ArchiveError(path, f"a vector of {printable(name)!r} is not finite (NaN or infinity): not "
+                                         "imported, nothing was changed")
 
 
 class _Budget:

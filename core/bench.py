@@ -76,8 +76,13 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
     chips = np.repeat(chip[None], BATCH, axis=0)
 
     def whole_frame(long_side: int | None = None) -> np.ndarray:
-        """Detect (at ``long_side``, or the still-photo size), align and embed every face."""
-        return pipeline.embedder.embed(pipeline.align(frame, pipeline.detector.detect(frame, long_side)))
+        """Detect (at ``long_side``, or the still-photo size), align, assess (the face's condition)
+        and embed every face: what an identification costs without liveness, which the live
+        loop runs once per new face and at re-embeddings (see ``liveness`` for its cost)."""
+        found = pipeline.detector.detect(frame, long_side)
+        chips = pipeline.align(frame, found)
+        pipeline.assess(found, chips)
+        return pipeline.embedder.embed(chips)
 
     embed_batch = median_ms(lambda: pipeline.embedder.embed(chips), repeat)
     stage_ms = {
@@ -87,6 +92,8 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         f"embed_batch{BATCH}": embed_batch,
         f"embed_batch{BATCH}_per_face": embed_batch / BATCH,
     }
+    if pipeline.occlusion is not None:  # the lower-face classifier on the face's chip
+        stage_ms["assess"] = median_ms(lambda: pipeline.occlusion.covered(chip[None]), repeat)
     if pipeline.liveness is not None:  # both networks (2.7x and 4x crops) on the frame's face
         stage_ms["liveness"] = median_ms(lambda: pipeline.liveness.scores(frame, [main_face.box]), repeat)
     frame_ms = median_ms(whole_frame, repeat)

@@ -8,31 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ModelError
-from .models import ModelSpec
+from .models import ModelSpec, checked_input
 
 
 class FaceEmbedder:
     """Embed aligned RGB chips with an embedding-network session."""
 
     def __init__(self, session, spec: ModelSpec) -> None:
-        inputs = session.get_inputs()
-        outputs = session.get_outputs()
-        expected_shape = list(spec.input["shape"][1:])
-        if (
-            len(inputs) != 1
-            or inputs[0].name != spec.input["name"]
-            or list(inputs[0].shape[1:]) != expected_shape
-            or len(outputs) != 1
-        ):
-            raise ModelError(
-                f"{spec.path}: not the embedder its manifest describes (inputs "
-                f"{[(i.name, i.shape) for i in inputs]}, expected {spec.input['name']} {expected_shape})"
-            )
         self.session = session
         self.spec = spec
-        self.input_name = inputs[0].name
-        self.chip_size = int(expected_shape[-1])
+        self.input_name = checked_input(session, spec, "embedder")
+        self.chip_size = int(spec.input["shape"][-1])
         self.tau = float(spec.defaults["tau"])
         self.duplicate_tau = float(spec.defaults.get("duplicate_tau", self.tau))
 

@@ -57,13 +57,15 @@ from .crypto import OVERHEAD
 from .errors import InputError
 from .files import NotRegularFile, open_regular
 from .gallery_protection import (SEALED_COLUMNS, TEXT_COLUMNS, PassphraseSource, PlainFields, Protection,
-                                 forget_stored_key, new_protection, read_protection, unlock, write_protection)
+                                 forget_stored_key, new_protection, read_anchor, read_protection, unlock,
+                                 write_anchor, write_protection)
 from .gallery_protection import Damaged as _Damaged
 from .paths import user_path
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
+ANCHORED_SINCE = 4  # the schema from which an encrypted gallery's history head is sealed
 APPLICATION_ID = 0x4F534731  # "OSG1": tells our files from other SQLite databases
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 100
@@ -883,6 +885,8 @@ class Gallery:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version < SCHEMA_VERSION:  # an older file: upgraded inside this write, or not at all
                     _migrate(db, version)
+                    if version < ANCHORED_SINCE:
+                        self._anchor_history(db)
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     log.info("%s: gallery upgraded from schema %d to %d", self._shown, version, SCHEMA_VERSION)
                 if not self._leftovers_checked:  # holding the write lock: no re-encryption is under way
@@ -1345,6 +1349,10 @@ class Gallery:
         since = TABLE_SINCE.get(table, 1)
         return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
 
+    def _history_anchored(self) -> bool:
+        """Whether the history's head is sealed (schema 4 on): before, a missing anchor is no alarm."""
+        return self._read("PRAGMA user_version")[0][0] >= ANCHORED_SINCE
+
     def _has_column(self, table: str, column: str) -> bool:
         """False for a column an older file does not have yet (it gets it with its first write)."""
         since = COLUMN_SINCE.get((table, column), 1)
@@ -1525,12 +1533,18 @@ class Gallery:
         return {chip_id: matrix[index] for index, (chip_id, _) in enumerate(rows)}
 
     def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray],
-                         negatives: dict[int, np.ndarray] | None = None) -> None:
+                         negatives: dict[int, np.ndarray] | None = None, complete: bool = False) -> None:
         """Add or replace the ``model_id`` vectors of existing samples (and of existing
-        negatives: ``negatives``), in one transaction."""
+        negatives: ``negatives``), in one transaction. ``complete``: these are the vectors of
+        every chip, so the model's others and its registered length go first: how vectors that
+        disagree with the model (a wrong length) are replaced rather than refused."""
         checked = {sample_id: _checked_vector(v) for sample_id, v in vectors.items()}
         checked_negatives = {negative_id: _checked_vector(v) for negative_id, v in (negatives or {}).items()}
         with self._write() as db:
+            if complete:
+                for table in ("embeddings", "negative_embeddings"):
+                    db.execute(f"DELETE FROM {table} WHERE model_id = ?", (model_id,))
+                db.execute("DELETE FROM models WHERE id = ?", (model_id,))
             dimensions = {len(v) for v in checked.values()} | {len(v) for v in checked_negatives.values()}
             if len(dimensions) > 1:
                 raise ValueError("vectors of one model must share one length")
@@ -1718,31 +1732,59 @@ class Gallery:
         db.execute("INSERT INTO history (at, user, program, action, subject, detail, link) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (at, user, program, action, fields.seal(subject, "history.subject"),
                     fields.seal(detail, "history.detail"), link))
+        (count,) = db.execute("SELECT count(*) FROM history").fetchone()
+        write_anchor(db, fields, _history.Anchor(count, link))
+
+    def _anchor_history(self, db) -> None:
+        """Seal the head of a history kept before anchors (schema < 4) as it stands: trusted on
+        its first upgrade, from then on any cut shows (a later schema with no anchor is an alarm)."""
+        if self._fields.encrypted and self._has_table("history"):
+            row = db.execute("SELECT count(*), (SELECT link FROM history ORDER BY id DESC LIMIT 1) FROM history").fetchone()
+            write_anchor(db, self._fields, _history.Anchor(row[0], row[1] if isinstance(row[1], bytes)
+                                                           else _history.GENESIS))
 
     def record(self, action: str, subject: str = "", detail: str = "") -> None:
         """Add a history entry for something done outside the gallery (an export, a model switch)."""
         with self._write(counts=False) as db:
             self._record(db, action, subject, detail)
 
-    def history(self) -> tuple[list[_history.HistoryEntry], int | None]:
-        """Every history entry, oldest first, and the id of the first one whose chain link is
-        wrong (an entry removed or changed behind SQLite's back), or None when intact."""
+    def history(self) -> tuple[list[_history.HistoryEntry], _history.ChainBreak | None]:
+        """Every history entry, oldest first, and where the history was altered behind SQLite's
+        back (an entry changed, added, or cut from the end: see ``history.verify_chain``), or
+        None when intact. A plain gallery's history can be rewritten whole (no key): see
+        ``history_is_sealed``."""
         if not self._has_table("history"):
             return [], None
         entries = []
         with self._lock:
-            for _, columns, rows in self._opened_rows(self._db, ("history",)):
-                for values in rows:
-                    row = dict(zip(columns, values))
-                    try:
-                        entry = _history.HistoryEntry(int(row["id"]), _text(row["at"], "a date"),
-                                                     _text(row["user"], "a user"), _text(row["program"], "a program"),
-                                                     _text(row["action"], "an action"), row["subject"] or "",
-                                                     row["detail"] or "")
-                    except (_Damaged, TypeError, ValueError):
-                        raise self._damaged(f"history entry {printable(row['id'])} is malformed") from None
-                    entries.append((entry, row["link"]))
-        return [entry for entry, _ in entries], _history.verify_chain(entries)
+            snapshot = isinstance(self._db, sqlite3.Connection) and not self._db.in_transaction
+            if snapshot:  # the anchor and the entries of one moment: a write in between is no alarm
+                self._db.execute("BEGIN")
+            try:
+                anchor = read_anchor(self._db, self._fields)
+                if anchor == _history.MISSING_ANCHOR and not self._history_anchored():
+                    anchor = None  # kept before anchors (schema < 4): the upgrading write anchors it
+                for _, columns, rows in self._opened_rows(self._db, ("history",)):
+                    for values in rows:
+                        row = dict(zip(columns, values))
+                        try:
+                            entry = _history.HistoryEntry(int(row["id"]), _text(row["at"], "a date"),
+                                                         _text(row["user"], "a user"),
+                                                         _text(row["program"], "a program"),
+                                                         _text(row["action"], "an action"), row["subject"] or "",
+                                                         row["detail"] or "")
+                        except (_Damaged, TypeError, ValueError):
+                            raise self._damaged(f"history entry {printable(row['id'])} is malformed") from None
+                        entries.append((entry, row["link"]))
+            finally:
+                if snapshot:
+                    self._db.execute("ROLLBACK")
+        return [entry for entry, _ in entries], _history.verify_chain(entries, anchor)
+
+    @property
+    def history_is_sealed(self) -> bool:
+        """Whether a cut or recomputed history shows: only under a key (an encrypted gallery)."""
+        return self._fields.encrypted
 
     def mark_seen(self, names: list[str]) -> None:
         """Note that these people were identified just now (for the retention period). Not a

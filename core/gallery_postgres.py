@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 
 from .errors import InputError
-from .gallery import _SAMPLES, SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors
+from .gallery import _SAMPLES, ANCHORED_SINCE, SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors
 from .gallery_protection import PassphraseSource, forget_stored_key, new_protection, write_protection
 from .redact import redact
 
@@ -93,10 +93,10 @@ CREATE OR REPLACE TRIGGER samples_changed AFTER UPDATE OR DELETE ON samples
 CREATE OR REPLACE TRIGGER embeddings_changed AFTER UPDATE OR DELETE ON embeddings
     FOR EACH ROW EXECUTE FUNCTION oneshot_mark_reset();
 """
-# Schema 4 on a gallery made by schema 3: masked samples (see core.gallery's MIGRATIONS).
+# Schema 4 on a gallery made by schema 3: masked samples (see core.gallery's MIGRATIONS). The
+# version itself turns 4 in the first write, which also seals the history's head (``_write``).
 MASKED_SAMPLES = """
 ALTER TABLE samples ADD COLUMN IF NOT EXISTS masked INTEGER NOT NULL DEFAULT 0;
-UPDATE oneshot_meta SET value = '4' WHERE key = 'schema_version' AND value = '3';
 """
 _PLACEHOLDER = re.compile(r"\?")
 _USER_COLUMN = re.compile(r"(?<![\w\"])user(?![\w\"])")  # "user" is a reserved word in PostgreSQL
@@ -282,6 +282,10 @@ class PostgresGallery(Gallery):
     def _has_column(self, table: str, column: str) -> bool:
         return column != "masked" or self._masked_column
 
+    def _history_anchored(self) -> bool:
+        return int(self._db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0]) \
+            >= ANCHORED_SINCE
+
     @contextmanager
     def _snapshot(self):
         """Reads that see one moment of the server (the counter and the rows it counts); a
@@ -340,6 +344,10 @@ class PostgresGallery(Gallery):
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                     self._db.bound = connection
                     try:
+                        if not self._history_anchored():
+                            self._anchor_history(self._db)
+                            connection.execute("UPDATE oneshot_meta SET value = %s WHERE key = 'schema_version'",
+                                               (str(SCHEMA_VERSION),))
                         yield self._db
                         counter = self._counter
                         if counts:  # a change matchers care about (not a history entry or a "last seen")

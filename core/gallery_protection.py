@@ -10,6 +10,9 @@ in the clear: they are not biometric and they let SQLite sort and join.
 
 A gallery without that row (made before encryption, or decrypted on purpose) is plain;
 ``PlainFields`` gives it the same interface, so the gallery's code has one path for both.
+
+The row's parameters also hold the history's anchor (``history.Anchor``), sealed under the
+data key: a history cut or rewritten without the key no longer matches it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import keystore
+from .history import GENESIS, MISSING_ANCHOR, Anchor
 from .crypto import FieldCipher, PassphraseParameters, SealBroken, WrongPassphraseError, random_key, unwrap_key, wrap_key
 from .errors import InputError
 
@@ -34,6 +38,8 @@ SEALED_COLUMNS = {
 }
 TEXT_COLUMNS = {"name", "note", "source", "subject", "detail"}
 SCHEMES = ("keyring", "file", "passphrase")
+ANCHOR = "history"  # the parameters' key of the sealed history anchor
+ANCHOR_COLUMN = "protection.history"
 
 # What a caller may pass for a passphrase: the text, or a function asked only when one is needed.
 PassphraseSource = str | Callable[[], str] | None
@@ -204,8 +210,11 @@ def new_protection(mode: str, passphrase: PassphraseSource, shown: str) -> tuple
         values = {}
     else:
         raise ValueError(f"protection must be key, passphrase or none, not {mode!r}")
+    fields = SealedFields(data_key, "")
+    values[ANCHOR] = fields.seal(Anchor(0, GENESIS).to_bytes(), ANCHOR_COLUMN).hex()  # so a missing one shows
     protection = Protection(scheme, key_id, values, wrap_key(key_encryption_key, data_key, wrapping_label(key_id)))
-    return protection, SealedFields(data_key, protection.describe())
+    fields.description = protection.describe()
+    return protection, fields
 
 
 def write_protection(db: sqlite3.Connection, protection: Protection | None) -> None:
@@ -213,6 +222,33 @@ def write_protection(db: sqlite3.Connection, protection: Protection | None) -> N
     if protection is not None:
         db.execute("INSERT INTO protection (id, scheme, key_id, parameters, wrapped_key) VALUES (1, ?, ?, ?, ?)",
                    (protection.scheme, protection.key_id, json.dumps(protection.parameters), protection.wrapped_key))
+
+
+def write_anchor(db: sqlite3.Connection, fields: PlainFields, anchor: Anchor) -> None:
+    """Seal the history's new head into the protection row (an encrypted gallery's; a plain
+    one has no key to seal it with), in the caller's transaction."""
+    if not fields.encrypted:
+        return
+    (parameters,) = db.execute("SELECT parameters FROM protection").fetchone()
+    values = json.loads(parameters)
+    values[ANCHOR] = fields.seal(anchor.to_bytes(), ANCHOR_COLUMN).hex()
+    db.execute("UPDATE protection SET parameters = ?", (json.dumps(values),))
+
+
+def read_anchor(db: sqlite3.Connection, fields: PlainFields) -> Anchor | str | None:
+    """The history's sealed anchor; why it cannot be trusted, in words; None for a plain gallery."""
+    if not fields.encrypted:
+        return None
+    row = db.execute("SELECT parameters FROM protection").fetchone()
+    try:
+        sealed = json.loads(row[0]).get(ANCHOR) if row and isinstance(row[0], str) else None
+        if sealed is None:
+            return MISSING_ANCHOR
+        return Anchor.from_bytes(fields.blob(bytes.fromhex(sealed), ANCHOR_COLUMN, "its sealed anchor"))
+    except Damaged as exc:
+        return str(exc)
+    except (ValueError, TypeError, AttributeError):
+        return "its sealed anchor is malformed"
 
 
 def forget_stored_key(protection: Protection | None) -> None:

@@ -7,12 +7,20 @@ rolled back. It holds no biometric data: the person's name and the detail (a fil
 sample id) are sealed like every other name in an encrypted gallery. SQLite triggers refuse
 any UPDATE or DELETE of an entry, and each entry carries a SHA-256 chain over the entries
 before it, so an entry removed or changed behind SQLite's back shows up in ``verify_chain``.
+
+A chain alone cannot show a cut end (the newest entries, or all of them, deleted), and
+anyone can recompute it. So an encrypted gallery also keeps the chain's anchor (how many
+entries, and the newest link) sealed under its key in the protection row, rewritten with
+every entry: a cut, an entry added, or a recomputed chain no longer matches it, and only
+the key's holder can write a new one. A plain gallery has no key: its history shows
+accidents, not tampering (``oneshot history`` says so).
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
+import os
+import sys
 from dataclasses import dataclass
 
 PROGRAM = {"name": "oneshot"}  # set once by the launcher: "oneshot gui", "oneshot forget", ...
@@ -39,10 +47,19 @@ def set_program(name: str) -> None:
 
 
 def current_user() -> str:
+    """The account the process runs as: from its uid on POSIX, never from ``USER``/``LOGNAME``,
+    which anyone can set to blame someone else."""
+    if sys.platform == "win32":
+        try:
+            return os.getlogin()
+        except OSError:  # no console session (a service)
+            return os.environ.get("USERNAME") or "unknown user"
+    import pwd
+
     try:
-        return getpass.getuser()
-    except Exception:  # no login name (a container without a passwd entry)
-        return "unknown user"
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (a container)
+        return f"uid {os.getuid()}"
 
 
 def chain_digest(previous: bytes, at: str, user: str, program: str, action: str, subject: str, detail: str) -> bytes:
@@ -54,13 +71,59 @@ def chain_digest(previous: bytes, at: str, user: str, program: str, action: str,
     return digest.digest()
 
 
-def verify_chain(entries: list[tuple[HistoryEntry, bytes]]) -> int | None:
-    """The id of the first entry whose link does not follow from those before it; None if intact."""
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head as last written by the key's holder: the entry count and newest link."""
+    count: int
+    head: bytes
+
+    def to_bytes(self) -> bytes:
+        return self.count.to_bytes(8, "big") + self.head
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Anchor:
+        if len(data) != 8 + len(GENESIS):
+            raise ValueError("an anchor is 40 bytes")
+        return cls(int.from_bytes(data[:8], "big"), data[8:])
+
+
+class ChainBreak(int):
+    """The id of the first entry that does not follow (or, after a cut, of the first one
+    missing), with why in words: an int, so callers that only show the id keep working."""
+
+    reason: str
+
+    def __new__(cls, entry_id: int, reason: str) -> ChainBreak:
+        broken = super().__new__(cls, entry_id)
+        broken.reason = reason
+        return broken
+
+
+MISSING_ANCHOR = "its sealed anchor is missing (removed behind the gallery's back)"
+
+
+def verify_chain(entries: list[tuple[HistoryEntry, bytes]], anchor: Anchor | str | None = None) -> ChainBreak | None:
+    """The first break in the chain, or None if intact. ``anchor``: the sealed head of an
+    encrypted gallery, or why it could not be read (a string); None for a plain gallery."""
     previous = GENESIS
     for entry, link in entries:
         expected = chain_digest(previous, entry.at, entry.user, entry.program, entry.action, entry.subject,
                                 entry.detail)
         if link != expected:
-            return entry.id
+            return ChainBreak(entry.id, f"entry {entry.id} does not follow from those before it")
         previous = link
+    if anchor is None:
+        return None
+    after_last = entries[-1][0].id + 1 if entries else 1
+    if isinstance(anchor, str):
+        return ChainBreak(after_last, f"the history cannot be vouched for: {anchor}")
+    if anchor.count > len(entries):
+        return ChainBreak(after_last, f"{anchor.count - len(entries)} of its {anchor.count} entries were cut "
+                                      f"from the end (entry {after_last} on)")
+    if anchor.count < len(entries):
+        first = entries[anchor.count][0].id
+        return ChainBreak(first, f"entry {first} and those after it were added without the gallery's key")
+    if anchor.head != previous:
+        last = entries[-1][0].id
+        return ChainBreak(last, "the chain was recomputed without the gallery's key (its sealed head differs)")
     return None

@@ -119,3 +119,15 @@ def verify_file(spec: ModelSpec) -> None:
             f"{spec.path}: model file is damaged or replaced (sha256 {actual[:12]}..., "
             f"manifest says {spec.sha256[:12]}...)"
         )
+
+
+def checked_input(session, spec: ModelSpec, what: str) -> str:
+    """The name of the session's one input, once it and its single output are what the manifest
+    describes (the shape past the batch); else ``ModelError`` saying what was found."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    expected = list(spec.input["shape"][1:])
+    if (len(inputs) != 1 or inputs[0].name != spec.input["name"] or list(inputs[0].shape[1:]) != expected
+            or len(outputs) != 1):
+        raise ModelError(f"{spec.path}: not the {what} its manifest describes (inputs "
+                         f"{[(i.name, i.shape) for i in inputs]}, expected {spec.input['name']} {expected})")
+    return inputs[0].name

@@ -2,8 +2,8 @@
 
 Read-only. The entries are read (and, in an encrypted gallery, opened) on a worker, so a long
 history never freezes the window; a filter narrows them as one types. When the history's
-chain is broken (an entry removed or altered behind SQLite's back) a red banner says so
-above the table, naming the first entry that does not follow from those before it.
+chain is broken (an entry removed, altered or cut from the end behind SQLite's back) a red
+banner says so above the table, and how.
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ class HistoryDialog(QDialog):
         entries, broken = loaded
         self.entries = list(reversed(entries))
         if broken is not None:
-            self.banner.setText(f"The history was altered: entry {broken} does not follow from the entries before "
-                                "it (an entry was removed or changed outside OneShot).")
+            self.banner.setText(f"The history was altered: {broken.reason} (changed outside OneShot).")
             self.banner.show()
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):

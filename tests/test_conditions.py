@@ -99,14 +99,22 @@ def masked_obama(pipeline, people, tmp_path):
     return photo, max(pipeline.analyse(load_image(photo)), key=lambda r: r.face.area)
 
 
-def test_a_masked_sample_is_stored_marked_and_compared_at_the_masked_to_masked_tau(pipeline, people, masked_obama,
-                                                                                    tmp_path):
+def obama_with_a_masked_sample(pipeline, people, masked, path):
+    """A gallery with Obama's clear photo 1 and the masked ``masked`` as a masked sample; his clear analysis."""
     clear = pipeline.analyse(load_image(people["barack_obama"][0]))[0]
-    _, masked = masked_obama
     model = pipeline.embedder.spec.id
-    with Gallery(tmp_path / "g.db") as gallery:
+    with Gallery(path) as gallery:
         gallery.enroll("Obama", clear.chip, clear.embedding, model, 0.9, "clear")
         gallery.enroll("Obama", masked.chip, masked.embedding, model, 0.9, "masked", add_to_existing=True, masked=True)
+    return clear
+
+
+def test_a_masked_sample_is_stored_marked_and_compared_at_the_masked_to_masked_tau(pipeline, people, masked_obama,
+                                                                                    tmp_path):
+    _, masked = masked_obama
+    model = pipeline.embedder.spec.id
+    clear = obama_with_a_masked_sample(pipeline, people, masked, tmp_path / "g.db")
+    with Gallery(tmp_path / "g.db") as gallery:
         vectors = gallery.vectors(model)
         assert vectors.masked.tolist() == [False, True]
         matcher = Matcher(gallery, model, pipeline.tau, condition_taus=pipeline.condition_taus)
@@ -152,12 +160,8 @@ def test_enrolling_a_masked_face_as_a_plain_sample_warns(capsys, masked_obama, t
 
 
 def test_a_masked_sample_stays_masked_through_export_and_import(capsys, pipeline, people, masked_obama, tmp_path):
-    clear = pipeline.analyse(load_image(people["barack_obama"][0]))[0]
-    _, masked = masked_obama
     model = pipeline.embedder.spec.id
-    with Gallery(tmp_path / "a.db") as gallery:
-        gallery.enroll("Obama", clear.chip, clear.embedding, model, 0.9, "clear")
-        gallery.enroll("Obama", masked.chip, masked.embedding, model, 0.9, "masked", add_to_existing=True, masked=True)
+    obama_with_a_masked_sample(pipeline, people, masked_obama[1], tmp_path / "a.db")
     exported = tmp_path / "obama.oneshot"
     assert run(capsys, "export", "--gallery", tmp_path / "a.db", "--plain", exported)[0] == 0
     assert run(capsys, "import", "--gallery", tmp_path / "b.db", exported)[0] == 0

@@ -10,6 +10,8 @@ from .common import common_options, emit, gallery_location, gallery_option, open
 from .passphrases import ask_passphrase
 
 NEW_PASSPHRASE_VARIABLE = "ONESHOT_NEW_PASSPHRASE"
+UNSEALED_HISTORY = ("its history is not tamper-evident (no key: anyone with the file can cut or rewrite it; "
+                    "`oneshot gallery encrypt` seals it)")
 
 
 def register(commands) -> None:
@@ -56,9 +58,12 @@ def run_status(args) -> int:
         people = gallery.people()
         samples = sum(person.samples for person in people)
         document = {"gallery": gallery.shown, "protection": gallery.protection_scheme,
-                    "described": gallery.protection, "people": len(people), "samples": samples}
+                    "described": gallery.protection, "people": len(people), "samples": samples,
+                    "history_tamper_evident": gallery.history_is_sealed}
         transit = gallery.in_transit
     text = f"{document['gallery']}: {document['described']}; {len(people)} people, {samples} samples"
+    if not gallery.history_is_sealed:
+        text += f"; {UNSEALED_HISTORY}"
     if transit is not None:
         document["in_transit"] = transit
         text += f"; to the server: {transit}"
@@ -122,18 +127,21 @@ def run_history(args) -> int:
 
     with open_gallery(args, readonly=True) as gallery:
         entries, broken = gallery.history()
+        sealed = gallery.history_is_sealed
     if args.last is not None:
         entries = entries[-int(args.last):]
     if args.json:
         print(json.dumps({"entries": [vars(entry) for entry in entries], "intact": broken is None,
-                          "broken_at": broken}))
-        return 0
+                          "broken_at": None if broken is None else int(broken),
+                          "reason": None if broken is None else broken.reason, "tamper_evident": sealed}))
+        return 0 if broken is None else 1
     for entry in entries:
         subject = f" {printable(entry.subject)}" if entry.subject else ""
         detail = f": {printable(entry.detail)}" if entry.detail else ""
         print(f"{entry.at}  {printable(entry.user)} ({printable(entry.program)})  {entry.action}{subject}{detail}")
+    if not sealed:
+        print(f"oneshot: note: {UNSEALED_HISTORY}", file=sys.stderr)
     if broken is not None:
-        print(f"oneshot: warning: the history was altered: entry {broken} does not follow from those before it",
-              file=sys.stderr)
+        print(f"oneshot: warning: the history was altered: {broken.reason}", file=sys.stderr)
         return 1
     return 0
