@@ -35,14 +35,22 @@ def embedding_dimensions(spec: ModelSpec) -> int:
 
 
 def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool = True,
-                    progress: Callable[[int, int], None] | None = None) -> int:
+                    progress: Callable[[int, int], None] | None = None, skipped: list[str] | None = None) -> int:
     """Embed stored chips (samples and negatives) with ``embedder`` and store the vectors, in
     one transaction; return how many chips were embedded. Re-embedding everything
     (``only_missing=False``) replaces the model's vectors and registration whole, so it also
-    repairs vectors that disagree with the model (a wrong length, from an older import)."""
+    repairs vectors that disagree with the model (a wrong length, from an older import) or fail
+    to open. With a ``skipped`` list, a chip whose row is damaged is left out (its vector goes
+    too) and described there, one line each, so one damaged row cannot block the repair."""
     model_id = embedder.spec.id
-    samples = gallery.samples()
-    negatives = gallery.negative_samples()
+    damaged_samples, damaged_negatives = ([], []) if skipped is not None else (None, None)
+    samples = gallery.samples(damaged_samples)
+    negatives = gallery.negative_samples(damaged_negatives)
+    if skipped is not None:
+        skipped += [f"{what} {entry.id}: {entry.reason}; `oneshot {command} {entry.id}` removes it"
+                    for what, command, entries in (("sample", "remove-sample", damaged_samples),
+                                                   ("negative", "remove-negative", damaged_negatives))
+                    for entry in entries]
     if only_missing:
         have = gallery.sample_vectors(model_id)
         samples = [s for s in samples if s.id not in have]

@@ -57,8 +57,8 @@ from .crypto import OVERHEAD
 from .errors import InputError
 from .files import NotRegularFile, open_regular
 from .gallery_protection import (SEALED_COLUMNS, TEXT_COLUMNS, PassphraseSource, PlainFields, Protection,
-                                 forget_stored_key, new_protection, read_anchor, read_protection, unlock,
-                                 write_anchor, write_protection)
+                                 forget_stored_key, new_protection, read_anchor, read_protection, retire_stored_key,
+                                 unlock, write_anchor, write_protection)
 from .gallery_protection import Damaged as _Damaged
 from .paths import user_path
 
@@ -287,6 +287,16 @@ class Person:
     note: str
 
 
+@dataclass(frozen=True)
+class DamagedEntry:
+    """A row whose sealed value fails to open, kept apart so the rest of the gallery still reads:
+    ``id`` removes it (a person's: ``forget --id``; a sample's: ``remove-sample``)."""
+
+    id: int
+    samples: int  # the person's samples (a damaged sample: 1)
+    reason: str
+
+
 @dataclass(frozen=True, eq=False)
 class GalleryVectors:
     """Every stored vector of one model: row i belongs to ``names[owners[i]]``.
@@ -301,6 +311,7 @@ class GalleryVectors:
     last_id: int = 0  # the newest sample among the rows: what a catch-up asks for after
     read_at: int | None = None  # a shared gallery's revision counter when read (None: no catch-up)
     masked: np.ndarray | None = None  # (N,) bool: the sample shows the person masked (None: none does)
+    skipped: int = 0  # stored vectors left out because their name or vector fails to open
 
     def masked_rows(self) -> np.ndarray:
         """(N,) bool, False where ``masked`` says nothing."""
@@ -309,10 +320,11 @@ class GalleryVectors:
     def extended(self, added: "GalleryVectors") -> "GalleryVectors":
         """These vectors and ``added`` (rows stored since), in the order a full read gives:
         people by age, each one's samples together; ``added`` carries the newer marks."""
+        skipped = self.skipped + added.skipped
         if not len(added.matrix):
-            return dataclasses.replace(self, read_at=added.read_at)
+            return dataclasses.replace(self, read_at=added.read_at, skipped=skipped)
         if not len(self.matrix):
-            return added
+            return dataclasses.replace(added, skipped=skipped)
         column = {name: i for i, name in enumerate(self.names)}
         names = self.names + [name for name in added.names if name not in column]
         column.update((name, i) for i, name in enumerate(names))
@@ -322,7 +334,8 @@ class GalleryVectors:
         if len(owners) and (np.diff(owners) < 0).any():  # a newer sample of someone already here
             order = np.argsort(owners, kind="stable")
             owners, matrix, masked = owners[order], matrix[order], masked[order]
-        return GalleryVectors(names, owners, matrix, added.last_id, added.read_at, masked if masked.any() else None)
+        return GalleryVectors(names, owners, matrix, added.last_id, added.read_at, masked if masked.any() else None,
+                              skipped)
 
 
 @dataclass(frozen=True, eq=False)
@@ -772,7 +785,7 @@ class Gallery:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._os_error(exc, "create the gallery") from None
-        protection, fields = new_protection(self._new_protection, self._passphrase, self._shown)
+        protection, fields = new_protection(self._new_protection, self._passphrase, self._shown, str(self.path))
         temporary = folder / f".{self.path.name}.{secrets.token_hex(8)}.new"
         try:
             self._build(temporary, protection, "create the gallery")
@@ -970,8 +983,15 @@ class Gallery:
 
     # -- people --------------------------------------------------------------------------
 
-    _PEOPLE = ("SELECT p.name, count(s.id), p.created, p.note FROM people p "
+    _PEOPLE = ("SELECT p.name, count(s.id), p.created, p.note, p.id FROM people p "
                "LEFT JOIN samples s ON s.person_id = p.id {where} GROUP BY p.id")
+
+    def _opened_name(self, value) -> str | None:
+        """A person's stored name, or None where it fails to open (their rows are skipped)."""
+        try:
+            return self._name(value)
+        except GalleryError:
+            return None
 
     def _name(self, value) -> str:
         """A person's stored name, opened; a damaged one is reported, never guessed at."""
@@ -984,19 +1004,40 @@ class Gallery:
         return name
 
     def _person_row(self, row: tuple) -> Person:
-        stored, count, created, note = row
-        name = self._name(stored)
-        if not isinstance(count, int):
-            raise self._damaged(f"a person's name is {type(stored).__name__}, not text")
+        try:
+            return self._opened_person(row)
+        except _Damaged as exc:
+            raise self._damaged(f"{exc} in person #{row[4]}; `oneshot forget --id {row[4]}` removes it") from None
+
+    def _opened_person(self, row: tuple) -> Person:
+        """A ``_PEOPLE`` row opened; ``Damaged`` when its name or note fails to open."""
+        stored, count, created, note, _ = row
+        if not isinstance(stored, (str, bytes)):
+            raise _Damaged(f"a person's name is {type(stored).__name__}, not text")
+        name = self._fields.text(stored, "people.name", "a person's name")
         try:
             return Person(name, count, _text(created, "a creation date"),
                           self._fields.text(note, "people.note", "a note"))
         except _Damaged as exc:
-            raise self._damaged(f"{exc} for {printable(name)}") from None
+            raise _Damaged(f"{exc} for {printable(name)}") from None
 
     def people(self) -> list[Person]:
-        people = [self._person_row(row) for row in self._read(self._PEOPLE.format(where=""))]
-        return sorted(people, key=lambda person: name_key(person.name))
+        """The intact people by name. A row whose name or note fails to open is left out, not
+        fatal: ``damaged_people`` lists those, so one flipped bit cannot hide everyone."""
+        return self._people()[0]
+
+    def damaged_people(self) -> list[DamagedEntry]:
+        """The people rows whose name or note fails to open, by id (what ``forget(person_id=)`` takes)."""
+        return self._people()[1]
+
+    def _people(self) -> tuple[list[Person], list[DamagedEntry]]:
+        people, damaged = [], []
+        for row in self._read(self._PEOPLE.format(where="")):
+            try:
+                people.append(self._opened_person(row))
+            except _Damaged as exc:
+                damaged.append(DamagedEntry(row[4], row[1], str(exc)))
+        return sorted(people, key=lambda person: name_key(person.name)), damaged
 
     def person(self, name: str) -> Person:
         """One person by name (case-insensitive), looked up by its key, not by listing everyone."""
@@ -1129,6 +1170,14 @@ class Gallery:
     def _stored_name(self, db: sqlite3.Connection, person_id: int) -> str:
         return self._name(db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()[0])
 
+    def _subject(self, db: sqlite3.Connection, person_id: int) -> str:
+        """Whom a deletion is about in the history: the name, or the entry when it fails to open
+        (deleting must work on exactly those rows)."""
+        try:
+            return self._stored_name(db, person_id)
+        except GalleryError:
+            return f"damaged entry #{person_id}"
+
     def _chip_digests(self, db: sqlite3.Connection, person_id: int) -> set[bytes]:
         """The pixel digests of a person's stored chips (a damaged chip counts as none)."""
         digests = set()
@@ -1191,14 +1240,15 @@ class Gallery:
             self._record(db, "rename", new, f"was {was}")
         return self.person(new)
 
-    def forget(self, name: str) -> int:
-        """Delete a person, every sample and every negative, irrecoverably; return how many
+    def forget(self, name: str | None = None, *, person_id: int | None = None) -> int:
+        """Delete a person (by ``name``, or by ``person_id``: the one way to reach a row whose
+        name fails to open), every sample and every negative, irrecoverably; return how many
         samples went.
 
         On a full disk the reserve beside the gallery is given up to make room: deleting
         someone must always be possible.
         """
-        return self._deleting(self._forget, name)
+        return self._deleting(self._forget, name, "", person_id)
 
     def _deleting(self, delete, *args):
         """Run a deletion; on a full disk give up the reserve and try once more; then scrub the log."""
@@ -1212,13 +1262,16 @@ class Gallery:
         self._ensure_reserve()
         return result
 
-    def _forget(self, name: str, why: str = "") -> int:
+    def _forget(self, name: str | None, why: str = "", person_id: int | None = None) -> int:
         with self._write() as db:
-            person_id = self._person_id(db, name, lenient=True)
             if person_id is None:
-                raise UnknownPersonError(name)
+                person_id = self._person_id(db, name, lenient=True)
+                if person_id is None:
+                    raise UnknownPersonError(name)
+            elif db.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
+                raise InputError(f"there is no person #{person_id} in the gallery")
             count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
-            self._record(db, "forget", self._stored_name(db, person_id), f"{count} samples deleted{why}")
+            self._record(db, "forget", self._subject(db, person_id), f"{count} samples deleted{why}")
             # the cascade would do it; said explicitly so nothing depends on foreign keys being on
             db.execute("DELETE FROM negative_embeddings WHERE negative_id IN "
                        "(SELECT id FROM negatives WHERE person_id = ?)", (person_id,))
@@ -1266,21 +1319,22 @@ class Gallery:
         """Every sample of one person, oldest first, with its chip: the person view."""
         return self._chip_infos(_SAMPLES, self._owner(name), "sample")
 
-    def remove_sample(self, sample_id: int) -> Person:
-        """Delete one sample and its vectors, irrecoverably; return its person as they are now.
+    def remove_sample(self, sample_id: int) -> Person | DamagedEntry:
+        """Delete one sample and its vectors, irrecoverably, whatever in it fails to open; return
+        its person as they are now (a ``DamagedEntry`` where their name or note fails to open).
 
         A person's last sample is refused: forget the person instead (a person without a
         face would match nothing and hide behind a name).
         """
         return self._deleting(self._remove_sample, int(sample_id))
 
-    def _remove_sample(self, sample_id: int) -> Person:
+    def _remove_sample(self, sample_id: int) -> Person | DamagedEntry:
         with self._write() as db:
             row = db.execute("SELECT person_id FROM samples WHERE id = ?", (sample_id,)).fetchone()
             if row is None:
                 raise InputError(f"there is no sample {sample_id} in the gallery")
             person_id = row[0]
-            name = self._stored_name(db, person_id)
+            name = self._subject(db, person_id)
             count = db.execute("SELECT count(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
             if count <= 1:
                 raise InputError(f"sample {sample_id} is the last sample of {printable(name)}: "
@@ -1288,7 +1342,11 @@ class Gallery:
             db.execute("DELETE FROM embeddings WHERE sample_id = ?", (sample_id,))
             db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
             self._record(db, "remove sample", name, f"sample {sample_id}")
-        return self._person_by_id(person_id)
+        row = self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0]
+        try:
+            return self._opened_person(row)
+        except _Damaged as exc:
+            return DamagedEntry(person_id, row[1], str(exc))
 
     def sample_distances(self, name: str, model_id: str) -> dict[int, float]:
         """sample id -> its smallest squared distance to the person's other samples (``model_id``
@@ -1299,8 +1357,10 @@ class Gallery:
             "WHERE s.person_id = ? ORDER BY s.id",
             (model_id, person_id),
         )
+        rows = [(sample_id, vector) for sample_id, blob in rows
+                if (vector := self._opened_vector(blob, "embeddings")) is not None]
         matrix = self._check_vectors([row[1] for row in rows], self._dimensions(model_id),
-                                     [f"sample {row[0]}" for row in rows], "embeddings").astype(np.float64)
+                                     [f"sample {row[0]}" for row in rows]).astype(np.float64)
         if not len(rows):
             return {}
         differences = matrix[:, None, :] - matrix[None, :, :]
@@ -1376,18 +1436,19 @@ class Gallery:
         rows = self._read("SELECT dimensions FROM models WHERE id = ?", (model_id,))
         return rows[0][0] if rows else None
 
-    def _check_vectors(self, vectors: list, dimensions: int | None, owners: list[str], table: str) -> np.ndarray:
-        """(N, D) float32 from stored blobs, refusing a wrong length or a NaN or infinity."""
-        if self._fields.encrypted:
-            column = f"{table}.vector"
-            try:
-                vectors = [self._fields.blob(blob, column, "a stored vector") for blob in vectors]
-            except _Damaged:
-                for blob, owner in zip(vectors, owners):
-                    try:
-                        self._fields.blob(blob, column, f"a stored vector of {printable(owner)}")
-                    except _Damaged as exc:
-                        raise self._damaged(str(exc)) from None
+    def _opened_vector(self, blob, table: str):
+        """A stored vector's bytes, or None where it fails to open (its row is skipped, not fatal);
+        a plain gallery's as stored, for ``_check_vectors`` to judge."""
+        if not self._fields.encrypted:
+            return blob
+        try:
+            return self._fields.blob(blob, f"{table}.vector", "a stored vector")
+        except _Damaged:
+            return None
+
+    def _check_vectors(self, vectors: list, dimensions: int | None, owners: list[str]) -> np.ndarray:
+        """(N, D) float32 from opened blobs, refusing a wrong length or a NaN or infinity: the
+        vectors disagree with the model, which `reembed` repairs."""
         for blob, owner in zip(vectors, owners):
             if not isinstance(blob, bytes) or dimensions is None or len(blob) != 4 * dimensions:
                 size = f"{len(blob) / 4:g} numbers" if isinstance(blob, bytes) else type(blob).__name__
@@ -1434,57 +1495,73 @@ class Gallery:
             (model_id, after),
         )
         names: list[str] = []
-        owners = np.empty(len(rows), dtype=np.int64)
-        row_names = []
-        last_id = None
-        for row_index, (person_id, name, *_) in enumerate(rows):
-            if person_id != last_id:
-                names.append(self._name(name))
-                last_id = person_id
-            owners[row_index] = len(names) - 1
-            row_names.append(names[-1])
-        matrix = self._check_vectors([row[2] for row in rows], dimensions, row_names, vectors)
-        if not rows:
+        kept, owners, row_names, blobs = [], [], [], []
+        last_person, opened = None, None
+        for row in rows:
+            person_id, name, blob = row[:3]
+            if person_id != last_person:
+                last_person, opened = person_id, self._opened_name(name)
+                if opened is not None:
+                    names.append(opened)
+            vector = self._opened_vector(blob, vectors)
+            if opened is None or vector is None:
+                continue
+            kept.append(row)
+            owners.append(len(names) - 1)
+            row_names.append(opened)
+            blobs.append(vector)
+        matrix = self._check_vectors(blobs, dimensions, row_names)
+        if not kept:
             matrix = np.zeros((0, 0), dtype=np.float32)
-        flags = np.array([bool(row[4]) for row in rows], dtype=bool)
-        return GalleryVectors(names=names, owners=owners, matrix=matrix,
+        flags = np.array([bool(row[4]) for row in kept], dtype=bool)
+        return GalleryVectors(names=names, owners=np.array(owners, dtype=np.int64), matrix=matrix,
                               last_id=max((row[3] for row in rows), default=after),
-                              masked=flags if flags.any() else None)
+                              masked=flags if flags.any() else None, skipped=len(rows) - len(kept))
 
-    def samples(self) -> list[StoredSample]:
-        """Every sample with its chip, for re-embedding and export."""
-        return self._stored(_SAMPLES, "sample")
+    def samples(self, damaged: list[DamagedEntry] | None = None) -> list[StoredSample]:
+        """Every sample with its chip, for re-embedding and export. With a ``damaged`` list, a
+        sample whose chip, source or person's name fails to open or decode goes there instead
+        of refusing the whole read (what lets ``reembed`` rebuild the rest)."""
+        return self._stored(_SAMPLES, "sample", damaged)
 
-    def negative_samples(self) -> list[StoredSample]:
-        """Every negative with its chip (``name``: whom it is not), for re-embedding."""
-        return self._stored(_NEGATIVES, "negative")
+    def negative_samples(self, damaged: list[DamagedEntry] | None = None) -> list[StoredSample]:
+        """Every negative with its chip (``name``: whom it is not), for re-embedding; ``damaged``
+        as for ``samples``."""
+        return self._stored(_NEGATIVES, "negative", damaged)
 
-    def _stored(self, kind: tuple[str, str, str], what: str) -> list[StoredSample]:
+    def _stored(self, kind: tuple[str, str, str], what: str, damaged: list[DamagedEntry] | None) -> list[StoredSample]:
         table = kind[0]
         if not self._has_table(table):
             return []
         masked = "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
         rows = self._read(
-            "SELECT s.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, s.source, "
-            f"s.created, {masked} FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
+            "SELECT s.id, p.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, "
+            f"s.source, s.created, {masked} FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",
             (MAX_STORED_CHIP,),
         )
         samples = []
-        for sample_id, name, png, quality, source, created, is_masked in rows:
-            if not isinstance(name, (str, bytes)) or not isinstance(quality, (int, float)):
-                raise self._damaged(f"{what} {sample_id} is not in the shape the schema promises")
-            name = self._name(name)
+        for row in rows:
             try:
-                png = self._fields.blob(png, f"{table}.chip", f"the chip of {what} {sample_id}")
-                chip = decode_chip(png, what=f"the chip of {what} {sample_id} ({printable(name)})")
-                samples.append(StoredSample(sample_id, name, chip, float(quality),
-                                            self._fields.text(source, f"{table}.source", "a source"),
-                                            _text(created, "a date"), bool(is_masked)))
-            except GalleryError as exc:
-                raise GalleryError(f"{self._shown}: {exc}") from None
-            except _Damaged as exc:
-                raise self._damaged(f"{exc} in {what} {sample_id}") from None
+                samples.append(self._stored_sample(table, what, row))
+            except (_Damaged, GalleryError) as exc:  # GalleryError: a chip that does not decode
+                if damaged is None:
+                    raise (self._damaged(str(exc)) if isinstance(exc, _Damaged)
+                           else GalleryError(f"{self._shown}: {exc}")) from None
+                damaged.append(DamagedEntry(row[0], 1, str(exc)))
         return samples
+
+    def _stored_sample(self, table: str, what: str, row: tuple) -> StoredSample:
+        sample_id, person_id, name, png, quality, source, created, is_masked = row
+        if not isinstance(name, (str, bytes)) or not isinstance(quality, (int, float)):
+            raise _Damaged(f"{what} {sample_id} is not in the shape the schema promises")
+        opened = self._opened_name(name)
+        if opened is None:
+            raise _Damaged(f"{what} {sample_id} belongs to damaged entry #{person_id}")
+        png = self._fields.blob(png, f"{table}.chip", f"the chip of {what} {sample_id}")
+        chip = decode_chip(png, what=f"the chip of {what} {sample_id} ({printable(opened)})")
+        return StoredSample(sample_id, opened, chip, float(quality),
+                            self._fields.text(source, f"{table}.source", f"the source of {what} {sample_id}"),
+                            _text(created, "a date"), bool(is_masked))
 
     def thumbnails(self) -> dict[str, tuple[np.ndarray | None, int]]:
         """name -> (first sample's chip, sample count), by name: the gallery manager's icons.
@@ -1515,7 +1592,8 @@ class Gallery:
         return thumbnails
 
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
-        """sample id -> its ``model_id`` vector."""
+        """sample id -> its ``model_id`` vector; one that fails to open is left out, as if missing
+        (so re-embedding the missing ones replaces it)."""
         return self._vectors_by_id(_SAMPLES, model_id, "sample")
 
     def negative_sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
@@ -1527,9 +1605,10 @@ class Gallery:
         if not self._has_table(table):
             return {}
         dimensions = self._dimensions(model_id)
-        rows = self._read(f"SELECT {key}, vector FROM {vectors} WHERE model_id = ?", (model_id,))
-        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"{what} {row[0]}" for row in rows],
-                                     vectors)
+        rows = [(chip_id, vector) for chip_id, blob in
+                self._read(f"SELECT {key}, vector FROM {vectors} WHERE model_id = ?", (model_id,))
+                if (vector := self._opened_vector(blob, vectors)) is not None]
+        matrix = self._check_vectors([row[1] for row in rows], dimensions, [f"{what} {row[0]}" for row in rows])
         return {chip_id: matrix[index] for index, (chip_id, _) in enumerate(rows)}
 
     def store_embeddings(self, model_id: str, vectors: dict[int, np.ndarray],
@@ -1624,18 +1703,20 @@ class Gallery:
     # -- encryption: encrypt, decrypt, rekey ------------------------------------------------
 
     def reprotect(self, mode: str, passphrase: PassphraseSource = None,
-                  progress: Callable[[int, int], None] | None = None) -> str:
+                  progress: Callable[[int, int], None] | None = None) -> tuple[str, str | None]:
         """Encrypt the gallery under a new key ("key": keyring or key file; "passphrase"), or
-        decrypt it ("none"); return what it is now, in words.
+        decrypt it ("none"); return what it is now, in words, and what copies of the file made
+        before now need (the old key or passphrase; None when it was plain), for a warning.
 
         Everything is copied into a new file built beside the gallery and renamed over it, so a
         process killed at any moment leaves the old file (with its old key) or the new one
-        (with its new key), never a mix; the old key is deleted only once the new file is in
-        place. Other programs must not have the gallery open: refused if one is writing.
+        (with its new key), never a mix. The old key is kept as a retired key: copies and
+        backups made before still need it. Other programs must not have the gallery open:
+        refused if one is writing.
         """
         self.require_writable()
         action = "decrypt" if mode == "none" else ("rekey" if self.encrypted else "encrypt")
-        protection, fields = new_protection(mode, _asked_once(passphrase), self._shown)
+        protection, fields = new_protection(mode, _asked_once(passphrase), self._shown, str(self.path))
         temporary = self.path.parent / f".{self.path.name}.{secrets.token_hex(8)}.{action}"
         replaced = False
         with self._lock:
@@ -1668,9 +1749,9 @@ class Gallery:
             self._protection, self._fields = protection, fields
             self._inode = self._identity()
             self._local_changes += 1
-        forget_stored_key(old)
+        older_copies = retire_stored_key(old, str(self.path))
         log.info("%s: gallery %sed: now %s", self._shown, action.rstrip("e"), fields.description)
-        return fields.description
+        return fields.description, older_copies
 
     def _remove_leftovers(self) -> None:
         """Delete the copies a re-encryption killed midway left beside the gallery (a killed

@@ -18,9 +18,12 @@ data key: a history cut or rewritten without the key no longer matches it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.request import pathname2url
 
 from . import keystore
 from .history import GENESIS, MISSING_ANCHOR, Anchor
@@ -40,6 +43,9 @@ TEXT_COLUMNS = {"name", "note", "source", "subject", "detail"}
 SCHEMES = ("keyring", "file", "passphrase")
 ANCHOR = "history"  # the parameters' key of the sealed history anchor
 ANCHOR_COLUMN = "protection.history"
+# The endings of the files a gallery is built in before it is linked or renamed into place
+# (created, encrypted, decrypted, rekeyed, copied): while one is there, its new key is not yet in use.
+BUILDS = (".new", ".encrypt", ".decrypt", ".rekey", ".copy")
 
 # What a caller may pass for a passphrase: the text, or a function asked only when one is needed.
 PassphraseSource = str | Callable[[], str] | None
@@ -194,9 +200,11 @@ def unlock(protection: Protection | None, passphrase: PassphraseSource, shown: s
     return SealedFields(data_key, protection.describe())
 
 
-def new_protection(mode: str, passphrase: PassphraseSource, shown: str) -> tuple[Protection | None, PlainFields]:
+def new_protection(mode: str, passphrase: PassphraseSource, shown: str,
+                   gallery: str | None = None) -> tuple[Protection | None, PlainFields]:
     """Fresh protection for a new or re-encrypted gallery: ``mode`` is "key" (a random key in
-    the keyring or a key file), "passphrase" or "none"."""
+    the keyring or a key file), "passphrase" or "none". ``gallery``: the file (else ``shown``),
+    recorded next to a stored key so the key of a gallery that is gone can be found."""
     if mode == "none":
         return None, PlainFields()
     data_key = random_key()
@@ -206,7 +214,7 @@ def new_protection(mode: str, passphrase: PassphraseSource, shown: str) -> tuple
         scheme, values = "passphrase", parameters.to_dict()
         key_encryption_key = parameters.key(_passphrase(passphrase, shown))
     elif mode == "key":
-        scheme, key_encryption_key = keystore.create_key(key_id)
+        scheme, key_encryption_key = keystore.create_key(key_id, gallery or shown)
         values = {}
     else:
         raise ValueError(f"protection must be key, passphrase or none, not {mode!r}")
@@ -255,6 +263,88 @@ def forget_stored_key(protection: Protection | None) -> None:
     """Delete the keyring entry or key file of a protection no gallery uses any more."""
     if protection is not None and protection.scheme in ("keyring", "file"):
         keystore.delete_key(protection.scheme, protection.key_id)
+
+
+def retire_stored_key(protection: Protection | None, gallery: str) -> str | None:
+    """Keep the key of a protection the gallery no longer uses, as a retired key: copies and
+    backups of the file made before still need it. Returns that warning, in words (None for a
+    gallery that was plain: its old copies need nothing)."""
+    if protection is None:
+        return None
+    if protection.scheme == "passphrase":
+        return "copies and backups of the gallery made before now still need its old passphrase: keep it with them"
+    keystore.retire_key(protection.scheme, protection.key_id, gallery)
+    return (f"copies and backups of the gallery made before now still need its old key {protection.key_id}: it is "
+            f"kept as a retired key (`oneshot gallery status` lists it; back it up with them, and delete it with "
+            f"`oneshot gallery forget-key {protection.key_id}` once none is left)")
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """A stored key and whether a gallery may still need it: ``state`` is "in use", "retired"
+    (kept for older copies of its gallery), "orphaned" (its gallery is gone or uses another
+    key) or "unrecorded" (a key file from before records were kept); ``why`` says so in words."""
+
+    record: keystore.KeyRecord
+    state: str
+    why: str
+
+
+def key_states() -> list[KeyState]:
+    """Every stored key the key folder knows of, and whether its gallery still uses it."""
+    return [KeyState(record, *_state_of(record)) for record in keystore.stored_keys()]
+
+
+def forgettable_key(key_id: str) -> KeyState:
+    """The retired or orphaned key ``key_id``; ``InputError`` saying why when a gallery may still need it."""
+    found = [state for state in key_states() if state.record.key_id == key_id]
+    if not found:
+        raise InputError(f"no gallery key {key_id} in {keystore.key_folder()} (`oneshot gallery status` lists the "
+                         "retired and orphaned ones)")
+    if found[0].state not in ("retired", "orphaned"):
+        raise InputError(f"the gallery key {key_id} is kept: {found[0].why}")
+    return found[0]
+
+
+def _state_of(record: keystore.KeyRecord) -> tuple[str, str]:
+    if record.gallery is None:
+        return "unrecorded", ("no record says which gallery it belongs to (made before OneShot kept records): "
+                              "delete its key file by hand once you are sure no gallery needs it")
+    if "://" in record.gallery:  # a shared gallery's server: it cannot be looked into from here
+        return "in use", f"it belongs to the shared gallery {record.gallery}"
+    path = Path(record.gallery)
+    building = _builds(path)
+    if building:
+        return "in use", f"{path} is being created or re-encrypted ({building[0]}); try again when that is done"
+    if not os.path.lexists(path):
+        return "orphaned", f"its gallery {path} is gone"
+    try:
+        current = gallery_key_id(path)
+    except (sqlite3.Error, Damaged) as exc:
+        return "in use", f"{path} cannot be read to tell which key it uses ({exc})"
+    if current == record.key_id:
+        return "in use", f"the gallery {path} uses it"
+    if record.retired:
+        return "retired", f"retired {record.retired} from {path}"
+    return "orphaned", f"its gallery {path} now uses another key"
+
+
+def _builds(path: Path) -> list[str]:
+    try:
+        return sorted(entry.name for entry in os.scandir(path.parent)
+                      if entry.name.startswith(f".{path.name}.") and entry.name.endswith(BUILDS))
+    except OSError:
+        return []
+
+
+def gallery_key_id(path: Path) -> str | None:
+    """The key id the gallery file at ``path`` is encrypted under; None for a plain gallery."""
+    db = sqlite3.connect(f"file:{pathname2url(os.path.abspath(path))}?mode=ro", uri=True)
+    try:
+        protection = read_protection(db)
+    finally:
+        db.close()
+    return protection.key_id if protection is not None else None
 
 
 def _passphrase(source: PassphraseSource, shown: str) -> str:

@@ -12,15 +12,23 @@ Only those OS stores count as a keyring: a file-backed ``keyring`` backend (keyr
 keeps every key in one plaintext file that it rewrites whole, so two programs creating
 galleries at once lose one's key for good. A key file is written once, under its own name,
 and never rewritten; every key written is read back before the gallery that needs it exists.
+
+Next to each key the key folder keeps a record, ``<id>.json``: which gallery the key
+belongs to, and when it was retired (``gallery rekey`` and ``decrypt`` keep the old key,
+because copies and backups of the file made before still need it). ``gallery status``
+lists retired keys and keys whose gallery is gone; ``gallery forget-key`` deletes one.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import secrets
 import stat
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .crypto import KEY_BYTES, random_key
@@ -40,6 +48,18 @@ class MissingKeyError(InputError):
     """The gallery's key cannot be found where the gallery says it is; nothing was changed."""
 
 
+@dataclass(frozen=True)
+class KeyRecord:
+    """A stored key as its record tells it. ``gallery`` (a file's absolute path, or a server's
+    URL without its password) is None for a key file made before records were kept."""
+
+    key_id: str
+    store: str
+    gallery: str | None
+    created: str | None = None
+    retired: str | None = None
+
+
 def key_folder() -> Path:
     return user_path("ONESHOT_KEYS", "config", "keys")
 
@@ -48,8 +68,19 @@ def new_key_id() -> str:
     return secrets.token_hex(16)
 
 
-def create_key(key_id: str) -> tuple[str, bytes]:
-    """A new random key stored under ``key_id``; returns (store, key)."""
+def create_key(key_id: str, gallery: str) -> tuple[str, bytes]:
+    """A new random key stored under ``key_id`` for the gallery at ``gallery``, recorded next
+    to it so a key whose gallery is gone can be found; returns (store, key)."""
+    store, key = _store_new_key(key_id)
+    try:
+        _write_record(KeyRecord(key_id, store, _absolute(gallery), created=_now()))
+    except MissingKeyError:
+        delete_key(store, key_id)  # not used by anything yet: no gallery was created
+        raise
+    return store, key
+
+
+def _store_new_key(key_id: str) -> tuple[str, bytes]:
     key = random_key()
     preferred = os.environ.get("ONESHOT_KEY_STORE", "").strip().lower()
     if preferred not in ("", *STORES):
@@ -108,15 +139,101 @@ def load_key(store: str, key_id: str) -> bytes:
     raise MissingKeyError(f"unknown key store {store!r}")
 
 
-def delete_key(store: str, key_id: str) -> None:
-    """Forget a key no gallery uses any more (best effort: a leftover key opens nothing)."""
+def delete_key(store: str, key_id: str) -> bool:
+    """Forget a key no gallery uses any more, and its record; False, with a warning, when it could
+    not be (best effort: a leftover key opens nothing)."""
     try:
         if store == "keyring":
             _keyring().delete_password(KEYRING_SERVICE, key_id)
         else:
             os.unlink(_key_path(key_id))
+        _record_path(key_id).unlink(missing_ok=True)
     except Exception as exc:
-        log.warning("the old gallery key %s… could not be deleted (%s)", key_id[:8], exc)
+        log.warning("the gallery key %s… could not be deleted (%s)", key_id[:8], exc)
+        return False
+    return True
+
+
+def retire_key(store: str, key_id: str, gallery: str) -> None:
+    """Mark a key its gallery no longer uses as retired, and keep it: copies of the gallery made
+    before still need it. A record that cannot be written is a warning: the key itself is kept."""
+    record = read_record(key_id) or KeyRecord(key_id, store, None)
+    try:
+        _write_record(KeyRecord(key_id, store, record.gallery or _absolute(gallery), record.created, _now()))
+    except MissingKeyError as exc:
+        log.warning("the old gallery key %s… is kept but could not be marked retired (%s)", key_id[:8], exc)
+
+
+def stored_keys() -> list[KeyRecord]:
+    """Every key the key folder knows of: its records, and key files that have none (made before
+    records were kept), oldest first."""
+    folder = key_folder()
+    if not folder.is_dir():
+        return []
+    records = {}
+    for path in folder.glob("*.json"):
+        record = read_record(path.stem) if path.stem.isalnum() else None
+        if record is not None:
+            records[record.key_id] = record
+    for path in folder.glob("*.key"):
+        if path.stem.isalnum() and path.stem not in records:
+            records[path.stem] = KeyRecord(path.stem, "file", None)
+    return sorted(records.values(), key=lambda record: (record.created or "", record.key_id))
+
+
+def read_record(key_id: str) -> KeyRecord | None:
+    """The record of ``key_id``; None when there is none or it is unreadable (a warning)."""
+    path = _record_path(key_id)
+    try:
+        values = json.loads(path.read_text("utf-8")) if path.stat().st_size < 65536 else None
+        record = KeyRecord(key_id, values["store"], values["gallery"], values.get("created"), values.get("retired"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("%s: not a readable OneShot key record (%s)", path, exc)
+        return None
+    if record.store not in STORES or not isinstance(record.gallery, str):
+        log.warning("%s: not a OneShot key record", path)
+        return None
+    return record
+
+
+def _write_record(record: KeyRecord) -> None:
+    """Write a key's record whole (a temporary file renamed over it), then read it back."""
+    folder = key_folder()
+    path = _record_path(record.key_id)
+    temporary = folder / f".{record.key_id}.{secrets.token_hex(8)}.json.tmp"
+    values = {"store": record.store, "gallery": record.gallery, "created": record.created, "retired": record.retired}
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(values, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _sync_folder(folder)
+    except OSError as exc:
+        raise MissingKeyError(f"cannot write the gallery key record {path} ({exc.strerror or exc})") from None
+    if read_record(record.key_id) != record:
+        raise MissingKeyError(f"the gallery key record {path} does not read back")
+
+
+def _record_path(key_id: str) -> Path:
+    return _key_path(key_id).with_suffix(".json")
+
+
+def _absolute(gallery: str) -> str:
+    """A gallery file's absolute path (so a record made from another folder still finds it); a URL as given."""
+    return gallery if "://" in gallery else os.path.abspath(gallery)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _keyring():

@@ -171,6 +171,7 @@ class Matcher:
         self._index: VectorIndex | None = None
         self._masked: VectorIndex | None = None  # masked samples, None when nobody has any
         self._negatives: NegativeIndex | None = None
+        self._skipped = 0
 
     def _refresh(self) -> None:
         """Bring the samples' and negatives' vectors up to date if the gallery has changed since:
@@ -185,7 +186,8 @@ class Matcher:
                 masked = vectors.masked
                 index = VectorIndex(vectors if masked is None else _rows(vectors, ~masked))
                 masked_index = None if masked is None else VectorIndex(_rows(vectors, masked))
-                negatives = NegativeIndex(self.gallery.negative_vectors(self.model_id), index)
+                negative_vectors = self.gallery.negative_vectors(self.model_id)
+                negatives = NegativeIndex(negative_vectors, index)
             except GalleryError as error:
                 if self._index is None:
                     raise
@@ -193,6 +195,7 @@ class Matcher:
                 return
             self._vectors, self._index, self._masked = vectors, index, masked_index
             self._negatives = negatives if len(negatives) else None
+            self._skipped = vectors.skipped + negative_vectors.skipped
             self._revision = revision
 
     @property
@@ -200,6 +203,13 @@ class Matcher:
         """The cached sample vectors, reloaded only when the gallery has changed since."""
         self._refresh()
         return self._index
+
+    @property
+    def skipped(self) -> int:
+        """Stored vectors (samples' and negatives') left out because their name or vector fails
+        to open: what a caller warns about, since those people cannot be named."""
+        self._refresh()
+        return self._skipped
 
     @property
     def negative_index(self) -> NegativeIndex | None:

@@ -19,7 +19,7 @@ from .embed import FaceEmbedder
 from .imaging import LoadedImage
 from .liveness import LivenessChecker
 from .model_store import active_embedder, get_embedder
-from .occlusion import COVERED_THRESHOLD, OcclusionDetector
+from .occlusion import OcclusionDetector
 from .errors import ModelError
 from .models import find_model, verify_file
 from .runtime import ProviderChoice, create_session
@@ -127,9 +127,11 @@ class FacePipeline:
         face counts as masked.
         """
         with self.times.measure("assess"):
-            covered = (self.occlusion.covered(chips) if self.occlusion is not None and len(chips)
-                       else np.zeros(len(faces), dtype=np.float32))
-            return [assess(face, chip, float(p), COVERED_THRESHOLD) for face, chip, p in zip(faces, chips, covered)]
+            if self.occlusion is None or not len(chips):
+                covered, threshold = np.zeros(len(faces), dtype=np.float32), 1.0
+            else:
+                covered, threshold = self.occlusion.covered(chips), self.occlusion.threshold
+            return [assess(face, chip, float(p), threshold) for face, chip, p in zip(faces, chips, covered)]
 
     def live_scores(self, pixels: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Each face's probability of being live (not a photo or a screen), timed as stage ``liveness``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -107,6 +108,17 @@ def private_models(tmp_path, monkeypatch):
     """A model store of this test's own, so activating a model touches no other test."""
     folder = tmp_path / "user-models"
     monkeypatch.setenv("ONESHOT_USER_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def model_copy(tmp_path, monkeypatch):
+    """A private copy of the model folder, used through ONESHOT_MODEL_DIR."""
+    from core.models import default_model_dir
+
+    folder = tmp_path / "models"
+    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setenv("ONESHOT_MODEL_DIR", str(folder))
     return folder
 
 

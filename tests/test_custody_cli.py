@@ -50,7 +50,7 @@ def test_status_encrypt_decrypt_and_rekey(capsys, enrolled, monkeypatch, people)
     assert status(capsys, enrolled)["protection"] == "file"
     monkeypatch.setenv("ONESHOT_NEW_PASSPHRASE", "open sesame")
     code, _, err = run(capsys, "gallery", "rekey", "--passphrase", "--gallery", enrolled)
-    assert code == 0, err
+    assert code == 0 and "warning: copies and backups of the gallery made before now still need its old key" in err
     monkeypatch.delenv("ONESHOT_NEW_PASSPHRASE")
     code, _, err = run(capsys, "people", "--gallery", enrolled)
     assert code == 2 and "set ONESHOT_PASSPHRASE" in err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from core.errors import ModelError
 from core.imaging import load_image
 from core.liveness import LIVE_THRESHOLD, LivenessChecker, crop_batch, upstream_box
-from core.models import default_model_dir, find_models
+from core.models import find_models
 from core.pipeline import FacePipeline
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -87,13 +86,6 @@ def test_batch_equals_one_by_one(checker, samples):
     assert together.shape == (3,)
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert checker.scores(frame, []).shape == (0,)
-
-
-@pytest.fixture
-def model_copy(tmp_path):
-    folder = tmp_path / "models"
-    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return folder
 
 
 def test_missing_model_file(model_copy):

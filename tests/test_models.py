@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from core.errors import ModelError
-from core.models import default_model_dir, file_sha256, find_model, shipped_models, verify_file
+from core.models import file_sha256, find_model, shipped_models, verify_file
 from core.pipeline import FacePipeline
-
-
-@pytest.fixture
-def model_copy(tmp_path, monkeypatch):
-    """A private copy of the model folder, used through ONESHOT_MODEL_DIR."""
-    folder = tmp_path / "models"
-    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    monkeypatch.setenv("ONESHOT_MODEL_DIR", str(folder))
-    return folder
 
 
 def test_shipped_models_are_intact_and_licensed():

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import ModelError
 from core.imaging import load_image
-from core.models import default_model_dir, file_sha256, find_model
+from core.models import file_sha256, find_model
 from core.occlusion import COVERED_THRESHOLD, OcclusionDetector
 
 # people/ and scenes/ are held out of training (identities and photos); measured on the shipped
@@ -99,14 +99,6 @@ def test_manifest_states_held_out_numbers():
     held_out = spec.details["metrics"]["held_out"]
     assert held_out["clear_correct"] >= 0.8 and held_out["painter_detected"] >= 0.8
     assert spec.defaults["threshold"] == COVERED_THRESHOLD
-
-
-@pytest.fixture
-def model_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    monkeypatch.setenv("ONESHOT_MODEL_DIR", str(folder))
-    return folder
 
 
 def test_missing_model_file(model_copy):

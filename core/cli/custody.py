@@ -1,4 +1,5 @@
-"""``oneshot gallery status | encrypt | decrypt | rekey | prune`` and ``oneshot history``: keeping biometric data safe and accounted for."""
+"""``oneshot gallery status | encrypt | decrypt | rekey | forget-key | prune`` and ``oneshot history``: keeping
+biometric data safe and accounted for."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def register(commands) -> None:
     which.add_argument("--passphrase", action="store_true", help="a new passphrase (instead of a stored key)")
     which.add_argument("--key", action="store_true", help="a new key in the keyring or a key file (no passphrase)")
     rekey.set_defaults(run=run_reprotect, mode=None)
+    forget_key = actions.add_parser("forget-key", parents=[common_options()],
+                                    help="delete a retired key, or the key of a gallery that is gone, for good")
+    forget_key.add_argument("key_id", metavar="ID", help="the key's id, as `oneshot gallery status` lists it")
+    forget_key.add_argument("--yes", action="store_true", help="do not ask (scripts); without it a terminal is asked")
+    forget_key.set_defaults(run=run_forget_key)
     copy = actions.add_parser("copy", parents=[common_options()],
                               help="copy a gallery to a new file or an empty PostgreSQL database (atomically)")
     copy.add_argument("source", type=gallery_location, metavar="SRC", help="a gallery file or postgresql:// URL")
@@ -54,6 +60,8 @@ def register(commands) -> None:
 
 
 def run_status(args) -> int:
+    from ..gallery_protection import key_states
+
     with open_gallery(args, readonly=True) as gallery:
         people = gallery.people()
         samples = sum(person.samples for person in people)
@@ -67,7 +75,35 @@ def run_status(args) -> int:
     if transit is not None:
         document["in_transit"] = transit
         text += f"; to the server: {transit}"
+    spare = [state for state in key_states() if state.state != "in use"]
+    document["spare_keys"] = [{"id": state.record.key_id, "store": state.record.store, "state": state.state,
+                               "gallery": state.record.gallery, "retired": state.record.retired, "why": state.why}
+                              for state in spare]
+    for state in spare:
+        text += f"\n{state.state} key {state.record.key_id} ({state.record.store}): {state.why}"
+    if any(state.state in ("retired", "orphaned") for state in spare):
+        text += "\n(`oneshot gallery forget-key ID` deletes one for good, once no copy of its gallery needs it)"
     emit(args, document, text)
+    return 0
+
+
+def run_forget_key(args) -> int:
+    from .. import keystore
+    from ..errors import InputError
+    from ..gallery_protection import forgettable_key
+
+    state = forgettable_key(args.key_id)
+    print(f"oneshot: the {state.state} key {args.key_id} ({state.why}) is deleted for good: any copy of the gallery "
+          "still encrypted under it can never be opened again", file=sys.stderr)
+    if not args.yes:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise InputError("give --yes to delete the key (no terminal to ask at): nothing was deleted")
+        if input("Delete it? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("oneshot: the key is kept", file=sys.stderr)
+            return 0
+    if not keystore.delete_key(state.record.store, args.key_id):
+        return 1
+    emit(args, {"deleted": args.key_id}, f"deleted the gallery key {args.key_id}")
     return 0
 
 
@@ -80,7 +116,9 @@ def run_reprotect(args) -> int:
         passphrase = None
         if mode == "passphrase":
             passphrase = ask_passphrase(NEW_PASSPHRASE_VARIABLE, "New gallery passphrase", new=True)
-        described = gallery.reprotect(mode, passphrase, progress_printer(args, "copying"))
+        described, older_copies = gallery.reprotect(mode, passphrase, progress_printer(args, "copying"))
+        if older_copies is not None:
+            print(f"oneshot: warning: {older_copies}", file=sys.stderr)
         emit(args, {"gallery": gallery.shown, "protection": gallery.protection_scheme, "described": described},
              f"{gallery.shown}: {described}")
     return 0

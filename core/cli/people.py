@@ -75,7 +75,10 @@ def register(commands) -> None:
     rename.set_defaults(run=run_rename)
 
     forget = commands.add_parser("forget", parents=plain, help="delete a person and every sample, irrecoverably")
-    forget.add_argument("name", metavar="NAME")
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("name", metavar="NAME", nargs="?")
+    who.add_argument("--id", type=at_least(1), metavar="ID",
+                     help="the person's number, as `people` lists a damaged entry (#ID)")
     forget.set_defaults(run=run_forget)
 
     export = commands.add_parser("export", parents=plain,
@@ -174,15 +177,31 @@ def run_enroll(args) -> int:
 def run_people(args) -> int:
     with _open_for_reading(args) as gallery:
         people = gallery.people()
+        damaged = gallery.damaged_people()
     if args.json:
-        print(json.dumps([vars(person) for person in people]))
-    elif not people:
+        print(json.dumps([vars(person) for person in people]
+                         + [{"name": None, "id": entry.id, "samples": entry.samples, "damaged": entry.reason}
+                            for entry in damaged]))
+    elif not people and not damaged:
         print("nobody is enrolled yet: oneshot enroll NAME IMAGE")
     else:
         for person in people:
-            print(f"{_name(person.name)}\t{person.samples} sample{'s' if person.samples != 1 else ''}\t"
-                  f"since {_name(person.created)}")
+            print(f"{_name(person.name)}\t{_samples(person.samples)}\tsince {_name(person.created)}")
+        for entry in damaged:
+            print(f"{_owner(entry)}\t{_samples(entry.samples)}\t{_name(entry.reason)}; "
+                  f"`oneshot forget --id {entry.id}` removes it")
     return 0
+
+
+def _samples(count: int) -> str:
+    return f"{count} sample{'s' if count != 1 else ''}"
+
+
+def _owner(person) -> str:
+    """A person as printed: the name, or "damaged entry #ID" where the name or note fails to open."""
+    from ..gallery import DamagedEntry
+
+    return f"damaged entry #{person.id}" if isinstance(person, DamagedEntry) else _name(person.name)
 
 
 def run_samples(args) -> int:
@@ -218,9 +237,8 @@ def run_samples(args) -> int:
 def run_remove_sample(args) -> int:
     with open_gallery(args) as gallery:
         person = gallery.remove_sample(args.id)
-    emit(args, {"name": person.name, "samples": person.samples, "removed_sample": args.id},
-          f"removed sample {args.id} of {_name(person.name)} ({person.samples} "
-          f"sample{'s' if person.samples != 1 else ''} left)")
+    emit(args, {"name": getattr(person, "name", None), "samples": person.samples, "removed_sample": args.id},
+          f"removed sample {args.id} of {_owner(person)} ({_samples(person.samples)} left)")
     return 0
 
 
@@ -233,7 +251,7 @@ def run_not(args) -> int:
         name = gallery.person(args.name).name  # before any slow work
         pipeline = load_pipeline(args)
         candidate = prepare_candidate(pipeline, load_image(args.image), use_largest=args.largest,
-                                      face_number=args.face, box=args.box, liveness=args.liveness and not args.force)
+                                      face_number=args.face, box=args.box)
         negative = gallery.add_negative(args.name, candidate.chip, candidate.embedding, pipeline.embedder.spec.id,
                                         candidate.source, candidate.quality.score)
     emit(args, {"name": name, "negative": negative},
@@ -262,10 +280,14 @@ def run_rename(args) -> int:
 def run_forget(args) -> int:
     with open_gallery(args) as gallery:
         gallery.require_writable()
-        name = gallery.person(args.name).name
-        count = gallery.forget(args.name)
-    emit(args, {"name": args.name, "deleted_samples": count},
-          f"forgot {_name(name)} ({count} sample{'s' if count != 1 else ''} deleted)")
+        if args.id is not None:
+            count = gallery.forget(person_id=args.id)
+            shown = f"entry #{args.id}"
+        else:
+            shown = _name(gallery.person(args.name).name)
+            count = gallery.forget(args.name)
+    emit(args, {"name": args.name, "id": args.id, "deleted_samples": count},
+          f"forgot {shown} ({count} sample{'s' if count != 1 else ''} deleted)")
     return 0
 
 
@@ -319,6 +341,10 @@ def run_identify(args) -> int:
     documents = []
     with _open_for_reading(args) as gallery:
         matcher = _matcher(gallery, pipeline, args, args.top_k)
+        if matcher.skipped:
+            print(f"oneshot: warning: skipped {matcher.skipped} damaged gallery "
+                  f"entr{'ies' if matcher.skipped != 1 else 'y'} (a name or vector that fails to open): "
+                  "`oneshot people` lists damaged people, `oneshot reembed` rebuilds vectors", file=sys.stderr)
         try:
             for path, image in each_image(args.images):
                 results = pipeline.analyse(image, liveness=args.liveness)
@@ -350,7 +376,11 @@ def run_reembed(args) -> int:
         gallery.require_writable()  # before any slow work
         pipeline = load_pipeline(args)
         model_id = pipeline.embedder.spec.id
+        skipped: list[str] = []
         count = reembed_gallery(gallery, pipeline.embedder, only_missing=False,
-                                progress=progress_printer(args, "re-embedding"))
-    emit(args, {"model_id": model_id, "samples": count}, f"re-embedded {count} samples with {model_id}")
+                                progress=progress_printer(args, "re-embedding"), skipped=skipped)
+    for line in skipped:
+        print(f"oneshot: warning: skipped {_name(line)}", file=sys.stderr)
+    emit(args, {"model_id": model_id, "samples": count, "skipped": skipped},
+          f"re-embedded {count} samples with {model_id}")
     return 0

@@ -66,7 +66,7 @@ EMBEDDER = {
     # condition_taus: a masked, turned, small or dark face is named only below its own tau,
     # calibrated by ``python -m core.training.conditions`` on ../shared/data (see core.condition).
     "defaults": {"tau": 0.36, "duplicate_tau": 0.25,
-                 "condition_taus": {"masked": 0.24, "profile": 0.24, "small": 0.36, "dark": 0.16,
+                 "condition_taus": {"masked": 0.24, "profile": 0.24, "small": 0.36, "dark": 0.155,
                                     "masked_masked": 0.105}},
     "rebuild": "pip download face_recognition_models==0.3.0 --no-deps -d build/src && "
     "python -m core.modelbuild embedder build/src/face_recognition_models-0.3.0.tar.gz",
