@@ -29,14 +29,14 @@ HINTS = {"masked": "lower the mask to be recognised", "profile": "face the camer
 # detail: dlib's chips are 150 px for a face of about 100, so 40 px is upsampling by 2.5.
 SMALL_FACE_PIXELS = 40.0
 # The mean grey level of the chip's inner face below which it counts as dark (the enrolment
-# gate asks for 60; the live view still names faces down to here at the clear tau).
+# gate asks for 60; between the two a face is still decided at the clear tau).
 DARK_BRIGHTNESS = 40.0
 # Nose offset from the face's midline, in eye distances: past the enrolment gate's 0.3.
 PROFILE_YAW = 0.35
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-# A model without calibrated condition taus borrows these fractions of its clear tau (the
-# shipped embedder's, see its manifest): unknown is better than a wrong name.
-FALLBACK_FRACTIONS = {"masked": 0.64, "profile": 0.64, "small": 0.8, "dark": 0.8, "masked_masked": 0.4}
+# A model without calibrated condition taus borrows the shipped embedder's fractions of its
+# clear tau (its manifest: 0.24, 0.24, 0.36, 0.155 and 0.105 at 0.36): unknown is better than a wrong name.
+FALLBACK_FRACTIONS = {"masked": 0.67, "profile": 0.67, "small": 1.0, "dark": 0.43, "masked_masked": 0.29}
 
 
 @dataclass(frozen=True)
