@@ -16,6 +16,7 @@ import numpy as np
 from .embed import FaceEmbedder
 from .errors import ModelError
 from .gallery import Gallery
+from .masks import copies_model_id, copy_vectors
 from .model_store import get_embedder, set_active
 from .models import ModelSpec, verify_file
 from .runtime import create_session
@@ -68,6 +69,13 @@ def reembed_gallery(gallery: Gallery, embedder: FaceEmbedder, only_missing: bool
                 progress(done, total)
     if done or not only_missing:
         gallery.store_embeddings(model_id, embedded[0], embedded[1], complete=not only_missing)
+        clear = [s for s in samples if not s.masked]  # and each clear sample's masked copies (core.masks)
+        copies = {}
+        for start in range(0, len(clear), BATCH):
+            batch = clear[start:start + BATCH]
+            copies.update(zip((s.id for s in batch), copy_vectors(embedder.embed, np.stack([s.chip for s in batch]))))
+        if copies or not only_missing:
+            gallery.store_embeddings(copies_model_id(model_id), copies, complete=not only_missing)
     return done
 
 

@@ -20,6 +20,7 @@ from .errors import InputError
 from .gallery import Gallery, Person, name_key
 from .imaging import LoadedImage
 from .liveness import LIVE_THRESHOLD
+from .masks import copies_model_id, copy_vectors
 from .match import Match, Matcher
 from .pipeline import FacePipeline
 from .quality import QualityError, QualityLimits, QualityReport, measure_quality, select_face
@@ -36,6 +37,7 @@ class EnrolmentCandidate:
     source: str
     liveness: float | None = None  # checked at preparation when asked for
     condition: FaceCondition = CLEAR
+    copies: np.ndarray | None = None  # the mean descriptor of its masked copies (``core.masks``)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,9 @@ def prepare_candidate(pipeline: FacePipeline, image: LoadedImage, use_largest: b
     if not report.ok:
         raise QualityError(image.source, report)
     embedding = pipeline.embed(chip)[0]
-    return EnrolmentCandidate(face.scaled(image.scale), chip[0], embedding, report, image.source, score, condition)
+    copies = None if condition.masked else copy_vectors(pipeline.embed, chip)[0]
+    return EnrolmentCandidate(face.scaled(image.scale), chip[0], embedding, report, image.source, score, condition,
+                              copies)
 
 
 def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCandidate,
@@ -151,8 +155,10 @@ def enrol(gallery: Gallery, matcher: Matcher, name: str, candidate: EnrolmentCan
         d = person_distance(matcher, name, candidate.embedding)
         if d is not None and d >= matcher.tau:
             raise NotThisPersonError(candidate.source, gallery.person(name).name, d, matcher.tau)
+    derived = {} if masked or candidate.copies is None else {copies_model_id(matcher.model_id): candidate.copies}
     person = gallery.enroll(name, candidate.chip, candidate.embedding, matcher.model_id,
-                            candidate.quality.score, candidate.source, add_to_existing=add_sample, masked=masked)
+                            candidate.quality.score, candidate.source, add_to_existing=add_sample, masked=masked,
+                            derived=derived)
     warning = None
     if candidate.condition.masked and not masked:
         warning = (f"{candidate.source}: this face looks masked (covered {candidate.condition.covered:.2f}): a photo "

@@ -1100,9 +1100,11 @@ class Gallery:
         add_to_existing: bool = False,
         note: str = "",
         masked: bool = False,
+        derived: dict[str, np.ndarray] | None = None,
     ) -> Person:
         """Store one sample: a new person, or (``add_to_existing``) one more of a known person;
-        ``masked``: the sample shows them masked."""
+        ``masked``: the sample shows them masked; ``derived``: more vectors of the sample, by the
+        (derived) model id they belong to (its masked copies' descriptor, ``core.masks``)."""
         name = clean_name(name)
         with self._write() as db:
             person_id = self._person_id(db, name)
@@ -1114,6 +1116,8 @@ class Gallery:
                 person_id = self._insert_person(db, name, note)
             sample_id = self._insert_chip(db, _SAMPLES, person_id, chip, embedding, model_id, quality, source,
                                           masked)
+            for derived_id, vector in (derived or {}).items():
+                self._insert_vector(db, _SAMPLES, sample_id, derived_id, vector)
             self._record(db, "add sample" if add_to_existing else "enrol", name,
                          f"{'masked ' if masked else ''}sample {sample_id} from {source}")
         return self.person(name)
@@ -1201,9 +1205,8 @@ class Gallery:
     def _insert_chip(self, db: sqlite3.Connection, kind: tuple[str, str, str], person_id: int, chip,
                      embedding: np.ndarray, model_id: str, quality: float, source: str, masked: bool = False) -> int:
         """One sample or negative (``kind``) with its vector; returns its id."""
-        table, vectors, key = kind
-        vector = _checked_vector(embedding)
-        self._register_model(db, model_id, len(vector))
+        table = kind[0]
+        vector = _checked_vector(embedding)  # refused before anything is written
         png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
         values = (person_id, self._fields.seal(png, f"{table}.chip"), float(quality),
                   self._fields.seal(str(source), f"{table}.source"), _now())
@@ -1213,9 +1216,17 @@ class Gallery:
         else:
             chip_id = db.execute(f"INSERT INTO {table} (person_id, chip, quality, source, created) "
                                  "VALUES (?, ?, ?, ?, ?)", values).lastrowid
+        self._insert_vector(db, kind, chip_id, model_id, vector)
+        return chip_id
+
+    def _insert_vector(self, db: sqlite3.Connection, kind: tuple[str, str, str], chip_id: int, model_id: str,
+                       embedding: np.ndarray) -> None:
+        """One vector of a stored sample or negative, its model registered with its length."""
+        _, vectors, key = kind
+        vector = _checked_vector(embedding)
+        self._register_model(db, model_id, len(vector))
         db.execute(f"INSERT INTO {vectors} ({key}, model_id, vector) VALUES (?, ?, ?)",
                    (chip_id, model_id, self._fields.seal(vector.tobytes(), f"{vectors}.vector")))
-        return chip_id
 
     def _register_model(self, db: sqlite3.Connection, model_id: str, dimensions: int) -> None:
         row = db.execute("SELECT dimensions FROM models WHERE id = ?", (model_id,)).fetchone()

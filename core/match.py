@@ -26,6 +26,7 @@ import numpy as np
 
 from .condition import CLEAR, ConditionTaus, FaceCondition
 from .gallery import Gallery, GalleryError, GalleryVectors
+from .masks import copies_model_id
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,32 @@ def _rows(vectors: GalleryVectors, keep: np.ndarray) -> GalleryVectors:
 MASKED_SAMPLE = FaceCondition(("masked",), 1.0, 0.0, 0.0, 0.0)
 
 
+def _merged(distances: np.ndarray, names: list[str], index: VectorIndex, embeddings: np.ndarray,
+            factors: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each person's distance: the nearer of ``distances`` and ``index``'s (scaled per row by
+    ``factors``); people only ``index`` has get columns after the others."""
+    with np.errstate(invalid="ignore"):  # 0 * inf where a face is not compared at all
+        scaled = index.person_distances(embeddings) * factors[:, None]
+    scaled[~np.isfinite(factors)] = np.inf
+    column = {name: i for i, name in enumerate(names)}
+    extra = [name for name in index.names if name not in column]
+    if extra:
+        distances = np.concatenate([distances, np.full((len(distances), len(extra)), np.inf, np.float32)], 1)
+        names = names + extra
+        column.update((name, len(column) + i) for i, name in enumerate(extra))
+    where = np.array([column[name] for name in index.names], dtype=np.int64)
+    distances[:, where] = np.minimum(distances[:, where], scaled)
+    return distances, names
+
+
 class Matcher:
     """Matches embeddings of one model against a gallery, caching its vectors.
 
     Masked samples ("Add masked sample") are searched apart: a face is compared with them at
     the tau of that pair of conditions (masked-to-masked, or clear-to-masked), expressed as a
-    distance scaled to the face's own tau, so one decision covers both kinds of sample.
+    distance scaled to the face's own tau, so one decision covers both kinds of sample. A
+    masked face is also compared with the masked copies of every clear sample (``core.masks``),
+    at the masked-to-masked tau likewise.
     """
 
     def __init__(self, gallery: Gallery, model_id: str, tau: float, top_k: int = 3,
@@ -170,6 +191,8 @@ class Matcher:
         self._vectors: GalleryVectors | None = None
         self._index: VectorIndex | None = None
         self._masked: VectorIndex | None = None  # masked samples, None when nobody has any
+        self._copy_vectors: GalleryVectors | None = None
+        self._copies: VectorIndex | None = None  # clear samples' masked copies, None when there are none
         self._negatives: NegativeIndex | None = None
         self._skipped = 0
 
@@ -180,23 +203,29 @@ class Matcher:
         revision = self.gallery.revision
         if self._index is None or revision != self._revision:
             try:
-                vectors = None if self._vectors is None else self.gallery.appended_vectors(self.model_id, self._vectors)
-                if vectors is None:
-                    vectors = self.gallery.vectors(self.model_id)
+                vectors = self._read(self.model_id, self._vectors)
                 masked = vectors.masked
                 index = VectorIndex(vectors if masked is None else _rows(vectors, ~masked))
                 masked_index = None if masked is None else VectorIndex(_rows(vectors, masked))
                 negative_vectors = self.gallery.negative_vectors(self.model_id)
                 negatives = NegativeIndex(negative_vectors, index)
+                copy_vectors = self._read(copies_model_id(self.model_id), self._copy_vectors)
             except GalleryError as error:
                 if self._index is None:
                     raise
                 log.warning("keeping the index in memory: %s", error)  # a shared gallery's server went away
                 return
             self._vectors, self._index, self._masked = vectors, index, masked_index
+            self._copy_vectors = copy_vectors
+            self._copies = VectorIndex(copy_vectors) if len(copy_vectors.owners) else None
             self._negatives = negatives if len(negatives) else None
             self._skipped = vectors.skipped + negative_vectors.skipped
             self._revision = revision
+
+    def _read(self, model_id: str, known: GalleryVectors | None) -> GalleryVectors:
+        """``model_id``'s vectors: ``known`` and the rows added since, where the gallery can tell."""
+        vectors = None if known is None else self.gallery.appended_vectors(model_id, known)
+        return self.gallery.vectors(model_id) if vectors is None else vectors
 
     @property
     def index(self) -> VectorIndex:
@@ -227,34 +256,26 @@ class Matcher:
         """
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         self._refresh()
-        index, negatives, masked = self._index, self._negatives, self._masked
+        index, negatives, masked, copies = self._index, self._negatives, self._masked, self._copies
         distances, names = index.person_distances(embeddings), index.names
+        faces = conditions or [CLEAR] * len(embeddings)
         if masked is not None:
-            distances, names = self._with_masked(distances, names, masked, embeddings, conditions)
+            distances, names = _merged(distances, names, masked, embeddings, self._masked_factors(faces, False))
+        if copies is not None and any(face.masked for face in faces):
+            distances, names = _merged(distances, names, copies, embeddings, self._masked_factors(faces, True))
         if negatives is None:
             return distances, names, None
         return distances, names, negatives.veto(embeddings, distances)
 
-    def _with_masked(self, distances: np.ndarray, names: list[str], masked: VectorIndex, embeddings: np.ndarray,
-                     conditions: list[FaceCondition] | None) -> tuple[np.ndarray, list[str]]:
-        """Each person's distance: the nearer of their clear samples' and their masked samples'
-        (scaled); people with masked samples only get columns after the others."""
-        scaled = masked.person_distances(embeddings)
-        if self.condition_taus is not None:
-            taus = self.condition_taus
-            faces = conditions or [CLEAR] * len(embeddings)
-            factors = np.array([taus.tau(face, self.tau) / taus.pair_tau(face, MASKED_SAMPLE, self.tau)
-                                for face in faces], dtype=np.float32)
-            scaled *= factors[:, None]
-        column = {name: i for i, name in enumerate(names)}
-        extra = [name for name in masked.names if name not in column]
-        if extra:
-            distances = np.concatenate([distances, np.full((len(distances), len(extra)), np.inf, np.float32)], 1)
-            names = names + extra
-            column.update((name, len(column) + i) for i, name in enumerate(extra))
-        where = np.array([column[name] for name in masked.names], dtype=np.int64)
-        distances[:, where] = np.minimum(distances[:, where], scaled)
-        return distances, names
+    def _masked_factors(self, faces: list[FaceCondition], masked_faces_only: bool) -> np.ndarray:
+        """Per face, what scales a distance to a masked vector to the face's own tau (inf: not
+        compared, a clear face with masked copies of clear samples)."""
+        taus = self.condition_taus
+        factors = [1.0 if taus is None else taus.tau(face, self.tau) / taus.pair_tau(face, MASKED_SAMPLE, self.tau)
+                   for face in faces]
+        if masked_faces_only:
+            factors = [factor if face.masked else np.inf for factor, face in zip(factors, faces)]
+        return np.array(factors, dtype=np.float32)
 
     def match(self, embeddings: np.ndarray, conditions: list[FaceCondition] | None = None) -> list[Match]:
         """One Match per embedding row; with ``conditions``, each decided at its condition's tau."""

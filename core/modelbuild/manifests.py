@@ -67,7 +67,7 @@ EMBEDDER = {
     # calibrated by ``python -m core.training.conditions`` on ../shared/data (see core.condition).
     "defaults": {"tau": 0.36, "duplicate_tau": 0.25,
                  "condition_taus": {"masked": 0.24, "profile": 0.24, "small": 0.36, "dark": 0.155,
-                                    "masked_masked": 0.105}},
+                                    "masked_masked": 0.11}},
     "rebuild": "pip download face_recognition_models==0.3.0 --no-deps -d build/src && "
     "python -m core.modelbuild embedder build/src/face_recognition_models-0.3.0.tar.gz",
 }

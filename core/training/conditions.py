@@ -4,14 +4,16 @@ as strong as a clear one's.
 One clear photo per person is the gallery; every other photo is a probe, once as it is and
 once in each condition, made from the same chip: a painted mask (``augment.paint_masks``,
 several seeds), a face 24-64 px wide (``augment.low_resolution``), an exposure dark enough to
-count as dark (inner face at grey level 20-45) with sensor noise.
+count as dark (inner face at grey level 20-40) with sensor noise.
+
 At a threshold t two things can go wrong: a probe is named as someone else, or, with its own
 person left out of the gallery (a stranger), anyone's name comes out. The clear probes at the
 clear tau set the two rates to meet; each condition's tau is the largest t (in steps of
 0.005, never above the clear tau) below which that condition's rates are no higher. Masked
-probes against masked gallery samples ("Add masked sample") are calibrated the same way as
-``masked_masked``. No profile photos exist in the shared data, so a turned face takes the
-masked tau (the strictest): unknown is better than a wrong name.
+probes against masked gallery vectors are calibrated the same way as ``masked_masked``,
+against the masked copies the app keeps of each clear sample (``core.masks``). No profile
+photos exist in the shared data, so a turned face takes the masked tau (the strictest):
+unknown is better than a wrong name.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from ..condition import DARK_BRIGHTNESS, inner_brightness
+from ..masks import copy_vectors
 from .augment import low_resolution, paint_masks
 
 STEP = 0.005
@@ -106,11 +109,13 @@ def calibrate(embed: Callable[[np.ndarray], np.ndarray], chips: np.ndarray, labe
     thresholds = np.round(np.arange(STEP, tau + 1e-9, STEP), 6)  # never above the clear tau
     reference = errors(_squared(embed(chips[probes]), enrolled), same, np.array([tau]))[:, 0]
 
+    copies = copy_vectors(embed, chips[gallery])  # the app's masked copies of each enrolled photo
+
     def rates(make, against_masked: bool = False) -> np.ndarray:
         runs = []
         for seed in MASK_SEEDS:
             shown = embed(make(chips[probes], seed))
-            target = embed(masked(chips[gallery], seed + 100)) if against_masked else enrolled
+            target = copies if against_masked else enrolled
             runs.append(errors(_squared(shown, target), same, thresholds))
         return np.mean(runs, axis=0)
 
