@@ -1045,7 +1045,7 @@ class Gallery:
             person_id = self._find(name, lenient=True)
         if person_id is None:
             raise UnknownPersonError(name)
-        return self._person_row(self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0])
+        return self._person_by_id(person_id)
 
     def check_name(self, name: str, enrolled: bool) -> str:
         """Raise unless ``name`` is valid and (``enrolled``) known or (not) free; return it cleaned.
@@ -1353,7 +1353,7 @@ class Gallery:
             db.execute("DELETE FROM embeddings WHERE sample_id = ?", (sample_id,))
             db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
             self._record(db, "remove sample", name, f"sample {sample_id}")
-        row = self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0]
+        row = self._people_row(person_id)
         try:
             return self._opened_person(row)
         except _Damaged as exc:
@@ -1413,21 +1413,29 @@ class Gallery:
         return self._person_by_id(row[0])
 
     def _person_by_id(self, person_id: int) -> Person:
-        return self._person_row(self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0])
+        return self._person_row(self._people_row(person_id))
+
+    def _people_row(self, person_id: int) -> tuple:
+        """One person's ``_PEOPLE`` row, as stored."""
+        return self._read(self._PEOPLE.format(where="WHERE p.id = ?"), (person_id,))[0]
 
     def _has_table(self, table: str) -> bool:
         """False for a table an older file does not have yet (it gets it with its first write)."""
         since = TABLE_SINCE.get(table, 1)
-        return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
+        return since <= 1 or self._schema_at_least(since)
 
     def _history_anchored(self) -> bool:
         """Whether the history's head is sealed (schema 4 on): before, a missing anchor is no alarm."""
-        return self._read("PRAGMA user_version")[0][0] >= ANCHORED_SINCE
+        return self._schema_at_least(ANCHORED_SINCE)
 
     def _has_column(self, table: str, column: str) -> bool:
         """False for a column an older file does not have yet (it gets it with its first write)."""
         since = COLUMN_SINCE.get((table, column), 1)
-        return since <= 1 or self._read("PRAGMA user_version")[0][0] >= since
+        return since <= 1 or self._schema_at_least(since)
+
+    def _schema_at_least(self, version: int) -> bool:
+        """Whether the file's schema is ``version`` or newer (an older one is upgraded by its first write)."""
+        return self._read("PRAGMA user_version")[0][0] >= version
 
     def _scrub_log(self) -> None:
         """Copy the log into the file and truncate it: deleted pages must not linger there."""
@@ -1499,7 +1507,7 @@ class Gallery:
             return GalleryVectors(names=[], owners=np.zeros(0, dtype=np.int64), matrix=np.zeros((0, 0), np.float32),
                                   last_id=after)
         dimensions = self._dimensions(model_id)
-        masked = "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
+        masked = self._masked_flag(kind)
         rows = self._read(
             f"SELECT p.id, p.name, e.vector, s.id, {masked} FROM {vectors} e JOIN {table} s ON s.id = e.{key} "
             "JOIN people p ON p.id = s.person_id WHERE e.model_id = ? AND s.id > ? ORDER BY p.id, s.id",
@@ -1529,6 +1537,10 @@ class Gallery:
                               last_id=max((row[3] for row in rows), default=after),
                               masked=flags if flags.any() else None, skipped=len(rows) - len(kept))
 
+    def _masked_flag(self, kind: tuple[str, str, str]) -> str:
+        """What to select for a row's masked flag: only samples have one, from schema 4 on."""
+        return "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
+
     def samples(self, damaged: list[DamagedEntry] | None = None) -> list[StoredSample]:
         """Every sample with its chip, for re-embedding and export. With a ``damaged`` list, a
         sample whose chip, source or person's name fails to open or decode goes there instead
@@ -1544,7 +1556,7 @@ class Gallery:
         table = kind[0]
         if not self._has_table(table):
             return []
-        masked = "s.masked" if kind == _SAMPLES and self._has_column("samples", "masked") else "0"
+        masked = self._masked_flag(kind)
         rows = self._read(
             "SELECT s.id, p.id, p.name, CASE WHEN length(s.chip) > ? THEN NULL ELSE s.chip END, s.quality, "
             f"s.source, s.created, {masked} FROM {table} s JOIN people p ON p.id = s.person_id ORDER BY p.id, s.id",

@@ -95,12 +95,22 @@ class LiveRecognizer:
                  detect_long_side: int | None = LIVE_LONG_SIDE, liveness: bool = False) -> None:
         self.pipeline = pipeline
         self.detect_long_side = detect_long_side
-        self.liveness = liveness and pipeline.liveness is not None
+        self._liveness = False
+        self.liveness = liveness
         self.matcher = matcher
         self.tracker = tracker or FaceTracker()
         self.times = pipeline.times
         self.counters = LiveCounters()
         self._identities = None  # (gallery revision, tau) the current votes were cast under
+
+    @property
+    def liveness(self) -> bool:
+        """Whether faces must be judged live before they are named (only with a liveness model)."""
+        return self._liveness
+
+    @liveness.setter
+    def liveness(self, on: bool) -> None:
+        self._liveness = bool(on) and self.pipeline.liveness is not None
 
     def process(self, frame: Frame) -> LiveResult:
         """One frame through every stage, in order: the lowest latency for a live camera."""

@@ -107,6 +107,17 @@ def decide(distances: np.ndarray, names: list[str], tau: float | np.ndarray, top
     return matches
 
 
+def _rows(vectors: GalleryVectors, keep: np.ndarray) -> GalleryVectors:
+    """The rows of ``vectors`` where ``keep``, people renumbered in their order."""
+    owners = vectors.owners[keep]
+    present = np.unique(owners)
+    renumber = np.full(len(vectors.names), -1, dtype=np.int64)
+    renumber[present] = np.arange(len(present))
+    matrix = vectors.matrix[keep] if len(owners) else np.zeros((0, 0), np.float32)
+    return GalleryVectors([vectors.names[i] for i in present], renumber[owners], matrix, vectors.last_id,
+                          vectors.read_at)
+
+
 class NegativeIndex:
     """Negatives grouped by person, and the column of each of those people in a ``VectorIndex``."""
 
@@ -114,12 +125,8 @@ class NegativeIndex:
         column = {name: i for i, name in enumerate(index.names)}
         # only people who have samples of this model can be vetoed; rows stay grouped by person
         keep = np.array([negatives.names[owner] in column for owner in negatives.owners], dtype=bool)
-        names = [name for name in negatives.names if name in column]
-        renumber = {name: i for i, name in enumerate(names)}
-        owners = np.array([renumber[negatives.names[owner]] for owner in negatives.owners[keep]], dtype=np.int64)
-        matrix = negatives.matrix[keep] if len(names) else np.zeros((0, 0), np.float32)
-        self.index = VectorIndex(GalleryVectors(names, owners, matrix))
-        self.columns = np.array([column[name] for name in names], dtype=np.int64)
+        self.index = VectorIndex(_rows(negatives, keep))
+        self.columns = np.array([column[name] for name in self.index.names], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -134,17 +141,6 @@ class NegativeIndex:
         own[closer] = np.inf
         distances[:, self.columns] = own
         return [self.columns[row] for row in closer]
-
-
-def _rows(vectors: GalleryVectors, keep: np.ndarray) -> GalleryVectors:
-    """The rows of ``vectors`` where ``keep``, people renumbered in their order."""
-    owners = vectors.owners[keep]
-    present = np.unique(owners)
-    renumber = np.full(len(vectors.names), -1, dtype=np.int64)
-    renumber[present] = np.arange(len(present))
-    matrix = vectors.matrix[keep] if len(owners) else np.zeros((0, 0), np.float32)
-    return GalleryVectors([vectors.names[i] for i in present], renumber[owners], matrix, vectors.last_id,
-                          vectors.read_at)
 
 
 MASKED_SAMPLE = FaceCondition(("masked",), 1.0, 0.0, 0.0, 0.0)

@@ -16,12 +16,12 @@ from .align import align_face
 from .condition import CLEAR, ConditionTaus, FaceCondition, assess
 from .detect import Face, FaceDetector
 from .embed import FaceEmbedder
+from .errors import ModelError
 from .imaging import LoadedImage
 from .liveness import LivenessChecker
 from .model_store import active_embedder, get_embedder
-from .occlusion import OcclusionDetector
-from .errors import ModelError
 from .models import find_model, verify_file
+from .occlusion import OcclusionDetector
 from .runtime import ProviderChoice, create_session
 from .timing import StageTimes
 

@@ -252,7 +252,7 @@ class RecognitionService:
             else:
                 self.recognizer.matcher.tau = settings.effective_tau(pipeline.tau)
                 for session in self._sessions.values():
-                    session.recognizer.liveness = settings.liveness and pipeline.liveness is not None
+                    session.recognizer.liveness = settings.liveness
             if gallery is not previous:
                 previous.close()
                 self._retention = RetentionKeeper(settings.retention_days)
