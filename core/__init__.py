@@ -8,12 +8,12 @@ The public API is small, NumPy in and frozen dataclasses out, and loads nothing 
     d = distance(results[0].embedding, other_embedding)   # same person when d < pipeline.tau
 """
 
-from .align import align_face
-from .detect import Face
-from .embed import distance, same_person
+from .vision.align import align_face
+from .vision.detect import Face
+from .vision.embed import distance, same_person
 from .errors import ImageError, InputError, ModelError, NoFaceError, OneShotError
-from .imaging import LoadedImage, load_image
-from .pipeline import FacePipeline, FaceResult
+from .vision.imaging import LoadedImage, load_image
+from .vision.pipeline import FacePipeline, FaceResult
 
 __all__ = [
     "Face", "FacePipeline", "FaceResult", "ImageError", "InputError", "LoadedImage", "ModelError",

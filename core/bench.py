@@ -15,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import align_face
+from .vision.align import align_face
 from .errors import NoFaceError
-from .imaging import load_image
-from .live import LIVE_LONG_SIDE
-from .pipeline import FacePipeline
+from .vision.imaging import load_image
+from .live.loop import LIVE_LONG_SIDE
+from .vision.pipeline import FacePipeline
 from .resources import sample_face
-from .runtime import default_threads
+from .models.runtime import default_threads
 
 FRAME_SIZE = (640, 480)
 BATCH = 8

@@ -20,14 +20,14 @@ import cv2
 import numpy as np
 
 from .bench import letterbox, median_ms
-from .drawing import draw_faces
-from .gallery import GalleryVectors
-from .imaging import load_image
-from .live import LIVE_LONG_SIDE
-from .match import VectorIndex, decide
-from .pipeline import FacePipeline
+from .vision.drawing import draw_faces
+from .storage.gallery import GalleryVectors
+from .vision.imaging import load_image
+from .live.loop import LIVE_LONG_SIDE
+from .live.match import VectorIndex, decide
+from .vision.pipeline import FacePipeline
 from .resources import sample_face
-from .track import FaceTracker
+from .live.track import FaceTracker
 
 RESOLUTIONS = {"480p": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
 FACE_COUNTS = (1, 4, 16)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .enrol import enrol, prepare_candidate
+from .live.enrol import enrol, prepare_candidate
 from .errors import OneShotError
-from .gallery import Gallery
-from .imaging import load_image
-from .match import Matcher
-from .pipeline import FacePipeline
+from .storage.gallery import Gallery
+from .vision.imaging import load_image
+from .live.match import Matcher
+from .vision.pipeline import FacePipeline
 from .resources import sample_face
 
 

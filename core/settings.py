@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .camera_session import MAX_CAMERAS
+from .live.camera_session import MAX_CAMERAS
 from .errors import InputError
 from .paths import user_path
 

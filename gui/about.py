@@ -1,6 +1,6 @@
 """The About dialog: what is installed, where the models come from, and their licences.
 
-Built from ``core.info.collect_info()`` (the same facts as ``oneshot info``), so a bug
+Built from ``core.models.info.collect_info()`` (the same facts as ``oneshot info``), so a bug
 report can quote either. The licence texts are files, read in the background.
 """
 
@@ -13,7 +13,7 @@ import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from core.models import shipped_models
+from core.models.registry import shipped_models
 
 from .workers import run_in_background
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from core.camera_session import MAX_CAMERAS
+from core.live.camera_session import MAX_CAMERAS
 
 from .video_view import VideoView
 

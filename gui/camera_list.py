@@ -11,7 +11,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from core.camera_session import MAX_CAMERAS
+from core.live.camera_session import MAX_CAMERAS
 from core.redact import redact
 
 

@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.enrol import NotThisPersonError
+from core.live.enrol import NotThisPersonError
 from core.errors import InputError
-from core.gallery import clean_name, name_key
-from core.match import Match
-from core.quality import STRAIGHT, turned
+from core.storage.gallery import clean_name, name_key
+from core.live.match import Match
+from core.vision.quality import STRAIGHT, turned
 
 from .imageconv import rgb_to_qimage
 from .video_view import NEUTRAL, Overlay, VideoView

@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.archive import PassphraseNeeded
-from core.crypto import WrongPassphraseError
-from core.enrol import NotThisPersonError
+from core.storage.archive import PassphraseNeeded
+from core.storage.crypto import WrongPassphraseError
+from core.live.enrol import NotThisPersonError
 from core.errors import OneShotError
 
 from .imageconv import rgb_to_qimage

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.history import HistoryEntry
-from core.gallery import printable
+from core.storage.history import HistoryEntry
+from core.storage.gallery import printable
 
 from .live_controller import describe
 from .workers import run_in_background

@@ -1,4 +1,4 @@
-"""The Qt face of ``core.service.RecognitionService``: its results as signals, its slow calls on workers.
+"""The Qt face of ``core.live.service.RecognitionService``: its results as signals, its slow calls on workers.
 
 Nothing here recognises anything. The service is opened on a worker (loading models takes
 seconds), the live loop runs on another and reaches the UI thread as signals carrying a
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from core.crypto import WrongPassphraseError
-from core.enrol import AlreadyEnrolledError, NotThisPersonError
+from core.storage.crypto import WrongPassphraseError
+from core.live.enrol import AlreadyEnrolledError, NotThisPersonError
 from core.errors import OneShotError
-from core.gallery_protection import PassphraseRequiredError
-from core.imaging import LoadedImage, load_image
-from core.quality import FaceCountError
+from core.storage.sealing import PassphraseRequiredError
+from core.vision.imaging import LoadedImage, load_image
+from core.vision.quality import FaceCountError
 from core.redact import redact
-from core.service import (
+from core.live.service import (
     CandidateReady,
     EnrolFailed,
     EnrolPreview,
@@ -61,9 +61,9 @@ class Refusal:
 class LiveController(QObject):
     ready = Signal(object)  # ProviderChoice, once the models are loaded
     failed = Signal(str)  # the service cannot run at all (missing or damaged model, ...)
-    frameProcessed = Signal(object, object)  # QImage, core.service.Identified
-    enrolFrame = Signal(object, object)  # QImage, core.service.EnrolPreview
-    candidateReady = Signal(object)  # core.service.CandidateReady
+    frameProcessed = Signal(object, object)  # QImage, core.live.service.Identified
+    enrolFrame = Signal(object, object)  # QImage, core.live.service.EnrolPreview
+    candidateReady = Signal(object)  # core.live.service.CandidateReady
     enrolFailed = Signal(str)
     enrolled = Signal(object)  # EnrolmentResult
     enrolRefused = Signal(object)  # AlreadyEnrolledError or NotThisPersonError: the user may overrule it

@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.enrol import AlreadyEnrolledError
+from core.live.enrol import AlreadyEnrolledError
 from core.settings import Settings, resolve_settings, save_settings
 
-from core.camera_session import MAX_CAMERAS
+from core.live.camera_session import MAX_CAMERAS
 
 from .camera_grid import camera_grid
 from .live_controller import LiveController, describe
@@ -450,7 +450,7 @@ class MainWindow(QMainWindow):
 
     def open_about(self) -> None:
         """Versions and licences; collected in the background (it hashes the model files)."""
-        from core.info import collect_info
+        from core.models.info import collect_info
 
         run_in_background(lambda: collect_info(self.settings.provider), self._show_about,
                           lambda error: self.show_warning("About OneShot", describe(error)), name="about")
@@ -599,7 +599,7 @@ class MainWindow(QMainWindow):
 
     def _follow_model_changes(self) -> None:
         """``oneshot models activate`` in a terminal switches this window's model too."""
-        from core.model_store import user_model_dir
+        from core.models.store import user_model_dir
 
         folder = user_model_dir()
         try:
@@ -624,7 +624,7 @@ class MainWindow(QMainWindow):
 
     def _fill_models_menu(self) -> None:
         from core.errors import OneShotError
-        from core.model_store import embedders
+        from core.models.store import embedders
 
         group = self.models_group  # one group for the window's life: a new one per opening would pile up
         for action in group.actions():

@@ -21,11 +21,11 @@ from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
-from core.enrol import enrol, prepare_candidate  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
-from core.match import Matcher  # noqa: E402
-from core.pipeline import FacePipeline  # noqa: E402
+from core.live.enrol import enrol, prepare_candidate  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
+from core.live.match import Matcher  # noqa: E402
+from core.vision.pipeline import FacePipeline  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 from .main_window import MainWindow  # noqa: E402

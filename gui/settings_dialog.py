@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.camera import is_stream_url, list_cameras
-from core.gallery import default_gallery_path
-from core.gallery_postgres import is_postgres_location
-from core.models import find_model
+from core.live.camera import is_stream_url, list_cameras
+from core.storage.gallery import default_gallery_path
+from core.storage.postgres import is_postgres_location
+from core.models.registry import find_model
 from core.settings import Settings
 
 from .camera_list import MoreCamerasEditor, source_label
@@ -102,7 +102,7 @@ class SettingsDialog(QDialog):
     """Edit a ``Settings``; ``settings()`` returns the edited copy, ``window`` untouched.
 
     ``provider_reason`` says why the running app uses the provider it does (from
-    ``core.runtime``), shown beside the provider choice.
+    ``core.models.runtime``), shown beside the provider choice.
     """
 
     def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None,

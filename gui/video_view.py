@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from core.condition import HINTS
+from core.vision.condition import HINTS
 
 UNKNOWN = QColor(220, 60, 60)
 NEUTRAL = QColor(80, 160, 255)

@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from core.bench import letterbox
-from core.imaging import load_image
+from core.vision.imaging import load_image
 
 WAIT_MS = 60_000  # model loading and the first frames on a busy 2-core machine
 

@@ -82,7 +82,7 @@ def labelled_boxes(data_dir: Path) -> dict[Path, list[tuple[int, int, int, int]]
 @pytest.fixture(scope="session")
 def pipeline():
     """The shipped models on the CPU, loaded once for the whole run."""
-    from core.pipeline import FacePipeline
+    from core.vision.pipeline import FacePipeline
 
     return FacePipeline.load("cpu")
 
@@ -114,7 +114,7 @@ def private_models(tmp_path, monkeypatch):
 @pytest.fixture
 def model_copy(tmp_path, monkeypatch):
     """A private copy of the model folder, used through ONESHOT_MODEL_DIR."""
-    from core.models import default_model_dir
+    from core.models.registry import default_model_dir
 
     folder = tmp_path / "models"
     shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
@@ -130,9 +130,9 @@ def obama_service(pipeline, people, tmp_path):
     thresholds restored afterwards. Liveness is off unless asked for: the stand-in cameras show
     shared photos, which score as photos held up (tests/test_liveness_live.py covers it).
     """
-    from core.gallery import Gallery
-    from core.imaging import load_image
-    from core.service import RecognitionService
+    from core.storage.gallery import Gallery
+    from core.vision.imaging import load_image
+    from core.live.service import RecognitionService
     from core.settings import Settings
 
     made = []

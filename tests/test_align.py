@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.align import align_face, chip_landmarks, similarity_transform, warp_chip
-from core.imaging import load_image
+from core.vision.align import align_face, chip_landmarks, similarity_transform, warp_chip
+from core.vision.imaging import load_image
 
 
 def test_similarity_transform_recovers_a_known_transform():

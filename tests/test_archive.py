@@ -28,11 +28,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import archive as archive_module
-from core.archive import INDEX, ArchiveError, export_gallery, import_archive, read_archive
+from core.storage import archive as archive_module
+from core.storage.archive import INDEX, ArchiveError, export_gallery, import_archive, read_archive
 from core.cli import main
 from core.errors import InputError, OneShotError
-from core.gallery import DuplicateNameError, Gallery, GalleryError
+from core.storage.gallery import DuplicateNameError, Gallery, GalleryError
 
 from gallery_data import MODEL, real_chips, unit_vector
 
@@ -247,9 +247,9 @@ BOMB_CHILD = textwrap.dedent(
     """
     import resource, sys, time
     from pathlib import Path
-    from core.archive import import_archive
+    from core.storage.archive import import_archive
     from core.errors import OneShotError
-    from core.gallery import Gallery
+    from core.storage.gallery import Gallery
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with Gallery(Path(sys.argv[2])) as gallery:

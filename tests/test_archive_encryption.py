@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.archive import (ENCRYPTION, INDEX, ArchiveError, PassphraseNeeded, export_gallery, import_archive,
+from core.storage.archive import (ENCRYPTION, INDEX, ArchiveError, PassphraseNeeded, export_gallery, import_archive,
                           read_archive)
 from core.cli import main
 from core.cli import passphrases
-from core.crypto import OVERHEAD, PassphraseParameters, WrongPassphraseError
+from core.storage.crypto import OVERHEAD, PassphraseParameters, WrongPassphraseError
 from core.errors import InputError, OneShotError
-from core.gallery import Gallery, encode_chip
-from core.imaging import load_image
+from core.storage.gallery import Gallery, encode_chip
+from core.vision.imaging import load_image
 
 PASSPHRASE = "correct horse battery staple"
 VARIABLE = passphrases.EXPORT_VARIABLE

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from attacks import ATTACKS, FRAME, bona_fide_frame
-from core.imaging import load_image
-from core.liveness import LIVE_THRESHOLD
+from core.vision.imaging import load_image
+from core.vision.liveness import LIVE_THRESHOLD
 
 RENDERERS = {"bona fide": bona_fide_frame, **ATTACKS}
 # Measured on the people/ photos, seed 0 (print and screen one frame each): 1 of 30 judged live

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.camera import (
+from core.live.camera import (
     Frame,
     FrameSource,
     ImageFolderSource,
@@ -26,7 +26,7 @@ from core.camera import (
     open_source,
 )
 from core.errors import CameraError, InputError
-from core.imaging import load_image
+from core.vision.imaging import load_image
 
 # Name in the test folder -> Barack Obama's photo; natural order is 1, 2, 10.
 FOLDER_PHOTOS = {"10.jpg": "5.jpg", "2.jpg": "2.jpg", "1.jpg": "1.jpg"}
@@ -78,7 +78,7 @@ def grabber_threads() -> list[threading.Thread]:
 
 
 def test_folder_plays_readable_images_in_natural_order(folder, caplog):
-    with caplog.at_level(logging.WARNING, logger="core.camera"), ImageFolderSource(folder) as source:
+    with caplog.at_level(logging.WARNING, logger="core.live.camera"), ImageFolderSource(folder) as source:
         assert not source.is_live
         frames = read_all(source)
         assert source.read() is None

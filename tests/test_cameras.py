@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from core.camera_session import MAX_CAMERAS, FairTurns, camera_of
+from core.live.camera_session import MAX_CAMERAS, FairTurns, camera_of
 from core.errors import InputError
-from core.imaging import load_image
-from core.service import Identified
+from core.vision.imaging import load_image
+from core.live.service import Identified
 from camera_frames import write_frames
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.condition import CONDITIONS, ConditionTaus, FaceCondition
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.match import Matcher
-from core.models import find_model
+from core.vision.condition import CONDITIONS, ConditionTaus, FaceCondition
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.match import Matcher
+from core.models.registry import find_model
 from core.training.conditions import mask_photo
 
 from core.cli import main

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.enrol import AlreadyEnrolledError, NotThisPersonError
+from core.live.enrol import AlreadyEnrolledError, NotThisPersonError
 from core.errors import InputError
-from core.imaging import load_image
-from core.service import Identified
+from core.vision.imaging import load_image
+from core.live.service import Identified
 from core.settings import Settings
 from camera_frames import write_frames
 

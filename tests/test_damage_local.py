@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.gallery import Gallery
-from core.imaging import load_image
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.detect import FaceDetector, decode_grid
+from core.vision.detect import FaceDetector, decode_grid
 from core.errors import ModelError
-from core.imaging import load_image
-from core.live import LIVE_LONG_SIDE, live_threshold
-from core.nms import iou
+from core.vision.imaging import load_image
+from core.live.loop import LIVE_LONG_SIDE, live_threshold
+from core.vision.nms import iou
 
 # Who is where in scenes/, left to right, and whether each face must be found.
 SCENES = {"two_people.jpg": 2, "obama_and_biden.jpg": 2, "kit_with_rose.jpg": 2}

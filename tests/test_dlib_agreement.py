@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from core.bench import dlib_model_file
-from core.embed import distance
-from core.imaging import load_image
+from core.vision.embed import distance
+from core.vision.imaging import load_image
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.detect import Face
-from core.enrol import AlreadyEnrolledError, NotThisPersonError, person_distance
+from core.vision.detect import Face
+from core.live.enrol import AlreadyEnrolledError, NotThisPersonError, person_distance
 from core.errors import InputError, NoFaceError
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.quality import STRAIGHT, FaceChoiceError, FaceCountError, select_face, turned
-from core.service import RecognitionService
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.vision.quality import STRAIGHT, FaceChoiceError, FaceCountError, select_face, turned
+from core.live.service import RecognitionService
 from core.settings import Settings
 
 

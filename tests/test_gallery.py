@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from core.errors import InputError
-from core.gallery import (
+from core.storage.gallery import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     DuplicateNameError,
@@ -30,7 +30,7 @@ MODEL = "dlib-resnet-v1"
 
 @pytest.fixture
 def chip(pipeline, people):
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     image = load_image(people["barack_obama"][0])
     return pipeline.align(image.pixels, pipeline.detect(image.pixels))[0]
@@ -173,7 +173,7 @@ def test_a_directory_is_not_a_gallery(tmp_path):
 ENROL_LOOP = textwrap.dedent(
     """
     import sys, numpy as np
-    from core.gallery import Gallery
+    from core.storage.gallery import Gallery
     chip = np.full((150, 150, 3), 128, np.uint8)
     gallery = Gallery(sys.argv[1])
     for n in range(int(sys.argv[3])):

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from core.cli import main
-from core.enrol import enrol, prepare_candidate
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.match import Matcher
+from core.live.enrol import enrol, prepare_candidate
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.match import Matcher
 
 SCENES = {"two_people.jpg": ["barack_obama", "joe_biden"], "obama_and_biden.jpg": ["joe_biden", "barack_obama"],
           "kit_with_rose.jpg": ["rose_leslie", "kit_harington"]}

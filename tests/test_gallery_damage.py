@@ -36,10 +36,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.archive import export_gallery
+from core.storage.archive import export_gallery
 from core.cli import main
 from core.errors import InputError, OneShotError
-from core.gallery import (SCHEMA_VERSION, DiskFullError, Gallery, GalleryError, ReadOnlyGalleryError,
+from core.storage.gallery import (SCHEMA_VERSION, DiskFullError, Gallery, GalleryError, ReadOnlyGalleryError,
                           UnknownPersonError, printable, unescape_name)
 
 from gallery_data import MODEL, real_chips, unit_vector
@@ -485,7 +485,7 @@ def cli(capsys, *args) -> tuple[int, str, str]:
 
 def test_a_full_disk(tmp_path, pipeline, people, capsys, monkeypatch, chips):
     """Real ENOSPC from a 3 MB tmpfs: failing writes say so, then everything still works."""
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     monkeypatch.setenv("ONESHOT_SETTINGS", str(tmp_path / "no-settings.json"))
     monkeypatch.setenv("ONESHOT_EXPORT_PASSPHRASE", "full disk")  # the export below is encrypted, as by default
@@ -575,7 +575,7 @@ def test_hostile_names_are_printed_escaped_and_can_be_forgotten(gallery_file, ca
 
 
 def test_identify_prints_gallery_names_escaped(tmp_path, pipeline, people, capsys, monkeypatch):
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     monkeypatch.setenv("ONESHOT_SETTINGS", str(tmp_path / "no-settings.json"))
     path = tmp_path / "g.db"

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import keystore
-from core.crypto import WrongPassphraseError
+from core.storage import keystore
+from core.storage.crypto import WrongPassphraseError
 from core.errors import InputError
-from core.gallery import Gallery, GalleryError, encode_chip
-from core.gallery_protection import PassphraseRequiredError
-from core.imaging import load_image
-from core.keystore import MissingKeyError
-from core.match import Matcher
+from core.storage.gallery import Gallery, GalleryError, encode_chip
+from core.storage.sealing import PassphraseRequiredError
+from core.vision.imaging import load_image
+from core.storage.keystore import MissingKeyError
+from core.live.match import Matcher
 from gallery_data import MODEL, real_chips, unit_vector
 
 ROOT = Path(__file__).resolve().parents[1]

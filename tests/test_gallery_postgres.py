@@ -16,12 +16,12 @@ import pytest
 
 from core.cli import main
 from core.errors import InputError
-from core.gallery import Gallery, GalleryError
-from core.gallery_copy import copy_gallery
-from core.gallery_location import open_gallery_at
-from core.gallery_postgres import PostgresGallery, wait_online
-from core.imaging import load_image
-from core.match import Matcher
+from core.storage.gallery import Gallery, GalleryError
+from core.storage.copy import copy_gallery
+from core.storage.location import open_gallery_at
+from core.storage.postgres import PostgresGallery, wait_online
+from core.vision.imaging import load_image
+from core.live.match import Matcher
 from gallery_data import MODEL, real_chips, unit_vector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def chips(data_dir):
 
 def station_script(url: str, prefix: str, count: int) -> list[str]:
     """Another station: a process of its own enrolling ``count`` people, printing each commit."""
-    code = ("import sys, time, numpy as np; from core.gallery_postgres import PostgresGallery\n"
+    code = ("import sys, time, numpy as np; from core.storage.postgres import PostgresGallery\n"
             "g = PostgresGallery(sys.argv[1]); chip = np.full((150, 150, 3), 90, np.uint8)\n"
             "for n in range(int(sys.argv[3])):\n"
             "    v = np.random.default_rng(sum(map(ord, sys.argv[2])) + n).normal(size=128).astype(np.float32)\n"
@@ -251,7 +251,7 @@ def test_the_command_line_and_the_service_take_a_server_url(database, people, ca
     assert main(["enroll", "--gallery", database, "Obama", str(people["barack_obama"][0])]) == 0
     assert main(["identify", "--gallery", database, "--json", str(people["barack_obama"][1])]) == 0
     assert '"name": "Obama"' in capsys.readouterr().out
-    from core.service import RecognitionService
+    from core.live.service import RecognitionService
     from core.settings import Settings
 
     with RecognitionService.open(Settings(gallery=database)) as service:

@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("onnx", reason="converting to FP16 needs the onnx package of the train extra")
 
-from core import half_precision  # noqa: E402
-from core.activation import open_embedder  # noqa: E402
+from core.models import half_precision  # noqa: E402
+from core.models.activation import open_embedder  # noqa: E402
 from core.cli import main  # noqa: E402
 from core.errors import InputError, OneShotError  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
-from core.model_store import embedders, get_embedder  # noqa: E402
-from core.models import find_model, verify_file  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
+from core.models.store import embedders, get_embedder  # noqa: E402
+from core.models.registry import find_model, verify_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")

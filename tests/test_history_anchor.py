@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from core import history
+from core.storage import history
 from core.cli import main
-from core.gallery import Gallery
+from core.storage.gallery import Gallery
 
 from gallery_data import MODEL, real_chips, unit_vector
 

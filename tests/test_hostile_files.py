@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core import imaging
+from core.vision import imaging
 from core.errors import ImageError
-from core.imaging import MAX_DECODED_SIDE, MAX_FILE_BYTES, decode_image, load_image
+from core.vision.imaging import MAX_DECODED_SIDE, MAX_FILE_BYTES, decode_image, load_image
 from core.resources import sample_face
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -332,7 +332,7 @@ def test_size_limit_applies_to_every_format_that_decodes_whole(tmp_path, monkeyp
 
 PEAK_SCRIPT = """
 import resource, sys, time
-from core.imaging import load_image
+from core.vision.imaging import load_image
 from core.errors import ImageError
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
@@ -384,7 +384,7 @@ def test_libjpeg_memory_ceiling_stops_what_the_headers_hide(tmp_path):
 # --- an image folder as a camera: bad frames are skipped, logged, and the rest plays --------------
 
 def test_image_folder_skips_what_cannot_be_read_and_goes_on(tmp_path, caplog):
-    from core.camera import ImageFolderSource
+    from core.live.camera import ImageFolderSource
 
     good = sample_face().read_bytes()
     (tmp_path / "1.jpg").write_bytes(good)
@@ -393,7 +393,7 @@ def test_image_folder_skips_what_cannot_be_read_and_goes_on(tmp_path, caplog):
     (tmp_path / "4.jpg").symlink_to("/dev/zero")
     (tmp_path / "5.txt").write_text("notes")
     (tmp_path / "6.jpg").write_bytes(good)
-    with caplog.at_level("WARNING", logger="core.camera"):
+    with caplog.at_level("WARNING", logger="core.live.camera"):
         source = ImageFolderSource(tmp_path)
         names = []
         while (frame := source.read()) is not None:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ImageError
-from core.imaging import MAX_DECODED_SIDE, decode_image, load_image
+from core.vision.imaging import MAX_DECODED_SIDE, decode_image, load_image
 from core.resources import sample_face
 
 # Pillow's EXIF orientation values and the transpose that stores an upright image under them.

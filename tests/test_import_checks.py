@@ -7,9 +7,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from core.archive import export_gallery
+from core.storage.archive import export_gallery
 from core.cli import main
-from core.gallery import Gallery
+from core.storage.gallery import Gallery
 
 from gallery_data import MODEL, real_chips
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import keystore
-from core.gallery_protection import Protection
-from core.keystore import MissingKeyError
+from core.storage import keystore
+from core.storage.sealing import Protection
+from core.storage.keystore import MissingKeyError
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"
@@ -22,7 +22,7 @@ PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"
 # One program creating gallery keys one after another, as `oneshot` does for each new gallery.
 WRITER = """
 import base64, json, sys
-from core import keystore
+from core.storage import keystore
 made = []
 for _ in range(int(sys.argv[1])):
     key_id = keystore.new_key_id()

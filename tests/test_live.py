@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from core.bench import fit_frame
-from core.camera import Frame
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.live import LiveRecognizer
-from core.match import Matcher
+from core.live.camera import Frame
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.loop import LiveRecognizer
+from core.live.match import Matcher
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from core.errors import ModelError
-from core.imaging import load_image
-from core.liveness import LIVE_THRESHOLD, LivenessChecker, crop_batch, upstream_box
-from core.models import find_models
-from core.pipeline import FacePipeline
+from core.vision.imaging import load_image
+from core.vision.liveness import LIVE_THRESHOLD, LivenessChecker, crop_batch, upstream_box
+from core.models.registry import find_models
+from core.vision.pipeline import FacePipeline
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SAMPLES = DATA / "liveness"

@@ -11,14 +11,14 @@ import json
 import pytest
 
 from core.bench import fit_frame
-from core.camera import Frame
+from core.live.camera import Frame
 from core.cli import main
-from core.enrol import NotLiveError, prepare_candidate
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.live import LiveRecognizer
-from core.match import Matcher
-from core.track import LIVENESS_FRAMES, FaceTracker
+from core.live.enrol import NotLiveError, prepare_candidate
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.loop import LiveRecognizer
+from core.live.match import Matcher
+from core.live.track import LIVENESS_FRAMES, FaceTracker
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.activation import reembed_gallery
-from core.enrol import enrol, prepare_candidate
-from core.gallery import Gallery
-from core.imaging import LoadedImage, load_image
-from core.masks import MASK_STYLES, copies_model_id, copy_vectors, masked_copies
-from core.match import Matcher
+from core.models.activation import reembed_gallery
+from core.live.enrol import enrol, prepare_candidate
+from core.storage.gallery import Gallery
+from core.vision.imaging import LoadedImage, load_image
+from core.vision.masks import MASK_STYLES, copies_model_id, copy_vectors, masked_copies
+from core.live.match import Matcher
 from core.training.conditions import mask_photo
 
 # mask colours none of the copies has, so the copies are not simply the probes' own masks

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.gallery import Gallery, GalleryVectors
-from core.match import Matcher, VectorIndex, decide
+from core.storage.gallery import Gallery, GalleryVectors
+from core.live.match import Matcher, VectorIndex, decide
 
 MODEL = "dlib-resnet-v1"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from core.errors import ModelError
-from core.models import file_sha256, find_model, shipped_models, verify_file
-from core.pipeline import FacePipeline
+from core.models.registry import file_sha256, find_model, shipped_models, verify_file
+from core.vision.pipeline import FacePipeline
 
 
 def test_shipped_models_are_intact_and_licensed():

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.activation import reembed_gallery
+from core.models.activation import reembed_gallery
 from core.errors import InputError
-from core.gallery import (SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors, SampleInfo, UnknownPersonError,
+from core.storage.gallery import (SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors, SampleInfo, UnknownPersonError,
                           encode_chip)
-from core.match import Matcher, NegativeIndex, VectorIndex, decide
+from core.live.match import Matcher, NegativeIndex, VectorIndex, decide
 
 MODEL = "dlib-resnet-v1"
 
@@ -321,7 +321,7 @@ def test_not_x_on_real_photos_of_two_look_alikes(tmp_path, pipeline, people):
     """Alex Lacamoire's photos come within 0.45-0.52 of Barack Obama's: at a lenient tau of 0.55
     they are named Obama. One photo of Alex marked "not Obama" makes his other photos unknown,
     while every photo of Obama is still Obama."""
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     def face(photo):
         image = load_image(photo)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from core.camera import NetworkStreamSource, open_source
+from core.live.camera import NetworkStreamSource, open_source
 from core.errors import CameraError
 from core.redact import redact
-from core.service import Identified, SourceLost, SourceStarted
+from core.live.service import Identified, SourceLost, SourceStarted
 from mjpeg_server import MjpegCamera, free_port
 from rtsp_server import RtspCamera
 from rtsp_server import unavailable_reason as rtsp_unavailable
@@ -151,7 +151,7 @@ class HostileCamera:
 # Reads the first frame of a camera in a process of its own: its peak memory is the reader's.
 READ_ONE_FRAME = """
 import json, sys
-from core.camera import open_source
+from core.live.camera import open_source
 from core.errors import CameraError
 
 def resident(field):
@@ -185,7 +185,7 @@ def test_a_part_announcing_2_gb_is_refused_before_it_is_read():
 
 
 def test_a_part_streamed_past_the_image_limit_is_refused(monkeypatch):
-    monkeypatch.setattr("core.camera.MAX_FILE_BYTES", 2_000_000)
+    monkeypatch.setattr("core.live.camera.MAX_FILE_BYTES", 2_000_000)
     camera = HostileCamera(sent=20_000_000, length=None)
     try:
         with NetworkStreamSource(camera.url) as source, pytest.raises(CameraError, match="over 2,000,000 bytes"):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.nms import iou, nms
+from core.vision.nms import iou, nms
 
 
 def brute_force_nms(boxes, scores, score_threshold, iou_threshold):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from core.errors import ModelError
-from core.imaging import load_image
-from core.models import file_sha256, find_model
-from core.occlusion import COVERED_THRESHOLD, OcclusionDetector
+from core.vision.imaging import load_image
+from core.models.registry import file_sha256, find_model
+from core.vision.occlusion import COVERED_THRESHOLD, OcclusionDetector
 
 # people/ and scenes/ are held out of training (identities and photos); measured on the shipped
 # model: clear faces 16/16 of people/ and 7/7 of scenes/ not covered (highest p 0.11: the full dark

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from core.bench import letterbox
-from core.imaging import load_image
+from core.vision.imaging import load_image
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detect import Face
+from core.vision.detect import Face
 from core.errors import NoFaceError
-from core.imaging import load_image
-from core.quality import FaceCountError, choose_face, measure_quality, pose
+from core.vision.imaging import load_image
+from core.vision.quality import FaceCountError, choose_face, measure_quality, pose
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core.camera import open_source
+from core.live.camera import open_source
 from core.errors import CameraError
-from core.gallery_location import shown_location
+from core.storage.location import shown_location
 from core.redact import redact
 
 # Printable text of any script: quotes, spaces, '@', '/', '%', '&' and all.

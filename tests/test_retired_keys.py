@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core import keystore
+from core.storage import keystore
 from core.cli import main
-from core.gallery import Gallery
-from core.gallery_protection import gallery_key_id
+from core.storage.gallery import Gallery
+from core.storage.sealing import gallery_key_id
 
 
 def run(capsys, *args):

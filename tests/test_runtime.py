@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import RuntimeUnavailableError
-from core.models import find_model
-from core.runtime import CPU, CUDA, TENSORRT, choose_providers, create_session, onnxruntime, provider_options
+from core.models.registry import find_model
+from core.models.runtime import CPU, CUDA, TENSORRT, choose_providers, create_session, onnxruntime, provider_options
 
 
 def test_cuda_is_preferred_when_available():

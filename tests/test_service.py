@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from core.errors import CameraError
-from core.model_store import register_embedder, set_active
-from core.service import (
+from core.models.store import register_embedder, set_active
+from core.live.service import (
     BURST,
     WAIT_SECONDS,
     CandidateReady,
@@ -67,7 +67,7 @@ def test_max_frames_and_stopping_end_the_loop_and_join_the_grabber(service, peop
 
 
 def test_a_missing_camera_is_retried_until_it_answers(service, people, tmp_path, monkeypatch):
-    monkeypatch.setattr("core.service.RETRY_SECONDS", 0.3)
+    monkeypatch.setattr("core.live.service.RETRY_SECONDS", 0.3)
     missing = tmp_path / "camera"
     with pytest.raises(CameraError):
         next(service.live(str(missing), reconnect=False))
@@ -170,7 +170,7 @@ def test_retention_keeps_who_the_camera_sees_and_forgets_the_unseen(obama_servic
     """With a retention period, the live loop notes who it identifies and forgets those not seen."""
     import time
 
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     service = obama_service(retention_days=1.5 / 86400)  # 1.5 seconds, in days
     biden = pipeline.analyse(load_image(people["joe_biden"][0]))[0]

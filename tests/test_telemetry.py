@@ -20,8 +20,8 @@ QUIET_SIGNALS = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "T
                  "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI", "ORT_RUNNING_UNIT_TESTS")
 
 RECOGNISE = """
-from core.imaging import load_image
-from core.pipeline import FacePipeline
+from core.vision.imaging import load_image
+from core.vision.pipeline import FacePipeline
 from core.resources import sample_face
 pipeline = FacePipeline.load("cpu")
 assert len(pipeline.analyse(load_image(sample_face()))) == 1
@@ -45,7 +45,7 @@ def test_a_real_session_writes_no_telemetry_under_home(tmp_path):
 
 def test_a_user_can_still_opt_in(tmp_path):
     """The switch is a default: ORT_DISABLE_TELEMETRY set by the user is left as it is."""
-    code = "import os, core.runtime; print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    code = "import os, core.models.runtime; print(os.environ['ORT_DISABLE_TELEMETRY'])"
     for given, seen in ((None, "1"), ("0", "0"), ("1", "1")):
         env = {name: value for name, value in os.environ.items() if name != "ORT_DISABLE_TELEMETRY"}
         if given is not None:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detect import Face
-from core.track import MAX_PENDING_EVENTS, FaceTracker, TrackEvent, appearance
+from core.vision.detect import Face
+from core.live.track import MAX_PENDING_EVENTS, FaceTracker, TrackEvent, appearance
 
 
 def face(x: float, y: float, size: float = 100.0) -> Face:

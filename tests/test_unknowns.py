@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.detect import Face
-from core.enrol import NotThisPersonError
+from core.vision.detect import Face
+from core.live.enrol import NotThisPersonError
 from core.errors import InputError
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.quality import QualityReport
-from core.service import Identified, RecognitionService
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.vision.quality import QualityReport
+from core.live.service import Identified, RecognitionService
 from core.settings import Settings
-from core.unknowns import UnknownFace, UnknownFaces
+from core.live.unknowns import UnknownFace, UnknownFaces
 
 TAU = 0.36
 FACE = Face((0.0, 0.0, 100.0, 100.0), 0.9, ((30.0, 40.0), (70.0, 40.0), (50.0, 60.0), (35.0, 80.0), (65.0, 80.0)))

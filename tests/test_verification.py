@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from core.embed import distance, same_person
-from core.imaging import load_image
+from core.vision.embed import distance, same_person
+from core.vision.imaging import load_image
 
 
 @pytest.fixture(scope="module")

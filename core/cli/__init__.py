@@ -12,9 +12,9 @@ import codecs
 import logging
 import sys
 
-from ..camera_session import MAX_CAMERAS
+from ..live.camera_session import MAX_CAMERAS
 from ..errors import OneShotError
-from ..history import set_program
+from ..storage.history import set_program
 from . import custody, faces, people, training, watch
 from .common import (accept_shared_options, at_least, common_options, finish_arguments, gallery_option,
                      global_options, video_source)

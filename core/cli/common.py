@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..settings import PROVIDERS
-from ..imaging import load_image
+from ..vision.imaging import load_image
 
 
 # The options that may come before the command name as well as after it (``oneshot --json
@@ -185,7 +185,7 @@ def resolved_settings(args):
 
 def open_gallery(args, readonly: bool = False):
     """The gallery in force; a passphrase, if it has one, from $ONESHOT_PASSPHRASE or the terminal."""
-    from ..gallery_location import open_gallery_at, shown_location
+    from ..storage.location import open_gallery_at, shown_location
     from .passphrases import gallery_passphrase
 
     location = resolved_settings(args).gallery_path()
@@ -216,7 +216,7 @@ def progress_printer(args, label: str):
 
 
 def load_pipeline(args):
-    from ..pipeline import FacePipeline
+    from ..vision.pipeline import FacePipeline
 
     settings = resolved_settings(args)
     return FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
@@ -266,7 +266,7 @@ LIVENESS_HELP = ("judge each face live or a photo/screen held up to a camera: a 
 
 def live_or_unchecked(result) -> bool:
     """Whether a face may be named: judged live, or not checked at all."""
-    from ..liveness import LIVE_THRESHOLD
+    from ..vision.liveness import LIVE_THRESHOLD
 
     return result.liveness is None or result.liveness >= LIVE_THRESHOLD
 

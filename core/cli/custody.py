@@ -60,7 +60,7 @@ def register(commands) -> None:
 
 
 def run_status(args) -> int:
-    from ..gallery_protection import key_states
+    from ..storage.sealing import key_states
 
     with open_gallery(args, readonly=True) as gallery:
         people = gallery.people()
@@ -88,9 +88,9 @@ def run_status(args) -> int:
 
 
 def run_forget_key(args) -> int:
-    from .. import keystore
+    from ..storage import keystore
     from ..errors import InputError
-    from ..gallery_protection import forgettable_key
+    from ..storage.sealing import forgettable_key
 
     state = forgettable_key(args.key_id)
     print(f"oneshot: the {state.state} key {args.key_id} ({state.why}) is deleted for good: any copy of the gallery "
@@ -134,8 +134,8 @@ def _target_mode(args, current: str) -> str:
 
 
 def run_copy(args) -> int:
-    from ..gallery_copy import copy_gallery
-    from ..gallery_location import open_gallery_at, shown_location
+    from ..storage.copy import copy_gallery
+    from ..storage.location import open_gallery_at, shown_location
     from .passphrases import gallery_passphrase
 
     with open_gallery_at(args.source, readonly=True,
@@ -161,7 +161,7 @@ def run_prune(args) -> int:
 
 
 def run_history(args) -> int:
-    from ..gallery import printable
+    from ..storage.gallery import printable
 
     with open_gallery(args, readonly=True) as gallery:
         entries, broken = gallery.history()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import NoFaceError
-from ..imaging import load_image
+from ..vision.imaging import load_image
 from .common import PROVIDER, at_least, positive_number  # option types
 from .common import (LIVENESS_HELP, assessment_document, common_options, each_image, face_document,
                      live_or_unchecked, load_pipeline, model_options, print_faces, resolved_settings, tau_in_force)
@@ -55,7 +55,7 @@ def _run_faces(args, with_embeddings: bool) -> int:
                 found = pipeline.find_faces(image)
                 faces = [face_document(face) for face in found]
                 if args.draw:
-                    from ..drawing import write_drawing
+                    from ..vision.drawing import write_drawing
 
                     write_drawing(image, found, args.draw)
             documents.append({"image": path, "faces": faces})
@@ -76,7 +76,7 @@ def run_embed(args) -> int:
 
 
 def run_verify(args) -> int:
-    from ..embed import distance, same_person
+    from ..vision.embed import distance, same_person
 
     pipeline = load_pipeline(args)
     tau = tau_in_force(args, pipeline)
@@ -106,7 +106,7 @@ def run_verify(args) -> int:
 
 
 def run_info(args) -> int:
-    from ..info import collect_info, format_info
+    from ..models.info import collect_info, format_info
 
     info = collect_info(resolved_settings(args).provider)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
@@ -119,7 +119,7 @@ def run_bench(args) -> int:
     if args.matrix:
         from ..bench_matrix import format_matrix, run_matrix
 
-        from ..live import LIVE_LONG_SIDE
+        from ..live.loop import LIVE_LONG_SIDE
 
         pipeline = load_pipeline(args)
         reports = [run_matrix(pipeline, min(args.repeat, 10), side) for side in (LIVE_LONG_SIDE, None)]

@@ -127,7 +127,7 @@ def box_argument(text: str) -> tuple[float, float, float, float]:
 
 def _matcher(gallery, pipeline, args, top_k=3):
     """The gallery's matcher at the tau in force (``--tau`` > ONESHOT_TAU > settings > the model's)."""
-    from ..match import Matcher
+    from ..live.match import Matcher
 
     return Matcher(gallery, pipeline.embedder.spec.id, tau_in_force(args, pipeline), top_k, pipeline.condition_taus)
 
@@ -139,20 +139,20 @@ def _open_for_reading(args):
 
 def _name(name) -> str:
     """A name as printed for people: control and escape characters shown as ``\\x1b``, never sent."""
-    from ..gallery import printable
+    from ..storage.gallery import printable
 
     return printable(name)
 
 
 def _path(path) -> str:
-    from ..gallery import printable_path
+    from ..storage.gallery import printable_path
 
     return printable_path(path)
 
 
 def run_enroll(args) -> int:
-    from ..enrol import enrol, prepare_candidate
-    from ..imaging import load_image
+    from ..live.enrol import enrol, prepare_candidate
+    from ..vision.imaging import load_image
 
     with open_gallery(args) as gallery:
         gallery.check_name(args.name, enrolled=args.add)  # before any slow work
@@ -199,13 +199,13 @@ def _samples(count: int) -> str:
 
 def _owner(person) -> str:
     """A person as printed: the name, or "damaged entry #ID" where the name or note fails to open."""
-    from ..gallery import DamagedEntry
+    from ..storage.gallery import DamagedEntry
 
     return f"damaged entry #{person.id}" if isinstance(person, DamagedEntry) else _name(person.name)
 
 
 def run_samples(args) -> int:
-    from ..model_store import active_embedder
+    from ..models.store import active_embedder
 
     with _open_for_reading(args) as gallery:
         person = gallery.person(args.name)
@@ -243,8 +243,8 @@ def run_remove_sample(args) -> int:
 
 
 def run_not(args) -> int:
-    from ..enrol import prepare_candidate
-    from ..imaging import load_image
+    from ..live.enrol import prepare_candidate
+    from ..vision.imaging import load_image
 
     with open_gallery(args) as gallery:
         gallery.require_writable()
@@ -292,8 +292,8 @@ def run_forget(args) -> int:
 
 
 def run_export(args) -> int:
-    from ..archive import export_gallery
-    from ..model_store import active_embedder
+    from ..storage.archive import export_gallery
+    from ..models.store import active_embedder
     from .passphrases import export_passphrase
 
     # asked only once the export is known to be possible: twice, so a typo cannot lock it
@@ -309,8 +309,8 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from ..archive import import_archive
-    from ..model_store import active_embedder
+    from ..storage.archive import import_archive
+    from ..models.store import active_embedder
     from .passphrases import export_passphrase
 
     with open_gallery(args) as gallery:
@@ -370,7 +370,7 @@ def _rounded(value):
 
 
 def run_reembed(args) -> int:
-    from ..activation import reembed_gallery
+    from ..models.activation import reembed_gallery
 
     with open_gallery(args) as gallery:
         gallery.require_writable()  # before any slow work

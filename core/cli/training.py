@@ -202,7 +202,7 @@ def metrics_table(before: dict, after: dict | None, kind: str | None = None, shi
 
 
 def run_models(args) -> int:
-    from ..model_store import active_embedder, embedders
+    from ..models.store import active_embedder, embedders
 
     active = active_embedder().id
     listing = []
@@ -223,7 +223,7 @@ def run_models(args) -> int:
 
 
 def _activate(args, model_id: str) -> None:
-    from ..activation import activate_model
+    from ..models.activation import activate_model
 
     with open_gallery(args) as gallery:
         embedder, embedded = activate_model(model_id, gallery, resolved_settings(args).provider,
@@ -241,8 +241,8 @@ def run_half(args) -> int:
     """Chips from the gallery and --check-on, then the converted, checked and registered copy."""
     import numpy as np
 
-    from ..half_precision import LIMIT, make_half_precision
-    from ..model_store import active_embedder, get_embedder
+    from ..models.half_precision import LIMIT, make_half_precision
+    from ..models.store import active_embedder, get_embedder
     from ..training.data import chips_from_folder
 
     parent = get_embedder(args.model_id) if args.model_id else active_embedder()

@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from ..errors import CameraError
-from ..gallery import printable
+from ..storage.gallery import printable
 from .common import at_least, detect_side, positive_number, video_source  # option types
 from .common import common_options, model_options, resolved_settings
 from .passphrases import gallery_passphrase
@@ -52,8 +52,8 @@ def _people(count: int) -> str:
 
 
 def run_watch(args) -> int:
-    from ..live import LIVE_LONG_SIDE
-    from ..service import Identified, RecognitionService, SourceLost
+    from ..live.loop import LIVE_LONG_SIDE
+    from ..live.service import Identified, RecognitionService, SourceLost
 
     side = LIVE_LONG_SIDE if args.detect_side is None else (args.detect_side or None)
     status = 0

@@ -1,6 +1,6 @@
 """The manifest of each shipped model, written next to the ONNX file by ``core.modelbuild``.
 
-One place states what each network expects and returns; ``core.models`` reads the JSON and
+One place states what each network expects and returns; ``core.models.registry`` reads the JSON and
 the detector and embedder wrappers check their sessions against it.
 """
 
@@ -64,7 +64,7 @@ EMBEDDER = {
     # (between it and tau it is allowed with a warning): different ORL people come as close
     # as 0.277, the same person is 0.11 apart on average.
     # condition_taus: a masked, turned, small or dark face is named only below its own tau,
-    # calibrated by ``python -m core.training.conditions`` on ../shared/data (see core.condition).
+    # calibrated by ``python -m core.training.conditions`` on ../shared/data (see core.vision.condition).
     "defaults": {"tau": 0.36, "duplicate_tau": 0.25,
                  "condition_taus": {"masked": 0.24, "profile": 0.24, "small": 0.36, "dark": 0.155,
                                     "masked_masked": 0.11}},

@@ -210,9 +210,9 @@ def sample_crops(scale: float, folder: Path | None = None) -> np.ndarray:
         log.warning("%s: no sample photos, checking parity on random crops", folder)
         rng = np.random.default_rng(0)
         return rng.uniform(0, 255, (4, 3, CROP_SIZE, CROP_SIZE)).astype(np.float32)
-    from core.imaging import load_image
-    from core.liveness import crop_batch, upstream_box
-    from core.pipeline import FacePipeline
+    from core.vision.imaging import load_image
+    from core.vision.liveness import crop_batch, upstream_box
+    from core.vision.pipeline import FacePipeline
 
     pipeline = FacePipeline.load("cpu")
     crops = []

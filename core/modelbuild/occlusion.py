@@ -21,7 +21,7 @@ coverings, so what separates the classes is whether lips, teeth and nostrils are
 whether the lower face is dark and textured. Everything then
 gets small shifts, rotations, scaling and flips, brightness, contrast and gamma, blur, low
 resolution, noise and JPEG. The input is the whole chip turned grey and shrunk to 64x64
-(``core.occlusion.to_input``): grey so no colour cue can be learnt, the whole chip so the
+(``core.vision.occlusion.to_input``): grey so no colour cue can be learnt, the whole chip so the
 eyes give the network a reference for what uncovered skin looks like.
 
 Seeded throughout and trained on one thread, so a rebuild gives the same bytes.
@@ -37,8 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..align import chip_landmarks
-from ..occlusion import INPUT_SIZE, to_input
+from ..vision.align import chip_landmarks
+from ..vision.occlusion import INPUT_SIZE, to_input
 
 log = logging.getLogger("core.modelbuild.occlusion")
 
@@ -58,7 +58,7 @@ CENTRE_X = MARKS[2, 0]
 
 # ---------------------------------------------------------------------------- chips
 def _chips_of(pipeline, path: Path, largest_only: bool) -> list[np.ndarray]:
-    from ..imaging import load_image
+    from ..vision.imaging import load_image
 
     image = load_image(path)
     faces = pipeline.detect(image.pixels)
@@ -71,7 +71,7 @@ def _chips_of(pipeline, path: Path, largest_only: bool) -> list[np.ndarray]:
 
 def collect_chips(data: Path, pipeline=None) -> dict[str, np.ndarray]:
     """The aligned chips of each split, from the shared photos."""
-    from ..pipeline import FacePipeline
+    from ..vision.pipeline import FacePipeline
 
     pipeline = pipeline or FacePipeline.load(provider="cpu")
     splits: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": [], "test_people": []}

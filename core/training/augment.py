@@ -7,7 +7,7 @@ Gaussian for blur) because torchvision is not installable beside the CPU build o
 project pins. Inputs and outputs are (B, 3, S, S) float chips in the network's 0..255 range.
 
 Masks are painted from landmarks without detecting anything: every chip is aligned so its five
-landmarks sit at ``core.align.chip_landmarks`` (eyes, nose tip, mouth corners), so the nose
+landmarks sit at ``core.vision.align.chip_landmarks`` (eyes, nose tip, mouth corners), so the nose
 bridge, the mouth and the chin are at known places in any chip. Every random choice is drawn
 from the generator passed in, never from process-wide state.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..align import CHIP_PADDING, chip_landmarks
+from ..vision.align import CHIP_PADDING, chip_landmarks
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 # Mask fabrics (RGB 0..255): surgical white and blue, black, grey, and cloth colours; a share

@@ -11,7 +11,7 @@ person left out of the gallery (a stranger), anyone's name comes out. The clear 
 clear tau set the two rates to meet; each condition's tau is the largest t (in steps of
 0.005, never above the clear tau) below which that condition's rates are no higher. Masked
 probes against masked gallery vectors are calibrated the same way as ``masked_masked``,
-against the masked copies the app keeps of each clear sample (``core.masks``). No profile
+against the masked copies the app keeps of each clear sample (``core.vision.masks``). No profile
 photos exist in the shared data, so a turned face takes the masked tau (the strictest):
 unknown is better than a wrong name.
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..condition import DARK_BRIGHTNESS, inner_brightness
-from ..masks import copy_vectors
+from ..vision.condition import DARK_BRIGHTNESS, inner_brightness
+from ..vision.masks import copy_vectors
 from .augment import low_resolution, paint_masks
 
 STEP = 0.005
@@ -140,7 +140,7 @@ def calibrate(embed: Callable[[np.ndarray], np.ndarray], chips: np.ndarray, labe
 
 def shared_faces(pipeline, data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chips, labels and the gallery mask (photo 1 of each person) of ORL and people/ in ``data``."""
-    from ..imaging import load_image
+    from ..vision.imaging import load_image
 
     chips, labels, gallery = [], [], []
     for folder in (data / "orl", data / "people"):
@@ -157,7 +157,7 @@ def shared_faces(pipeline, data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..pipeline import FacePipeline
+    from ..vision.pipeline import FacePipeline
 
     parser = argparse.ArgumentParser(prog="python -m core.training.conditions", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data")

@@ -142,7 +142,7 @@ def chips_from_folder(root: str | Path, pipeline, crops: bool = False, cache_dir
 
 
 def _collect(root: Path, files, pipeline, crops: bool, progress: Progress | None) -> ChipSet:
-    from ..imaging import load_image
+    from ..vision.imaging import load_image
 
     owners, chips, skipped = [], [], []
     for done, (person, path) in enumerate(files):

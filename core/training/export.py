@@ -38,7 +38,7 @@ def export_onnx(net: OnnxEmbeddingNet, parent: Path, destination: Path) -> None:
 
 def parity(net: OnnxEmbeddingNet, onnx_path: Path, chips: np.ndarray) -> float:
     """Largest |ONNX Runtime - Torch| over the chips' descriptors; raise above ``PARITY_LIMIT``."""
-    from ..runtime import create_session
+    from ..models.runtime import create_session
 
     session, _ = create_session(onnx_path, "cpu")
     runtime = session.run(None, {session.get_inputs()[0].name:

@@ -105,8 +105,9 @@ def embed_chips(net: OnnxEmbeddingNet, chips: np.ndarray, device: torch.device, 
 
 def is_out_of_memory(error: BaseException) -> bool:
     text = str(error).lower()
+    # oneDNN (torch's CPU kernels) reports a failed scratch allocation as "could not create a primitive"
     return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in text or (
-        "can't allocate memory" in text)
+        "can't allocate memory" in text) or "could not create a primitive" in text
 
 
 class Trainer:

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..activation import open_embedder
-from ..condition import ConditionTaus
+from ..models.activation import open_embedder
+from ..vision.condition import ConditionTaus
 from ..evaluation import METRIC_LABELS, Evaluation, Verdict, compare, evaluate, evaluate_shifted
-from ..model_store import active_embedder, register_embedder, trained_model_id
-from ..models import ModelSpec, verify_file
+from ..models.store import active_embedder, register_embedder, trained_model_id
+from ..models.registry import ModelSpec, verify_file
 from ..paths import user_path
 from .conditions import calibrate
 from .config import TrainConfig, shift_of

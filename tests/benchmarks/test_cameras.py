@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from core.imaging import load_image
-from core.service import Identified
+from core.vision.imaging import load_image
+from core.live.service import Identified
 from camera_frames import write_frames
 
 PEOPLE = ["barack_obama", "joe_biden", "rose_leslie", "kit_harington"]

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.gallery import Gallery, encode_chip
-from core.match import Matcher
+from core.storage.gallery import Gallery, encode_chip
+from core.live.match import Matcher
 from gallery_data import MODEL, real_chips
 
 PER_PERSON = 10

@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from core.bench_matrix import FACE_COUNTS, GALLERY_PEOPLE, RESOLUTIONS, encode_jpeg, synthetic_index, tiled_frame, whole_frame
-from core.camera import Frame
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.live import LIVE_LONG_SIDE, LiveRecognizer
-from core.match import Matcher
+from core.live.camera import Frame
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.loop import LIVE_LONG_SIDE, LiveRecognizer
+from core.live.match import Matcher
 from core.resources import sample_face
-from core.track import FaceTracker
+from core.live.track import FaceTracker
 
 
 @pytest.mark.parametrize("faces", FACE_COUNTS, ids=lambda n: f"{n}-faces")

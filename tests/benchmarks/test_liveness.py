@@ -28,9 +28,9 @@ import pytest
 
 from core.bench import median_ms
 from core.bench_matrix import RESOLUTIONS, tiled_frame
-from core.imaging import load_image
-from core.live import LIVE_LONG_SIDE
-from core.liveness import LIVE_THRESHOLD
+from core.vision.imaging import load_image
+from core.live.loop import LIVE_LONG_SIDE
+from core.vision.liveness import LIVE_THRESHOLD
 from core.resources import sample_face
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

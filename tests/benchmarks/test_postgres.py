@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core.gallery import Gallery, encode_chip
-from core.gallery_copy import copy_gallery
-from core.gallery_location import open_gallery_at
-from core.match import Matcher, VectorIndex
+from core.storage.gallery import Gallery, encode_chip
+from core.storage.copy import copy_gallery
+from core.storage.location import open_gallery_at
+from core.live.match import Matcher, VectorIndex
 from gallery_data import MODEL, real_chips
 
 SAMPLES, PER_PERSON = 100_000, 10

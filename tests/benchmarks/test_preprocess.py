@@ -19,9 +19,9 @@ import pytest
 
 from core.bench import fit_frame
 from core.bench_matrix import RESOLUTIONS
-from core.detect import resize_for_network
-from core.imaging import load_image
-from core.live import LIVE_LONG_SIDE
+from core.vision.detect import resize_for_network
+from core.vision.imaging import load_image
+from core.live.loop import LIVE_LONG_SIDE
 from core.resources import sample_face
 
 FRAMES = {name: RESOLUTIONS[name] for name in ("480p", "1080p")}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.gallery import GalleryVectors
-from core.match import VectorIndex, decide
+from core.storage.gallery import GalleryVectors
+from core.live.match import VectorIndex, decide
 
 SIZES = [1_000, 10_000, 100_000, 1_000_000]
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 
 from core.bench import FRAME_SIZE, letterbox
-from core.camera import ImageFolderSource
-from core.enrol import enrol, prepare_candidate
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.live import LiveRecognizer
-from core.match import Matcher
+from core.live.camera import ImageFolderSource
+from core.live.enrol import enrol, prepare_candidate
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.loop import LiveRecognizer
+from core.live.match import Matcher
 from core.memory import resident_mb
 from core.timing import WINDOW
 

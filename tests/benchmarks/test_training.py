@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra")
 
-from core.models import find_model  # noqa: E402
+from core.models.registry import find_model  # noqa: E402
 from core.training.data import chips_from_folder  # noqa: E402
 from core.training.network import OnnxEmbeddingNet  # noqa: E402
 from core.training.trainer import TrainConfig, Trainer, pick_device  # noqa: E402

@@ -17,7 +17,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
-from core.imaging import load_image  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 

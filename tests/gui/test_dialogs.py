@@ -18,12 +18,12 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QInputDialog, QLineEdit
 
-from core.archive import ENCRYPTION, export_gallery
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.info import collect_info
-from core.models import shipped_models
-from core.service import RecognitionService
+from core.storage.archive import ENCRYPTION, export_gallery
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.models.info import collect_info
+from core.models.registry import shipped_models
+from core.live.service import RecognitionService
 from core.settings import Settings
 from gui.about import AboutDialog
 from gui.gallery_dialog import EXPORT_PASSPHRASE_TEXT, GalleryDialog, delete_warning

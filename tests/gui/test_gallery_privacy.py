@@ -8,8 +8,8 @@ import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from core.gallery import Gallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402

@@ -13,8 +13,8 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402
 
@@ -228,7 +228,7 @@ def test_snapshot_saves_the_boxes_and_names_or_the_raw_frame(qtbot, make_window,
 def test_a_model_switch_keeps_a_hand_set_tau(qtbot, make_window, tmp_path, people, pipeline, private_models):
     import shutil as files
 
-    from core.model_store import register_embedder, set_active
+    from core.models.store import register_embedder, set_active
 
     copy = tmp_path / "copy.onnx"
     files.copyfile(pipeline.embedder.spec.path, copy)

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 
-from core.imaging import load_image
+from core.vision.imaging import load_image
 from gui.imageconv import rgb_to_qimage
 from gui.qt_compat import qt_binding_problem
 from gui.video_view import Overlay, VideoView

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from core.gallery import Gallery
-from core.imaging import load_image
-from core.service import RecognitionService
+from core.storage.gallery import Gallery
+from core.vision.imaging import load_image
+from core.live.service import RecognitionService
 from core.settings import Settings
 from gui.gallery_dialog import GalleryDialog
 from gui.person_dialog import PersonDialog, shown_date

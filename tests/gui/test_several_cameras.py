@@ -11,8 +11,8 @@ from dataclasses import replace  # noqa: E402
 import pytest  # noqa: E402
 
 from core.cli import build_parser  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
 from core.settings import Settings, load_settings  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402

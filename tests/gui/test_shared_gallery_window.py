@@ -6,8 +6,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from core.gallery_postgres import PostgresGallery  # noqa: E402
-from core.imaging import load_image  # noqa: E402
+from core.storage.postgres import PostgresGallery  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402
 
 

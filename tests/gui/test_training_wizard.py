@@ -17,7 +17,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QWizard  # noqa: E402
 
-from core.model_store import active_id  # noqa: E402
+from core.models.store import active_id  # noqa: E402
 from gui.plot import LinePlot, Series, smoothed  # noqa: E402
 from gui.training_wizard import PRESETS, SettingsPage, TrainingWizard  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor, QImage
 
-from core.imaging import load_image
+from core.vision.imaging import load_image
 from gui.imageconv import rgb_to_qimage
 from gui.video_view import UNKNOWN, Overlay, render_annotated
 

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
-from core.align import chip_landmarks  # noqa: E402
+from core.vision.align import chip_landmarks  # noqa: E402
 from core.training.augment import Augmentation, low_resolution, paint_masks  # noqa: E402
 from core.training.config import TrainConfig, shift_of  # noqa: E402
 from core.training.shifts import EVALUATION_SEED, shifted_chips  # noqa: E402

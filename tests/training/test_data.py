@@ -101,8 +101,8 @@ def test_split_is_by_identity(orl_folder, pipeline, tmp_path):
 
 
 def test_gallery_samples_are_training_data(tmp_path, pipeline, people):
-    from core.gallery import Gallery
-    from core.imaging import load_image
+    from core.storage.gallery import Gallery
+    from core.vision.imaging import load_image
 
     with Gallery(tmp_path / "g.db") as gallery:
         for name in ("barack_obama", "joe_biden"):

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
-from core.imaging import load_image  # noqa: E402
-from core.models import find_model  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
+from core.models.registry import find_model  # noqa: E402
 from core.training.losses import TripletLoss  # noqa: E402
 from core.training.mining import (  # noqa: E402
     AllPairsMiner,

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
-from core.imaging import load_image  # noqa: E402
-from core.models import find_model  # noqa: E402
+from core.vision.imaging import load_image  # noqa: E402
+from core.models.registry import find_model  # noqa: E402
 from core.training.network import OnnxEmbeddingNet  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def test_gradients_flow_to_the_first_layer(network, chips):
 
 
 def test_runtime_app_never_imports_torch():
-    code = "import sys, gui.launcher, core.cli, core.pipeline, core.live; print('torch' in sys.modules)"
+    code = "import sys, gui.launcher, core.cli, core.vision.pipeline, core.live.loop; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

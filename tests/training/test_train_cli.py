@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
 from core.cli import main  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.model_store import active_id  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.models.store import active_id  # noqa: E402
 
 METRICS = {"auc", "accuracy", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"}
 QUICK = ["--epochs", "2", "-P", "2", "-K", "2", "--train-layers", "1", "--mining", "batch-all", "--margin", "1.0"]
@@ -67,7 +67,7 @@ def test_train_then_list_then_activate(capsys, orl_folder, tmp_path, private_mod
 
 
 def _face(path, pipeline):
-    from core.imaging import load_image
+    from core.vision.imaging import load_image
 
     pixels = load_image(path).pixels
     return pixels, pipeline.detect(pixels)[:1]
@@ -93,7 +93,7 @@ def test_out_of_memory_names_the_batch_and_suggests_a_smaller_one(orl_folder, tm
         import resource, sys
         import torch, onnxruntime, numpy
         from core.cli import main
-        from core.pipeline import FacePipeline
+        from core.vision.pipeline import FacePipeline
         FacePipeline.load("cpu")  # the runtime's own allocations happen before the limit
         used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
         resource.setrlimit(resource.RLIMIT_AS, (used + 1_500_000_000, resource.RLIM_INFINITY))

@@ -7,13 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
-from core.activation import activate_model  # noqa: E402
-from core.embed import FaceEmbedder  # noqa: E402
-from core.gallery import Gallery  # noqa: E402
-from core.model_store import active_embedder, active_id, get_embedder, register_embedder, trained_model_id  # noqa: E402
-from core.models import find_model  # noqa: E402
-from core.pipeline import FacePipeline  # noqa: E402
-from core.runtime import create_session  # noqa: E402
+from core.models.activation import activate_model  # noqa: E402
+from core.vision.embed import FaceEmbedder  # noqa: E402
+from core.storage.gallery import Gallery  # noqa: E402
+from core.models.store import active_embedder, active_id, get_embedder, register_embedder, trained_model_id  # noqa: E402
+from core.models.registry import find_model  # noqa: E402
+from core.vision.pipeline import FacePipeline  # noqa: E402
+from core.models.runtime import create_session  # noqa: E402
 from core.training.augment import Augmentation  # noqa: E402
 from core.training.data import chips_from_folder  # noqa: E402
 from core.training.export import export_onnx, parity  # noqa: E402

@@ -1,0 +1,152 @@
+"""The embedders a user has: the shipped one, the ones they trained, and which one is active.
+
+Trained models live in the per-user data folder (``ONESHOT_USER_MODELS`` overrides it), each
+as ``<id>.onnx`` beside a manifest in the shipped format plus its lineage (parent, training
+data, metrics, calibrated tau). ``active.json`` names the active embedder; without it the
+shipped one is active. Registering never activates: the running model changes only when the
+user says so, and the previous one stays to switch back to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import InputError, ModelError
+from .registry import ModelSpec, file_sha256, find_model, read_manifest
+from ..paths import user_path
+
+ACTIVE_FILE = "active.json"
+
+
+class UnknownModelError(InputError):
+    def __init__(self, model_id: str, known: list[str]) -> None:
+        super().__init__(f"no model {model_id!r}; known embedders: {', '.join(known)}")
+
+
+def user_model_dir() -> Path:
+    return user_path("ONESHOT_USER_MODELS", "data", "models")
+
+
+def trained_embedders(folder: Path | None = None) -> list[ModelSpec]:
+    """The user's trained embedders, oldest first; a damaged manifest is skipped, not fatal."""
+    folder = folder or user_model_dir()
+    specs = []
+    for manifest in folder.glob("*.json"):
+        if manifest.name == ACTIVE_FILE:
+            continue
+        try:
+            specs.append(read_manifest(manifest))
+        except ModelError:
+            continue
+    return sorted((s for s in specs if s.task == "embed"), key=lambda s: s.details.get("created", ""))
+
+
+def embedders(model_dir: Path | None = None) -> list[ModelSpec]:
+    """The shipped embedder first, then the trained ones."""
+    return [find_model("embed", model_dir), *trained_embedders()]
+
+
+def get_embedder(model_id: str, model_dir: Path | None = None) -> ModelSpec:
+    known = embedders(model_dir)
+    for spec in known:
+        if spec.id == model_id:
+            return spec
+    raise UnknownModelError(model_id, [spec.id for spec in known])
+
+
+def active_id() -> str | None:
+    """The id ``active.json`` names, or None (the shipped embedder)."""
+    path = user_model_dir() / ACTIVE_FILE
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["embed"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ModelError(f"{path}: unreadable choice of active model; delete it to use the shipped model") from None
+
+
+def active_embedder(model_dir: Path | None = None) -> ModelSpec:
+    """The embedder whose vectors the gallery matches against."""
+    chosen = active_id()
+    if chosen is None:
+        return find_model("embed", model_dir)
+    try:
+        return get_embedder(chosen, model_dir)
+    except UnknownModelError:
+        shipped = find_model("embed", model_dir).id
+        raise ModelError(f"the active model {chosen!r} is gone from {user_model_dir()}; "
+                         f"switch back with `oneshot models activate {shipped}`") from None
+
+
+def set_active(model_id: str, model_dir: Path | None = None) -> ModelSpec:
+    """Record ``model_id`` as active (atomically). Re-embedding the gallery is the caller's job."""
+    spec = get_embedder(model_id, model_dir)
+    folder = user_model_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / (ACTIVE_FILE + ".partial")
+    partial.write_text(json.dumps({"embed": spec.id}), encoding="utf-8")
+    os.replace(partial, folder / ACTIVE_FILE)
+    return spec
+
+
+def manifest_path(model_id: str) -> Path:
+    """Where the store keeps (or would keep) the manifest of ``model_id``."""
+    return user_model_dir() / f"{model_id}.json"
+
+
+def trained_model_id(parent: ModelSpec) -> str:
+    """``<base>-ft-<UTC time>``: a new id per training run, free in the store."""
+    model_id = f"{parent.id.split('-ft-')[0]}-ft-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    while manifest_path(model_id).exists():  # two runs within one second
+        model_id += "b"
+    return model_id
+
+
+def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: str, tau: float,
+                      details: dict, rebuild: str, condition_taus: dict | None = None) -> ModelSpec:
+    """Move an ONNX file derived from ``parent`` into the store as model ``model_id``; return its spec.
+
+    ``details`` (how it was made and measured) go into the manifest beside the lineage.
+    ``condition_taus`` (absolute, calibrated for this model) default to the parent's scaled to
+    ``tau`` like ``duplicate_tau``, so a copy never loses the stricter taus of masked faces.
+    """
+    folder = user_model_dir()
+    if manifest_path(model_id).exists():
+        raise InputError(f"a model {model_id!r} already exists in {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    licence_file = Path("LICENSES") / parent.licence_path.name
+    (folder / licence_file).parent.mkdir(exist_ok=True)
+    shutil.copyfile(parent.licence_path, folder / licence_file)
+    target = folder / f"{model_id}.onnx"
+    shutil.move(str(onnx_file), target)
+    scale = tau / float(parent.defaults["tau"])
+    if condition_taus is None:
+        condition_taus = {name: value * scale for name, value in (parent.defaults.get("condition_taus") or {}).items()}
+    manifest = {
+        "id": model_id,
+        "task": "embed",
+        "file": target.name,
+        "name": name,
+        "parent": parent.id,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "licence": {"name": parent.licence, "file": licence_file.as_posix()},
+        "source": {"derived_from": parent.id, **parent.source},
+        "input": parent.input,
+        "outputs": parent.outputs,
+        "defaults": {"tau": round(tau, 4),
+                     "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4),
+                     **({"condition_taus": {name: round(float(value), 4) for name, value in condition_taus.items()}}
+                        if condition_taus else {})},
+        **details,
+        "rebuild": rebuild,
+        "sha256": file_sha256(target),
+        "bytes": target.stat().st_size,
+    }
+    partial = folder / f"{model_id}.json.partial"
+    partial.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    os.replace(partial, folder / f"{model_id}.json")
+    return read_manifest(folder / f"{model_id}.json")

@@ -1,0 +1,1 @@
+"""Seeing faces: images in, faces found, aligned, judged (live, condition) and embedded."""
