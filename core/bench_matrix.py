@@ -21,7 +21,7 @@ import numpy as np
 
 from .bench import letterbox, median_ms
 from .vision.drawing import draw_faces
-from .storage.gallery import GalleryVectors
+from .storage.store import GalleryVectors
 from .vision.imaging import load_image
 from .live.loop import LIVE_LONG_SIDE
 from .live.match import VectorIndex, decide

@@ -14,16 +14,12 @@ import tempfile
 from pathlib import Path
 
 from .live.enrol import enrol, prepare_candidate
-from .errors import OneShotError
-from .storage.gallery import Gallery
+from .errors import OneShotError, SelfTestError
+from .storage.repository import Gallery
 from .vision.imaging import load_image
 from .live.match import Matcher
 from .vision.pipeline import FacePipeline
 from .resources import sample_face
-
-
-class SelfTestError(OneShotError):
-    """The installation does not work; the message says at which step."""
 
 
 def run_self_test(provider: str = "auto") -> str:

@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.live.enrol import NotThisPersonError
+from core.errors import NotThisPersonError
 from core.errors import InputError
-from core.storage.gallery import clean_name, name_key
+from core.storage.names import clean_name, name_key
 from core.live.match import Match
 from core.vision.quality import STRAIGHT, turned
 

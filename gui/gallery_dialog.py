@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.storage.archive import PassphraseNeeded
-from core.storage.crypto import WrongPassphraseError
-from core.live.enrol import NotThisPersonError
+from core.errors import PassphraseNeededError
+from core.errors import WrongPassphraseError
+from core.errors import NotThisPersonError
 from core.errors import OneShotError
 
 from .imageconv import rgb_to_qimage
@@ -402,7 +402,7 @@ class GalleryDialog(QDialog):
             return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
 
         def refused(error: Exception) -> None:
-            if isinstance(error, (PassphraseNeeded, WrongPassphraseError)):
+            if isinstance(error, (PassphraseNeededError, WrongPassphraseError)):
                 self._idle()
                 question = (f"{path.name} is encrypted. Its passphrase:" if passphrase is None
                             else f"Wrong passphrase for {path.name}; nothing was imported. Try again:")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.storage.history import HistoryEntry
-from core.storage.gallery import printable
+from core.storage.names import printable
 
 from .live_controller import describe
 from .workers import run_in_background

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from core.storage.crypto import WrongPassphraseError
-from core.live.enrol import AlreadyEnrolledError, NotThisPersonError
+from core.errors import WrongPassphraseError
+from core.errors import AlreadyEnrolledError, NotThisPersonError
 from core.errors import OneShotError
-from core.storage.sealing import PassphraseRequiredError
+from core.errors import PassphraseNeededError
 from core.vision.imaging import LoadedImage, load_image
-from core.vision.quality import FaceCountError
+from core.errors import FaceCountError
 from core.redact import redact
 from core.live.service import (
     CandidateReady,
@@ -115,7 +115,7 @@ class LiveController(QObject):
         the window, on the UI thread; any other failure is reported on ``failed``."""
         if self._closed:
             return
-        if isinstance(error, (PassphraseRequiredError, WrongPassphraseError)):
+        if isinstance(error, (PassphraseNeededError, WrongPassphraseError)):
             self._waiting_for_passphrase = (retry, failed)
             self.passphraseNeeded.emit(describe(error))
         else:

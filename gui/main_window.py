@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.live.enrol import AlreadyEnrolledError
+from core.errors import AlreadyEnrolledError
 from core.settings import Settings, resolve_settings, save_settings
 
 from core.live.camera_session import MAX_CAMERAS

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
 from core.live.enrol import enrol, prepare_candidate  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from core.live.match import Matcher  # noqa: E402
 from core.vision.pipeline import FacePipeline  # noqa: E402

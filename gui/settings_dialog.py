@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.live.camera import is_stream_url, list_cameras
-from core.storage.gallery import default_gallery_path
+from core.storage.sqlite import default_gallery_path
 from core.storage.postgres import is_postgres_location
 from core.models.registry import find_model
 from core.settings import Settings

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.live.enrol import AlreadyEnrolledError
+from core.errors import AlreadyEnrolledError
 
 from .gallery_dialog import chip_icon
 from .live_controller import LiveController

@@ -130,7 +130,7 @@ def obama_service(pipeline, people, tmp_path):
     thresholds restored afterwards. Liveness is off unless asked for: the stand-in cameras show
     shared photos, which score as photos held up (tests/test_liveness_live.py covers it).
     """
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
     from core.vision.imaging import load_image
     from core.live.service import RecognitionService
     from core.settings import Settings

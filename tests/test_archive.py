@@ -29,10 +29,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.storage import archive as archive_module
-from core.storage.archive import INDEX, ArchiveError, export_gallery, import_archive, read_archive
+from core.storage.archive import INDEX, export_gallery, import_archive, read_archive
+from core.errors import ArchiveError
 from core.cli import main
 from core.errors import InputError, OneShotError
-from core.storage.gallery import DuplicateNameError, Gallery, GalleryError
+from core.errors import DuplicateNameError, GalleryError
+from core.storage.repository import Gallery
 
 from gallery_data import MODEL, real_chips, unit_vector
 
@@ -249,7 +251,7 @@ BOMB_CHILD = textwrap.dedent(
     from pathlib import Path
     from core.storage.archive import import_archive
     from core.errors import OneShotError
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with Gallery(Path(sys.argv[2])) as gallery:

@@ -22,13 +22,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.storage.archive import (ENCRYPTION, INDEX, ArchiveError, PassphraseNeeded, export_gallery, import_archive,
-                          read_archive)
+from core.storage.archive import ENCRYPTION, INDEX, export_gallery, import_archive, read_archive
+from core.errors import ArchiveError, PassphraseNeededError
 from core.cli import main
 from core.cli import passphrases
-from core.storage.crypto import OVERHEAD, PassphraseParameters, WrongPassphraseError
+from core.storage.crypto import OVERHEAD, PassphraseParameters
+from core.errors import WrongPassphraseError
 from core.errors import InputError, OneShotError
-from core.storage.gallery import Gallery, encode_chip
+from core.storage.repository import Gallery
+from core.storage.chips import encode_chip
 from core.vision.imaging import load_image
 
 PASSPHRASE = "correct horse battery staple"
@@ -226,7 +228,7 @@ def test_a_plain_export_never_asks_and_an_encrypted_one_needs_its_passphrase(tmp
         export_gallery(gallery, model_id, plain, None)
     assert ENCRYPTION not in members(plain)
     assert read_archive(plain, never_asked).sample_count == 7
-    with pytest.raises(PassphraseNeeded, match="the export is encrypted: its passphrase is needed") as caught:
+    with pytest.raises(PassphraseNeededError, match="the export is encrypted: its passphrase is needed") as caught:
         read_archive(cheap)
     assert caught.value.exit_code == 2
     assert read_archive(cheap, PASSPHRASE).sample_count == 7  # a string does as well as a function

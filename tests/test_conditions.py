@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from core.vision.condition import CONDITIONS, ConditionTaus, FaceCondition
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.match import Matcher
 from core.models.registry import find_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.live.enrol import AlreadyEnrolledError, NotThisPersonError
+from core.errors import AlreadyEnrolledError, NotThisPersonError
 from core.errors import InputError
 from core.vision.imaging import load_image
 from core.live.service import Identified

@@ -69,7 +69,7 @@ def test_status_encrypt_decrypt_and_rekey(capsys, enrolled, monkeypatch, people)
 
 def test_history_lists_changes_and_flags_an_altered_log(capsys, tmp_path, people):
     gallery = tmp_path / "plain.db"
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
 
     Gallery(gallery, protection="none").close()
     for args in (("enroll", "Obama", people["barack_obama"][0]), ("rename", "Obama", "Barack"),
@@ -98,7 +98,7 @@ def test_prune_forgets_the_unseen_and_needs_a_period(capsys, enrolled, monkeypat
     code, _, err = run(capsys, "gallery", "prune", "--gallery", enrolled)
     assert code == 2 and "no retention period" in err
     time.sleep(3.2)  # dates are stored to the second
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
 
     with Gallery(enrolled) as gallery:
         gallery.mark_seen(["joe_biden"])

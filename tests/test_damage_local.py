@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 
 
@@ -120,8 +120,8 @@ def test_reembed_rebuilds_the_intact_samples_and_reports_the_damaged(gallery_fil
     assert code == 0, err
     assert out.splitlines()[-1].startswith("re-embedded 2 samples with ")
     assert [line for line in err.splitlines() if line and "re-embedding [" not in line] == [
-        "oneshot: warning: skipped sample 1: the chip of sample 1 fails its authentication check (altered, or "
-        "sealed under another key); `oneshot remove-sample 1` removes it"]
+        "oneshot: warning: skipped sample 1: the chip of sample 1 fails its authentication check (altered, moved "
+        "from another row, or sealed under another key); `oneshot remove-sample 1` removes it"]
     code, out, err = oneshot(capsys, "identify", gallery_file, people["barack_obama"][2])
     assert (code, err) == (0, "") and "Obama" in out  # sample 2's vector is rebuilt from its chip
 

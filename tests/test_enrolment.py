@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from core.vision.detect import Face
-from core.live.enrol import AlreadyEnrolledError, NotThisPersonError, person_distance
+from core.errors import AlreadyEnrolledError, NotThisPersonError
+from core.live.enrol import person_distance
 from core.errors import InputError, NoFaceError
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
-from core.vision.quality import STRAIGHT, FaceChoiceError, FaceCountError, select_face, turned
+from core.vision.quality import STRAIGHT, select_face, turned
+from core.errors import FaceChoiceError, FaceCountError
 from core.live.service import RecognitionService
 from core.settings import Settings
 

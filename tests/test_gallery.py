@@ -15,15 +15,11 @@ import numpy as np
 import pytest
 
 from core.errors import InputError
-from core.storage.gallery import (
-    APPLICATION_ID,
-    SCHEMA_VERSION,
-    DuplicateNameError,
-    Gallery,
-    GalleryError,
-    UnknownPersonError,
-    encode_chip,
-)
+from core.storage.sqlite import APPLICATION_ID
+from core.storage.schema import SCHEMA_VERSION
+from core.errors import DuplicateNameError, GalleryError, UnknownPersonError
+from core.storage.repository import Gallery
+from core.storage.chips import encode_chip
 
 MODEL = "dlib-resnet-v1"
 
@@ -52,7 +48,7 @@ def test_new_gallery_is_private_and_versioned(tmp_path, chip):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
 
@@ -173,7 +169,7 @@ def test_a_directory_is_not_a_gallery(tmp_path):
 ENROL_LOOP = textwrap.dedent(
     """
     import sys, numpy as np
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
     chip = np.full((150, 150, 3), 128, np.uint8)
     gallery = Gallery(sys.argv[1])
     for n in range(int(sys.argv[3])):

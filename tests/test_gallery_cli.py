@@ -12,7 +12,7 @@ from PIL import Image
 
 from core.cli import main
 from core.live.enrol import enrol, prepare_candidate
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.match import Matcher
 

@@ -39,8 +39,10 @@ from hypothesis import strategies as st
 from core.storage.archive import export_gallery
 from core.cli import main
 from core.errors import InputError, OneShotError
-from core.storage.gallery import (SCHEMA_VERSION, DiskFullError, Gallery, GalleryError, ReadOnlyGalleryError,
-                          UnknownPersonError, printable, unescape_name)
+from core.storage.schema import SCHEMA_VERSION
+from core.errors import DiskFullError, GalleryError, ReadOnlyGalleryError, UnknownPersonError
+from core.storage.repository import Gallery
+from core.storage.names import printable, unescape_name
 
 from gallery_data import MODEL, real_chips, unit_vector
 

@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 
 from core.storage import keystore
-from core.storage.crypto import WrongPassphraseError
+from core.errors import WrongPassphraseError
 from core.errors import InputError
-from core.storage.gallery import Gallery, GalleryError, encode_chip
-from core.storage.sealing import PassphraseRequiredError
+from core.storage.repository import Gallery
+from core.errors import GalleryError
+from core.storage.chips import encode_chip
+from core.errors import PassphraseNeededError
 from core.vision.imaging import load_image
-from core.storage.keystore import MissingKeyError
+from core.errors import MissingKeyError
 from core.live.match import Matcher
 from gallery_data import MODEL, real_chips, unit_vector
 
@@ -184,7 +186,7 @@ def test_a_passphrase_gallery_asks_once_and_refuses_a_wrong_one_without_writing(
     before = committed(path)
     with pytest.raises(WrongPassphraseError, match="wrong passphrase"):
         Gallery(path, passphrase="Correct horse battery staple")
-    with pytest.raises(PassphraseRequiredError, match="protected by a passphrase"):
+    with pytest.raises(PassphraseNeededError, match="protected by a passphrase"):
         Gallery(path, readonly=True)
     assert committed(path) == before
     with Gallery(path, passphrase="correct horse battery staple") as gallery:

@@ -16,7 +16,8 @@ import pytest
 
 from core.cli import main
 from core.errors import InputError
-from core.storage.gallery import Gallery, GalleryError
+from core.storage.repository import Gallery
+from core.errors import GalleryError
 from core.storage.copy import copy_gallery
 from core.storage.location import open_gallery_at
 from core.storage.postgres import PostgresGallery, wait_online
@@ -204,7 +205,7 @@ def test_a_schema_3_gallery_gets_masked_samples_and_a_reader_sees_none(database,
         gallery.enroll("Bob", chips[2], unit_vector(3), MODEL, 0.9, "c")
         assert gallery.appended_vectors(MODEL, known).masked.tolist() == [False, True, False]
     with psycopg.connect(database) as db:
-        assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+        assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
 
 
 def test_a_station_identifies_from_memory_while_the_server_is_away(database, server, chips):

@@ -13,7 +13,7 @@ from core.models import half_precision  # noqa: E402
 from core.models.activation import open_embedder  # noqa: E402
 from core.cli import main  # noqa: E402
 from core.errors import InputError, OneShotError  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from core.models.store import embedders, get_embedder  # noqa: E402
 from core.models.registry import find_model, verify_file  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 
 from core.storage import history
 from core.cli import main
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 
 from gallery_data import MODEL, real_chips, unit_vector
 

@@ -14,7 +14,7 @@ import pytest
 
 from core.storage import keystore
 from core.storage.sealing import Protection
-from core.storage.keystore import MissingKeyError
+from core.errors import MissingKeyError
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"

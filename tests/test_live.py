@@ -9,7 +9,7 @@ import pytest
 
 from core.bench import fit_frame
 from core.live.camera import Frame
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.loop import LiveRecognizer
 from core.live.match import Matcher

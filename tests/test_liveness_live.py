@@ -13,8 +13,9 @@ import pytest
 from core.bench import fit_frame
 from core.live.camera import Frame
 from core.cli import main
-from core.live.enrol import NotLiveError, prepare_candidate
-from core.storage.gallery import Gallery
+from core.errors import NotLiveError
+from core.live.enrol import prepare_candidate
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.loop import LiveRecognizer
 from core.live.match import Matcher

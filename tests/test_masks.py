@@ -8,7 +8,7 @@ import pytest
 
 from core.models.activation import reembed_gallery
 from core.live.enrol import enrol, prepare_candidate
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import LoadedImage, load_image
 from core.vision.masks import MASK_STYLES, copies_model_id, copy_vectors, masked_copies
 from core.live.match import Matcher

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.storage.gallery import Gallery, GalleryVectors
+from core.storage.repository import Gallery
+from core.storage.store import GalleryVectors
 from core.live.match import Matcher, VectorIndex, decide
 
 MODEL = "dlib-resnet-v1"

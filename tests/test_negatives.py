@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 
 from core.models.activation import reembed_gallery
 from core.errors import InputError
-from core.storage.gallery import (SCHEMA_VERSION, Gallery, GalleryError, GalleryVectors, SampleInfo, UnknownPersonError,
-                          encode_chip)
+from core.storage.schema import SCHEMA_VERSION
+from core.storage.repository import Gallery
+from core.errors import GalleryError, UnknownPersonError
+from core.storage.store import GalleryVectors, SampleInfo
+from core.storage.chips import encode_chip
 from core.live.match import Matcher, NegativeIndex, VectorIndex, decide
 
 MODEL = "dlib-resnet-v1"

@@ -9,7 +9,8 @@ import pytest
 from core.vision.detect import Face
 from core.errors import NoFaceError
 from core.vision.imaging import load_image
-from core.vision.quality import FaceCountError, choose_face, measure_quality, pose
+from core.errors import FaceCountError
+from core.vision.quality import choose_face, measure_quality, pose
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 
 from core.storage import keystore
 from core.cli import main
-from core.storage.gallery import Gallery
-from core.storage.sealing import gallery_key_id
+from core.storage.repository import Gallery
+from core.storage.keys import gallery_key_id
 
 
 def run(capsys, *args):

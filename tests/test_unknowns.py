@@ -14,9 +14,9 @@ import pytest
 
 from core.cli import main
 from core.vision.detect import Face
-from core.live.enrol import NotThisPersonError
+from core.errors import NotThisPersonError
 from core.errors import InputError
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.vision.quality import QualityReport
 from core.live.service import Identified, RecognitionService

@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, PartialFailure
 from ..settings import PROVIDERS
 from ..vision.imaging import load_image
 
@@ -226,11 +226,6 @@ def load_pipeline(args):
 def tau_in_force(args, pipeline) -> float:
     """``--tau``, else ONESHOT_TAU or the settings file's, else the model's calibrated tau."""
     return resolved_settings(args).effective_tau(pipeline.tau)
-
-
-class PartialFailure(InputError):
-    def __init__(self, count: int) -> None:
-        super().__init__(f"{count} image(s) could not be read")
 
 
 def each_image(paths: list[str]):

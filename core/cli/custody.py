@@ -60,7 +60,7 @@ def register(commands) -> None:
 
 
 def run_status(args) -> int:
-    from ..storage.sealing import key_states
+    from ..storage.keys import key_states
 
     with open_gallery(args, readonly=True) as gallery:
         people = gallery.people()
@@ -90,7 +90,7 @@ def run_status(args) -> int:
 def run_forget_key(args) -> int:
     from ..storage import keystore
     from ..errors import InputError
-    from ..storage.sealing import forgettable_key
+    from ..storage.keys import forgettable_key
 
     state = forgettable_key(args.key_id)
     print(f"oneshot: the {state.state} key {args.key_id} ({state.why}) is deleted for good: any copy of the gallery "
@@ -161,7 +161,7 @@ def run_prune(args) -> int:
 
 
 def run_history(args) -> int:
-    from ..storage.gallery import printable
+    from ..storage.names import printable
 
     with open_gallery(args, readonly=True) as gallery:
         entries, broken = gallery.history()

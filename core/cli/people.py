@@ -139,13 +139,13 @@ def _open_for_reading(args):
 
 def _name(name) -> str:
     """A name as printed for people: control and escape characters shown as ``\\x1b``, never sent."""
-    from ..storage.gallery import printable
+    from ..storage.names import printable
 
     return printable(name)
 
 
 def _path(path) -> str:
-    from ..storage.gallery import printable_path
+    from ..storage.names import printable_path
 
     return printable_path(path)
 
@@ -199,7 +199,7 @@ def _samples(count: int) -> str:
 
 def _owner(person) -> str:
     """A person as printed: the name, or "damaged entry #ID" where the name or note fails to open."""
-    from ..storage.gallery import DamagedEntry
+    from ..storage.store import DamagedEntry
 
     return f"damaged entry #{person.id}" if isinstance(person, DamagedEntry) else _name(person.name)
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from ..errors import CameraError
-from ..storage.gallery import printable
+from ..storage.names import printable
 from .common import at_least, detect_side, positive_number, video_source  # option types
 from .common import common_options, model_options, resolved_settings
 from .passphrases import gallery_passphrase

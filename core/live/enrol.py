@@ -16,14 +16,17 @@ import numpy as np
 
 from ..vision.condition import CLEAR, FaceCondition
 from ..vision.detect import Face
-from ..errors import InputError
-from ..storage.gallery import Gallery, Person, name_key
+from ..errors import AlreadyEnrolledError, InputError, MaskedSampleError, NotLiveError, NotThisPersonError
+from ..storage.repository import Gallery
+from ..storage.store import Person
+from ..storage.names import name_key
 from ..vision.imaging import LoadedImage
 from ..vision.liveness import LIVE_THRESHOLD
 from ..vision.masks import copies_model_id, copy_vectors
 from .match import Match, Matcher
 from ..vision.pipeline import FacePipeline
-from ..vision.quality import QualityError, QualityLimits, QualityReport, measure_quality, select_face
+from ..errors import QualityError
+from ..vision.quality import QualityLimits, QualityReport, measure_quality, select_face
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,45 +50,10 @@ class EnrolmentResult:
     warning: str | None = None  # stored, but worth telling the user (a masked face as a plain sample)
 
 
-class MaskedSampleError(InputError):
-    """A masked sample that is not what it claims: no mask in view, or nobody to add it to."""
-
-
-class AlreadyEnrolledError(InputError):
-    """The face is almost certainly a different enrolled person."""
-
-    def __init__(self, source: str, name: str, d: float) -> None:
-        super().__init__(f"{source}: this face is already enrolled as {name!r} (distance {d:.3f}); "
-                         "enrol it anyway only if they really are different people (force)")
-        self.name = name
-        self.distance = d
-
-
-class NotLiveError(InputError):
-    """The face looks like a photo or a screen held up to the camera, not a person."""
-
-    def __init__(self, source: str, score: float) -> None:
-        super().__init__(f"{source}: this face looks like a photo or a screen, not a person in front of the camera "
-                         f"(liveness {score:.2f}, at least {LIVE_THRESHOLD:.2f} needed); enrol the person themself "
-                         "(force)")
-        self.score = score
-
-
 def check_live(source: str, score: float) -> None:
     """Refuse a face whose liveness (one photo's, or a burst's median) is below the threshold."""
     if not score >= LIVE_THRESHOLD:
-        raise NotLiveError(source, score)
-
-
-class NotThisPersonError(InputError):
-    """A sample added to a person is farther than tau from every sample they have."""
-
-    def __init__(self, source: str, name: str, d: float, tau: float) -> None:
-        super().__init__(f"{source}: this face does not look like {name!r} (distance {d:.3f} to their samples, "
-                         f"above tau {tau:.2f}); add it only if it really is them (confirm it)")
-        self.name = name
-        self.distance = d
-        self.tau = tau
+        raise NotLiveError(source, score, LIVE_THRESHOLD)
 
 
 def person_distance(matcher: Matcher, name: str, embedding: np.ndarray) -> float | None:

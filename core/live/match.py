@@ -25,7 +25,9 @@ from itertools import repeat
 import numpy as np
 
 from ..vision.condition import CLEAR, ConditionTaus, FaceCondition
-from ..storage.gallery import Gallery, GalleryError, GalleryVectors
+from ..storage.repository import Gallery
+from ..errors import GalleryError
+from ..storage.store import GalleryVectors
 from ..vision.masks import copies_model_id
 
 log = logging.getLogger(__name__)

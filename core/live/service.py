@@ -26,7 +26,8 @@ from .camera_session import MAX_CAMERAS, CameraSession, FairTurns, camera_of, fi
 from ..vision.detect import Face
 from .enrol import EnrolmentCandidate, EnrolmentResult, check_live, enrol, enrol_views, prepare_candidate
 from ..errors import InputError, OneShotError
-from ..storage.gallery import Gallery, ImportCounts, Person, SampleInfo
+from ..storage.repository import Gallery
+from ..storage.store import ImportCounts, Person, SampleInfo
 from ..storage.location import open_gallery_at
 from ..storage.sealing import PassphraseSource
 from ..vision.imaging import LoadedImage, load_image
@@ -35,7 +36,8 @@ from .match import Match, Matcher
 from ..models.store import active_embedder
 from ..models.registry import ModelSpec
 from ..vision.pipeline import FacePipeline
-from ..vision.quality import FaceCountError, PoseTarget, QualityError, QualityReport, choose_face, measure_quality
+from ..errors import FaceCountError, QualityError
+from ..vision.quality import PoseTarget, QualityReport, choose_face, measure_quality
 from ..storage.retention import RetentionKeeper
 from ..models.runtime import ProviderChoice
 from ..settings import Settings
@@ -130,7 +132,7 @@ class RecognitionService:
              passphrase: PassphraseSource = None) -> RecognitionService:
         """Load the models on the chosen provider and open the gallery (slow: off the UI thread).
 
-        A gallery protected by a passphrase raises ``PassphraseRequiredError`` without one:
+        A gallery protected by a passphrase raises ``PassphraseNeededError`` without one:
         the caller asks the user (on its own thread) and opens again.
         """
         gallery = open_gallery_at(settings.gallery_path(), passphrase=passphrase)
@@ -229,7 +231,7 @@ class RecognitionService:
 
         The slow part (loading sessions, opening a gallery) happens on the caller's thread; a
         failure leaves everything as it was. ``passphrase``: for a newly chosen gallery
-        protected by one (without it, ``PassphraseRequiredError``).
+        protected by one (without it, ``PassphraseNeededError``).
         """
         with self._changing:
             self._apply(settings.validated(), passphrase)
@@ -362,7 +364,7 @@ class RecognitionService:
         return export_gallery(self._gallery, self.model.id, path, passphrase)
 
     def import_archive(self, path: Path, passphrase: str | None = None) -> ImportCounts:
-        """An encrypted export without ``passphrase`` raises ``PassphraseNeeded`` at once (nothing is
+        """An encrypted export without ``passphrase`` raises ``PassphraseNeededError`` at once (nothing is
         read past its header): the caller asks the user, never this thread, and calls again."""
         return import_archive(self._gallery, path, self.model.id, passphrase=passphrase)
 

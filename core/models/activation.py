@@ -15,7 +15,7 @@ import numpy as np
 
 from ..vision.embed import FaceEmbedder
 from ..errors import ModelError
-from ..storage.gallery import Gallery
+from ..storage.repository import Gallery
 from ..vision.masks import copies_model_id, copy_vectors
 from .store import get_embedder, set_active
 from .registry import ModelSpec, verify_file

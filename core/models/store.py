@@ -15,16 +15,11 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, UnknownModelError
 from .registry import ModelSpec, file_sha256, find_model, read_manifest
 from ..paths import user_path
 
 ACTIVE_FILE = "active.json"
-
-
-class UnknownModelError(InputError):
-    def __init__(self, model_id: str, known: list[str]) -> None:
-        super().__init__(f"no model {model_id!r}; known embedders: {', '.join(known)}")
 
 
 def user_model_dir() -> Path:

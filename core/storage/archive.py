@@ -49,13 +49,17 @@ from pathlib import Path
 import numpy as np
 
 from ..vision.align import CHIP_SIZE
-from .crypto import (KEY_BYTES, OVERHEAD, FieldCipher, PassphraseParameters, SealBroken, WrongPassphraseError,
-                     random_key, unwrap_key, wrap_key)
+from .crypto import FieldCipher, KEY_BYTES, OVERHEAD, PassphraseParameters, SealBroken, random_key, unwrap_key, wrap_key
+from ..errors import WrongPassphraseError
 from ..models.activation import embedding_dimensions
-from ..errors import InputError
+from ..errors import ArchiveError, InputError, PassphraseNeededError
 from .files import NotRegularFile, open_regular
-from .gallery import (MAX_DIMENSIONS, ON_CONFLICT, Gallery, GalleryError, ImportCounts, sync_folder, clean_name,
-                      decode_chip, encode_chip, name_key, png_size, printable, printable_path)
+from .chips import MAX_DIMENSIONS, decode_chip, encode_chip, png_size
+from .store import ImportCounts, ON_CONFLICT
+from .repository import Gallery
+from ..errors import GalleryError
+from .sqlite import sync_folder
+from .names import clean_name, name_key, printable, printable_path
 from ..models.store import get_embedder
 
 FORMAT = "oneshot-gallery-export"
@@ -68,7 +72,7 @@ CIPHER = "AES-256-GCM"
 KEY_LABEL = "oneshot export data key v1"  # what the wrapped data key is bound to
 
 # A passphrase, or a function asked for it only when it is needed; None: plain (export) or
-# none at hand (import: an encrypted export then raises ``PassphraseNeeded``).
+# none at hand (import: an encrypted export then raises ``PassphraseNeededError``).
 Passphrase = str | Callable[[], str] | None
 
 # Limits on what an import reads. A real export of the largest gallery we accept stays well
@@ -86,17 +90,6 @@ MAX_NOTE = 10_000
 MAX_SOURCE = 4096
 MAX_MEMBER_NAME = 1024
 CHUNK = 64 << 10
-
-
-class ArchiveError(InputError):
-    """An export file that cannot be imported, and why."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{printable_path(path)}: {reason}")
-
-
-class PassphraseNeeded(ArchiveError):
-    """An encrypted export read without a passphrase: ask for one, then read it again."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +242,7 @@ def import_archive(gallery: Gallery, path: Path, model_id: str, embed=None,
     people = archive.people
     if archive.model_id != model_id:
         if embed is None:
-            raise ArchiveError(path, f"exported with model {archive.model_id!r}, but this gallery matches with "
+            raise ArchiveError(printable_path(path), f"exported with model {archive.model_id!r}, but this gallery matches with "
                                      f"{model_id!r} (import with re-embedding to compute new vectors from its chips)")
         people = [(name, note, [(png, embed(decode_chip(png, CHIP_SIZE)), quality, source, masked)
                                 for png, _, quality, source, masked in samples])
@@ -265,12 +258,12 @@ def _check_against_model(path: Path, people: list, model_id: str, dimensions: in
         for _, embedding, *_ in samples:
             vector = np.asarray(embedding)
             if vector.shape != (dimensions,):
-                raise ArchiveError(path, f"the vectors of {printable(name)!r} have {vector.size} numbers, but model "
+                raise ArchiveError(printable_path(path), f"the vectors of {printable(name)!r} have {vector.size} numbers, but model "
                                          f"{model_id!r} makes {dimensions}: not imported, nothing was changed "
                                          "(a damaged export, or one of a gallery whose vectors disagree with the "
                                          "model: run `oneshot reembed` there, then export again)")
             if not np.isfinite(vector).all():
-                raise ArchiveError(path, f"a vector of {printable(name)!r} is not finite (NaN or infinity): not "
+                raise ArchiveError(printable_path(path), f"a vector of {printable(name)!r} is not finite (NaN or infinity): not "
                                          "imported, nothing was changed")
 
 
@@ -283,7 +276,7 @@ class _Budget:
     def take(self, count: int) -> None:
         self.used += count
         if self.used > MAX_TOTAL_BYTES:
-            raise ArchiveError(self.path, f"refused: inflates to more than {MAX_TOTAL_BYTES >> 20} MB in all "
+            raise ArchiveError(printable_path(self.path), f"refused: inflates to more than {MAX_TOTAL_BYTES >> 20} MB in all "
                                           "(a zip bomb?)")
 
 
@@ -297,7 +290,7 @@ def read_archive(path: Path, passphrase: Passphrase = None) -> Archive:
     """Read and check an export completely; raise ``ArchiveError`` saying what is wrong.
 
     ``passphrase`` opens an encrypted export, and a function is called only for one, so a plain
-    export never asks; an encrypted export without it raises ``PassphraseNeeded``, a wrong one
+    export never asks; an encrypted export without it raises ``PassphraseNeededError``, a wrong one
     ``WrongPassphraseError``.
     """
     path = Path(path)
@@ -312,10 +305,10 @@ def read_archive(path: Path, passphrase: Passphrase = None) -> Archive:
             raise
         except OSError as exc:
             if exc.errno == errno.EINVAL:  # an offset before the start of the file
-                raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
-            raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+                raise ArchiveError(printable_path(path), "not a OneShot gallery export (not a zip file, or truncated)") from None
+            raise ArchiveError(printable_path(path), f"cannot read the export ({exc.strerror or exc})") from None
         except _ZIP_FAILURES:
-            raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)") from None
+            raise ArchiveError(printable_path(path), "not a OneShot gallery export (not a zip file, or truncated)") from None
         with archive:
             return _read_contents(path, archive, passphrase)
 
@@ -326,11 +319,11 @@ def _open_regular(path: Path):
         fd, _ = open_regular(path)
     except NotRegularFile as exc:
         what = "a directory" if stat.S_ISDIR(exc.mode) else "not a regular file (a device, pipe or socket)"
-        raise ArchiveError(path, f"is {what}, not an export file") from None
+        raise ArchiveError(printable_path(path), f"is {what}, not an export file") from None
     except FileNotFoundError:
-        raise ArchiveError(path, "no such file") from None
+        raise ArchiveError(printable_path(path), "no such file") from None
     except OSError as exc:
-        raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+        raise ArchiveError(printable_path(path), f"cannot read the export ({exc.strerror or exc})") from None
     return os.fdopen(fd, "rb")
 
 
@@ -341,7 +334,7 @@ def _check_directory(path: Path, stream, size: int) -> None:
     tail = stream.read(tail_size)
     where = tail.rfind(b"PK\x05\x06")
     if where < 0 or where + 22 > len(tail):
-        raise ArchiveError(path, "not a OneShot gallery export (not a zip file, or truncated)")
+        raise ArchiveError(printable_path(path), "not a OneShot gallery export (not a zip file, or truncated)")
     entries, directory_size, directory_offset = struct.unpack("<HLL", tail[where + 10: where + 20])
     if (entries == 0xFFFF or directory_size == 0xFFFFFFFF or directory_offset == 0xFFFFFFFF) and where >= 20 \
             and tail[where - 20: where - 16] == b"PK\x06\x07":
@@ -352,16 +345,16 @@ def _check_directory(path: Path, stream, size: int) -> None:
             if record[:4] == b"PK\x06\x06":
                 entries, directory_size = struct.unpack("<QQ", record[24:40])
     if entries > MAX_MEMBERS:
-        raise ArchiveError(path, f"refused: {entries} members (an export has at most {MAX_MEMBERS})")
+        raise ArchiveError(printable_path(path), f"refused: {entries} members (an export has at most {MAX_MEMBERS})")
     if directory_size > MAX_CENTRAL_DIRECTORY:
-        raise ArchiveError(path, f"refused: a {directory_size >> 20} MB zip directory "
+        raise ArchiveError(printable_path(path), f"refused: a {directory_size >> 20} MB zip directory "
                                  f"(at most {MAX_CENTRAL_DIRECTORY >> 20} MB)")
 
 
 def _read_contents(path: Path, archive: zipfile.ZipFile, passphrase: Passphrase) -> Archive:
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
-        raise ArchiveError(path, f"refused: {len(members)} members (an export has at most {MAX_MEMBERS})")
+        raise ArchiveError(printable_path(path), f"refused: {len(members)} members (an export has at most {MAX_MEMBERS})")
     counts = Counter(info.filename for info in members)
     budget = _Budget(path)
     cipher = _export_cipher(path, archive, counts, budget, passphrase) if ENCRYPTION in counts else None
@@ -374,7 +367,7 @@ def _read_contents(path: Path, archive: zipfile.ZipFile, passphrase: Passphrase)
         try:
             return cipher.open(_inflate(path, archive, info, limit + OVERHEAD, budget), context=name)
         except SealBroken:
-            raise ArchiveError(path, f"damaged export ({printable(name)!r} fails its integrity check: "
+            raise ArchiveError(printable_path(path), f"damaged export ({printable(name)!r} fails its integrity check: "
                                      "altered or damaged)") from None
 
     raw = read(INDEX, MAX_INDEX_BYTES)
@@ -397,10 +390,10 @@ def _export_cipher(path: Path, archive: zipfile.ZipFile, counts: Counter, budget
     raw = _inflate(path, archive, _member(path, archive, counts, ENCRYPTION), MAX_ENCRYPTION_BYTES, budget)
     header = _parse_json(path, raw, ENCRYPTION)
     if not isinstance(header, dict) or header.get("format") != ENCRYPTION_FORMAT:
-        raise ArchiveError(path, f"damaged export ({ENCRYPTION} is not a OneShot encryption header)")
+        raise ArchiveError(printable_path(path), f"damaged export ({ENCRYPTION} is not a OneShot encryption header)")
     version, cipher = header.get("version"), header.get("cipher")
     if type(version) is not int or version != ENCRYPTION_VERSION or cipher != CIPHER:
-        raise ArchiveError(path, f"encrypted in a way this version cannot read (version {printable(version)}, "
+        raise ArchiveError(printable_path(path), f"encrypted in a way this version cannot read (version {printable(version)}, "
                                  f"cipher {printable(cipher)})")
     wrapped = header.get("wrapped_key")
     try:
@@ -409,9 +402,9 @@ def _export_cipher(path: Path, archive: zipfile.ZipFile, counts: Counter, budget
             raise ValueError("bad wrapped key")
         wrapped = bytes.fromhex(wrapped)
     except ValueError as exc:
-        raise ArchiveError(path, f"damaged export ({ENCRYPTION}: {printable(exc)})") from None
+        raise ArchiveError(printable_path(path), f"damaged export ({ENCRYPTION}: {printable(exc)})") from None
     if passphrase is None:
-        raise PassphraseNeeded(path, "the export is encrypted: its passphrase is needed")
+        raise PassphraseNeededError(f"{printable_path(path)}: the export is encrypted: its passphrase is needed")
     try:
         return FieldCipher(unwrap_key(parameters.key(_asked(passphrase)), wrapped, KEY_LABEL))
     except SealBroken:
@@ -420,9 +413,9 @@ def _export_cipher(path: Path, archive: zipfile.ZipFile, counts: Counter, budget
 
 def _member(path: Path, archive: zipfile.ZipFile, counts: Counter, name: str) -> zipfile.ZipInfo:
     if counts.get(name, 0) == 0:
-        raise ArchiveError(path, f"incomplete export (missing {printable(name)!r})")
+        raise ArchiveError(printable_path(path), f"incomplete export (missing {printable(name)!r})")
     if counts[name] > 1:
-        raise ArchiveError(path, f"damaged export ({printable(name)!r} appears {counts[name]} times)")
+        raise ArchiveError(printable_path(path), f"damaged export ({printable(name)!r} appears {counts[name]} times)")
     return archive.getinfo(name)
 
 
@@ -430,9 +423,9 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     """A member's bytes, read in chunks and refused as soon as it passes ``limit``."""
     shown = printable(info.filename)
     if info.flag_bits & 0x1:
-        raise ArchiveError(path, f"{shown!r} uses zip's own encryption, which OneShot exports never use")
+        raise ArchiveError(printable_path(path), f"{shown!r} uses zip's own encryption, which OneShot exports never use")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ArchiveError(path, f"{shown!r} uses a compression method exports never use ({info.compress_type})")
+        raise ArchiveError(printable_path(path), f"{shown!r} uses a compression method exports never use ({info.compress_type})")
     too_big = f"refused: {shown!r} inflates to more than {limit >> 10} KB (a zip bomb?)"
     data = bytearray()  # the size in the header is not trusted: what counts is what comes out
     try:
@@ -444,17 +437,17 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
                 data += chunk
                 budget.take(len(chunk))
                 if len(data) > limit:
-                    raise ArchiveError(path, too_big)
+                    raise ArchiveError(printable_path(path), too_big)
     except ArchiveError:
         raise
     except OSError as exc:
         if exc.errno == errno.EINVAL:
-            raise ArchiveError(path, "damaged export (a member's offset is outside the file)") from None
-        raise ArchiveError(path, f"cannot read the export ({exc.strerror or exc})") from None
+            raise ArchiveError(printable_path(path), "damaged export (a member's offset is outside the file)") from None
+        raise ArchiveError(printable_path(path), f"cannot read the export ({exc.strerror or exc})") from None
     except zlib.error:
-        raise ArchiveError(path, "damaged export (corrupt compressed data)") from None
+        raise ArchiveError(printable_path(path), "damaged export (corrupt compressed data)") from None
     except _ZIP_FAILURES as exc:
-        raise ArchiveError(path, f"damaged export ({printable(exc) or type(exc).__name__})") from None
+        raise ArchiveError(printable_path(path), f"damaged export ({printable(exc) or type(exc).__name__})") from None
     return bytes(data)
 
 
@@ -470,16 +463,16 @@ def _parse_json(path: Path, raw: bytes, what: str):
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=no_constant, parse_int=bounded_int)
     except RecursionError:
-        raise ArchiveError(path, f"damaged export ({what} is nested too deeply)") from None
+        raise ArchiveError(printable_path(path), f"damaged export ({what} is nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ArchiveError(path, f"damaged export ({what} is not valid JSON: {printable(exc)})") from None
+        raise ArchiveError(printable_path(path), f"damaged export ({what} is not valid JSON: {printable(exc)})") from None
 
 
 def _check_index(path: Path, document) -> tuple[str, list]:
     """The index against the schema; returns (model id, [(name, note, [(chip member, vector, quality, source,
     masked)])])."""
     def fail(where: str, reason: str):
-        raise ArchiveError(path, f"damaged export ({where}{': ' if where else ''}{reason})")
+        raise ArchiveError(printable_path(path), f"damaged export ({where}{': ' if where else ''}{reason})")
 
     def text(value, where: str, limit: int, required: bool = True) -> str:
         if value is None and not required:
@@ -495,10 +488,10 @@ def _check_index(path: Path, document) -> tuple[str, list]:
         return value
 
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ArchiveError(path, "not a OneShot gallery export")
+        raise ArchiveError(printable_path(path), "not a OneShot gallery export")
     version = document.get("version")
     if type(version) is not int or version != VERSION:
-        raise ArchiveError(path, f"a OneShot gallery export of an unknown version ({printable(version)})")
+        raise ArchiveError(printable_path(path), f"a OneShot gallery export of an unknown version ({printable(version)})")
     model_id = text(document.get("model_id"), "model_id", MAX_MODEL_ID)
     if not model_id.strip() or model_id != printable(model_id):
         fail("model_id", "empty or has control characters")
@@ -506,7 +499,7 @@ def _check_index(path: Path, document) -> tuple[str, list]:
     if not isinstance(people, list):
         fail("people", f"not a list but {_json_type(people)}")
     if len(people) > MAX_PEOPLE:
-        raise ArchiveError(path, f"refused: {len(people)} people (at most {MAX_PEOPLE})")
+        raise ArchiveError(printable_path(path), f"refused: {len(people)} people (at most {MAX_PEOPLE})")
     entries, keys, chips, dimensions, total = [], set(), set(), None, 0
     for number, person in enumerate(people, 1):
         where = f"person {number}"
@@ -527,7 +520,7 @@ def _check_index(path: Path, document) -> tuple[str, list]:
             fail(f"{where} samples", f"not a list but {_json_type(samples)}")
         total += len(samples)
         if total > MAX_SAMPLES:
-            raise ArchiveError(path, f"refused: more than {MAX_SAMPLES} samples")
+            raise ArchiveError(printable_path(path), f"refused: more than {MAX_SAMPLES} samples")
         checked = []
         for index, sample in enumerate(samples, 1):
             at = f"{where} sample {index}"
@@ -572,12 +565,12 @@ def _check_chip(path: Path, member: str, png: bytes) -> bytes:
     """A member that must be a 150x150 PNG chip; returns it re-encoded (no extra chunks)."""
     size = png_size(png)
     if size is None:
-        raise ArchiveError(path, f"damaged export (chip {printable(member)!r} is not a PNG)")
+        raise ArchiveError(printable_path(path), f"damaged export (chip {printable(member)!r} is not a PNG)")
     if size != (CHIP_SIZE, CHIP_SIZE):
-        raise ArchiveError(path, f"damaged export (chip {printable(member)!r} is {size[0]}x{size[1]} pixels, "
+        raise ArchiveError(printable_path(path), f"damaged export (chip {printable(member)!r} is {size[0]}x{size[1]} pixels, "
                                  f"not {CHIP_SIZE}x{CHIP_SIZE})")
     try:
         pixels = decode_chip(png, CHIP_SIZE, what=f"chip {printable(member)!r}")
     except GalleryError as exc:
-        raise ArchiveError(path, f"damaged export ({exc})") from None
+        raise ArchiveError(printable_path(path), f"damaged export ({exc})") from None
     return encode_chip(pixels)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..errors import InputError
+from ..errors import InputError, WrongPassphraseError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -40,10 +40,6 @@ MAX_SCRYPT_MEMORY = 1 << 21  # ... and n * r together (128 * n * r bytes: 256 Mi
 
 class SealBroken(Exception):
     """A sealed value failed its authentication check: wrong key, or damaged or moved data."""
-
-
-class WrongPassphraseError(InputError):
-    """The passphrase (or key) does not open this gallery or export; nothing was changed."""
 
 
 def random_key() -> bytes:

@@ -19,9 +19,14 @@ accidents, not tampering (``oneshot history`` says so).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .sealing import Damaged, PlainFields, cell
 
 PROGRAM = {"name": "oneshot"}  # set once by the launcher: "oneshot gui", "oneshot forget", ...
 GENESIS = b"\x00" * 32
@@ -99,6 +104,8 @@ class ChainBreak(int):
         return broken
 
 
+ANCHOR = "history"  # the protection row's parameter that holds the sealed anchor
+ANCHOR_CONTEXT = "protection.history"  # what the sealed anchor is bound to
 MISSING_ANCHOR = "its sealed anchor is missing (removed behind the gallery's back)"
 
 
@@ -127,3 +134,75 @@ def verify_chain(entries: list[tuple[HistoryEntry, bytes]], anchor: Anchor | str
         last = entries[-1][0].id
         return ChainBreak(last, "the chain was recomputed without the gallery's key (its sealed head differs)")
     return None
+
+
+class HistoryBook:
+    """The history of one gallery, on its database port: entries appended in the caller's
+    transaction with the anchor resealed beside them, and the whole read back and verified."""
+
+    def __init__(self, db, fields: PlainFields) -> None:
+        self._db, self._fields = db, fields
+
+    def record(self, action: str, subject: str = "", detail: str = "") -> None:
+        """Append one entry inside the caller's transaction."""
+        at, user, program = datetime.now(timezone.utc).isoformat(timespec="seconds"), current_user(), PROGRAM["name"]
+        rows = self._db.execute(self._db.sql.last_link)
+        previous = bytes(rows[0][0]) if rows and isinstance(rows[0][0], (bytes, memoryview)) else GENESIS
+        link = chain_digest(previous, at, user, program, action, subject, detail)
+        entry_id = self._db.insert_id("history")
+        self._db.execute(self._db.sql.insert_history, (
+            entry_id, at, user, program, action, self._fields.seal(subject, cell("history", "subject", entry_id)),
+            self._fields.seal(detail, cell("history", "detail", entry_id)), link))
+        self.anchor_as_is()
+
+    def anchor_as_is(self) -> None:
+        """Seal the chain's head as it stands into the protection row (an encrypted gallery's;
+        a plain one has no key to seal it with): after every entry, and once for a history kept
+        before anchors (trusted on its first upgrade; from then on any cut shows)."""
+        if not self._fields.encrypted:
+            return
+        count, head = self._db.execute(self._db.sql.history_head)[0]
+        anchor = Anchor(count, bytes(head) if isinstance(head, (bytes, memoryview)) else GENESIS)
+        (parameters,) = self._db.execute(self._db.sql.protection_parameters)[0]
+        values = json.loads(parameters)
+        values[ANCHOR] = self._fields.seal_bytes(anchor.to_bytes(), ANCHOR_CONTEXT).hex()
+        self._db.execute(self._db.sql.set_protection_parameters, (json.dumps(values),))
+
+    def anchor(self) -> Anchor | str | None:
+        """The sealed anchor; why it cannot be trusted, in words; None for a plain gallery or
+        one kept before anchors (schema < 4: its upgrading write anchors it)."""
+        if not self._fields.encrypted:
+            return None
+        rows = self._db.execute(self._db.sql.protection_parameters)
+        try:
+            sealed = json.loads(rows[0][0]).get(ANCHOR) if rows and isinstance(rows[0][0], str) else None
+            if sealed is None:
+                return MISSING_ANCHOR if self._db.schema_version() >= 4 else None
+            return Anchor.from_bytes(self._fields.open_bytes(bytes.fromhex(sealed), ANCHOR_CONTEXT,
+                                                             "its sealed anchor"))
+        except Damaged as exc:
+            return str(exc)
+        except (ValueError, TypeError, AttributeError):
+            return "its sealed anchor is malformed"
+
+    def read(self, damaged: Callable[[str], Exception]) -> tuple[list[HistoryEntry], ChainBreak | None]:
+        """Every entry, oldest first, and the first break in the chain (None: intact). A subject
+        or detail that fails to open reads as "(damaged)", and the chain shows where."""
+        anchor = self.anchor()
+        entries = []
+        for entry_id, at, user, program, action, subject, detail, link in self._db.execute(self._db.sql.history):
+            try:
+                entry = HistoryEntry(int(entry_id), *(self._fields.text(value, None, "a history entry's field")
+                                                      for value in (at, user, program, action)),
+                                     self._opened(subject, "subject", entry_id), self._opened(detail, "detail", entry_id))
+            except (Damaged, TypeError, ValueError):
+                raise damaged(f"history entry {entry_id!r} is malformed") from None
+            entries.append((entry, bytes(link) if isinstance(link, memoryview) else link))
+        return [entry for entry, _ in entries], verify_chain(entries, anchor)
+
+    def _opened(self, value, column: str, entry_id: int) -> str:
+        try:
+            return self._fields.text(value, cell("history", column, entry_id), f"the {column} of history entry "
+                                                                              f"{entry_id}")
+        except Damaged:
+            return "(damaged)"

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .crypto import KEY_BYTES, random_key
-from ..errors import InputError
+from ..errors import InputError, MissingKeyError
 from ..paths import user_path
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ STORES = ("keyring", "file")
 # The modules of the keyring backends that are the OS's own secure stores.
 SECURE_BACKENDS = ("keyring.backends.SecretService", "keyring.backends.libsecret", "keyring.backends.kwallet",
                    "keyring.backends.macOS", "keyring.backends.Windows")
-
-
-class MissingKeyError(InputError):
-    """The gallery's key cannot be found where the gallery says it is; nothing was changed."""
 
 
 @dataclass(frozen=True)

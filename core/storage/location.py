@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .gallery import Gallery, default_gallery_path
+from .repository import Gallery
+from .sqlite import default_gallery_path
 from .postgres import PostgresGallery, is_postgres_location
 
 

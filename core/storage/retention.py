@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 
 from ..errors import OneShotError
-from .gallery import Gallery
+from .repository import Gallery
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,9 @@ from typing import Any
 
 import torch
 
-from ..errors import OneShotError
+from ..errors import OneShotError, TrainingError
 
 CHECKPOINT = "checkpoint.pt"
-
-
-class TrainingError(OneShotError):
-    """Training cannot go on (out of memory, a checkpoint from another run, ...)."""
-
-    exit_code = 2
 
 
 def checkpoint_path(run_dir: Path) -> Path:

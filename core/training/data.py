@@ -18,14 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, TrainingDataError
 from ..paths import user_path
 
 MIN_IMAGES_PER_PERSON = 2  # a positive pair needs two images
-
-
-class TrainingDataError(InputError):
-    """The data cannot train anything: empty, one person, a folder that went away."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,7 +23,8 @@ import torch
 from ..evaluation import evaluate, mean_triplet_loss
 from . import checkpoint
 from .augment import Augmentation
-from .checkpoint import CHECKPOINT, TrainingError
+from .checkpoint import CHECKPOINT
+from ..errors import TrainingError
 from .config import TrainConfig
 from .data import ChipSet
 from .losses import objective

@@ -20,7 +20,7 @@ import numpy as np
 
 from .align import align_face
 from .detect import Face
-from ..errors import InputError, NoFaceError
+from ..errors import FaceChoiceError, FaceCountError, InputError, NoFaceError, QualityError
 
 SHARPNESS_CHIP = 64
 
@@ -59,28 +59,6 @@ class QualityReport:
         sharp = min(self.sharpness / 600.0, 1.0)
         frontal = max(0.0, 1.0 - abs(self.yaw) / 0.5)
         return round(0.3 * size + 0.4 * sharp + 0.3 * frontal, 4)
-
-
-class QualityError(InputError):
-    """A photo that fails the enrolment gate; the message lists every reason."""
-
-    def __init__(self, source: str, report: QualityReport) -> None:
-        super().__init__(f"{source}: cannot enrol this face: " + "; ".join(report.problems))
-        self.report = report
-
-
-class FaceCountError(InputError):
-    """Several faces where exactly one is needed; ``faces`` are the ones found (to choose from)."""
-
-    def __init__(self, source: str, count: int, faces: tuple[Face, ...] = ()) -> None:
-        super().__init__(f"{source}: {count} faces found; only one person may be in the photo "
-                         "(or choose one: by its number as detect lists them, by a box around it, or the largest)")
-        self.count = count
-        self.faces = faces
-
-
-class FaceChoiceError(InputError):
-    """The face asked for is not in the photo: a number out of range, or a box around no face."""
 
 
 # A chosen box names a face when at least this much of the face's box lies inside it: a

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.storage.gallery import Gallery, encode_chip
+from core.storage.repository import Gallery
+from core.storage.chips import encode_chip
 from core.live.match import Matcher
 from gallery_data import MODEL, real_chips
 

@@ -13,7 +13,7 @@ import pytest
 
 from core.bench_matrix import FACE_COUNTS, GALLERY_PEOPLE, RESOLUTIONS, encode_jpeg, synthetic_index, tiled_frame, whole_frame
 from core.live.camera import Frame
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.loop import LIVE_LONG_SIDE, LiveRecognizer
 from core.live.match import Matcher

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.storage.gallery import Gallery, encode_chip
+from core.storage.repository import Gallery
+from core.storage.chips import encode_chip
 from core.storage.copy import copy_gallery
 from core.storage.location import open_gallery_at
 from core.live.match import Matcher, VectorIndex

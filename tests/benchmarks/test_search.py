@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.storage.gallery import GalleryVectors
+from core.storage.store import GalleryVectors
 from core.live.match import VectorIndex, decide
 
 SIZES = [1_000, 10_000, 100_000, 1_000_000]

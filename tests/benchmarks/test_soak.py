@@ -21,7 +21,7 @@ import pytest
 from core.bench import FRAME_SIZE, letterbox
 from core.live.camera import ImageFolderSource
 from core.live.enrol import enrol, prepare_candidate
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.live.loop import LiveRecognizer
 from core.live.match import Matcher

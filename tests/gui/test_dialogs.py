@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QInputDialog, QLineEdit
 
 from core.storage.archive import ENCRYPTION, export_gallery
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.models.info import collect_info
 from core.models.registry import shipped_models

@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from core.vision.embed import distance  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from gui.enroll_dialog import AUTO_CAPTURE_FRAMES, CHOOSE, CONFIRM  # noqa: E402
 from camera_frames import WAIT_MS, write_frames  # noqa: E402
 

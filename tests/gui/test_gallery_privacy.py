@@ -8,7 +8,7 @@ import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402

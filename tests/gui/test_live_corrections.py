@@ -13,7 +13,7 @@ from PySide6.QtGui import QContextMenuEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from gui.person_dialog import PersonDialog  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from camera_frames import WAIT_MS, next_report, write_frames
 from core.bench import fit_frame
-from core.storage.gallery import Gallery
+from core.storage.repository import Gallery
 from core.vision.imaging import load_image
 from core.settings import load_settings
 from core.training.conditions import mask_photo

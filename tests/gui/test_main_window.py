@@ -13,7 +13,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402

@@ -11,7 +11,7 @@ from dataclasses import replace  # noqa: E402
 import pytest  # noqa: E402
 
 from core.cli import build_parser  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.vision.imaging import load_image  # noqa: E402
 from core.settings import Settings, load_settings  # noqa: E402
 from camera_frames import WAIT_MS, names, next_report, write_frames  # noqa: E402

@@ -7,12 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from core.training.data import (
-    TrainingDataError,
-    chips_from_folder,
-    chips_from_gallery,
-    split_by_identity,
-)
+from core.errors import TrainingDataError
+from core.training.data import chips_from_folder, chips_from_gallery, split_by_identity
 from core.training.sampler import PKSampler
 
 
@@ -101,7 +97,7 @@ def test_split_is_by_identity(orl_folder, pipeline, tmp_path):
 
 
 def test_gallery_samples_are_training_data(tmp_path, pipeline, people):
-    from core.storage.gallery import Gallery
+    from core.storage.repository import Gallery
     from core.vision.imaging import load_image
 
     with Gallery(tmp_path / "g.db") as gallery:

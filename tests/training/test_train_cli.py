@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch", reason="training needs the train extra: pip install -e '.[train]'")
 
 from core.cli import main  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.models.store import active_id  # noqa: E402
 
 METRICS = {"auc", "accuracy", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"}

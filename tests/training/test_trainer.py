@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="training needs the train extra: pip
 
 from core.models.activation import activate_model  # noqa: E402
 from core.vision.embed import FaceEmbedder  # noqa: E402
-from core.storage.gallery import Gallery  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
 from core.models.store import active_embedder, active_id, get_embedder, register_embedder, trained_model_id  # noqa: E402
 from core.models.registry import find_model  # noqa: E402
 from core.vision.pipeline import FacePipeline  # noqa: E402
