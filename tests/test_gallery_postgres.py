@@ -321,3 +321,82 @@ def test_a_server_lost_mid_enrolment_is_exit_2_with_a_clear_line(database, serve
     assert code == 2, errors
     assert "internal error" not in errors
     assert "cannot" in errors.splitlines()[0] and "PoolTimeout" not in errors
+
+
+def _field_cipher(db, passphrase: str):
+    """The gallery's field cipher, from its passphrase (what only the key's holder can do)."""
+    from core.storage.crypto import FieldCipher, PassphraseParameters, unwrap_key
+    from core.storage.sealing import parsed_protection
+
+    protection = parsed_protection(*db.execute("SELECT scheme, key_id, parameters, wrapped_key FROM protection")
+                                   .fetchone())
+    key = PassphraseParameters.from_dict(protection.parameters).key(passphrase)
+    return FieldCipher(unwrap_key(key, protection.wrapped_key, protection.label))
+
+
+def test_values_swapped_on_the_server_name_nobody(database, chips):
+    """Issue 23, break 3 on a server: two samples' vectors exchanged with psql, no key."""
+    with PostgresGallery(database) as gallery:
+        gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a")
+        gallery.enroll("Bob", chips[1], unit_vector(2), MODEL, 0.9, "b")
+    import psycopg
+
+    with psycopg.connect(database) as db:
+        (a,), (b,) = db.execute("SELECT vector FROM embeddings ORDER BY sample_id").fetchall()
+        db.execute("UPDATE embeddings SET vector = %s WHERE sample_id = (SELECT min(sample_id) FROM embeddings)", (b,))
+        db.execute("UPDATE embeddings SET vector = %s WHERE sample_id = (SELECT max(sample_id) FROM embeddings)", (a,))
+    with PostgresGallery(database) as gallery:
+        vectors = gallery.vectors(MODEL)
+        assert vectors.skipped == 2 and vectors.names == []
+        assert Matcher(gallery, MODEL, 0.36).match(unit_vector(1)[None])[0].name is None
+
+
+def test_a_shared_gallery_of_schema_4_is_resealed_in_its_first_write(database, chips):
+    """Values sealed to their column only (schema 4) read as they are, and the first write seals
+    them to their rows, history included, in its one transaction."""
+    passphrase = "station passphrase"
+    with PostgresGallery(database, protection="passphrase", passphrase=passphrase) as gallery:
+        gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a", note="first")
+        gallery.add_negative("Ana", chips[1], unit_vector(2), MODEL, "live")
+        gallery.enroll("Bob", chips[2], unit_vector(3), MODEL, 0.9, "b")
+        digest = gallery.content_digest(history=False)
+    import psycopg
+
+    from core.storage.port import NEGATIVES, SAMPLES
+    from core.storage.sealing import cell
+
+    with psycopg.connect(database) as db:  # as schema 4 sealed them: bound to the column only
+        cipher = _field_cipher(db, passphrase)
+        db.execute("ALTER TABLE history DISABLE TRIGGER history_is_append_only")
+        for table, column, key, owner in (("people", "name", "id", "id"), ("people", "note", "id", "id"),
+                                          ("samples", "chip", "id", "person_id"),
+                                          ("samples", "source", "id", "person_id"),
+                                          ("negatives", "chip", "id", "person_id"),
+                                          ("history", "subject", "id", "NULL")):
+            for row_id, owner_id, value in db.execute(f"SELECT {key}, {owner}, {column} FROM {table}").fetchall():
+                if value is not None:
+                    plain = cipher.open(value, cell(table, column, row_id, owner_id).bound)
+                    db.execute(f"UPDATE {table} SET {column} = %s WHERE {key} = %s",
+                               (cipher.seal(plain, f"{table}.{column}"), row_id))
+        for kind in (SAMPLES, NEGATIVES):
+            for chip_id, model_id, owner_id, value in db.execute(
+                    f"SELECT e.{kind.key}, e.model_id, s.person_id, e.vector FROM {kind.vectors} e "
+                    f"JOIN {kind.table} s ON s.id = e.{kind.key}").fetchall():
+                plain = cipher.open(value, kind.vector_cell(chip_id, model_id, owner_id).bound)
+                db.execute(f"UPDATE {kind.vectors} SET vector = %s WHERE {kind.key} = %s AND model_id = %s",
+                           (cipher.seal(plain, f"{kind.vectors}.vector"), chip_id, model_id))
+        db.execute("ALTER TABLE history ENABLE TRIGGER history_is_append_only")
+        db.execute("UPDATE oneshot_meta SET value = '4' WHERE key = 'schema_version'")
+    with PostgresGallery(database, passphrase=passphrase) as gallery:
+        assert gallery.content_digest(history=False) == digest  # read as it is
+        gallery.mark_seen(["Ana"])  # the first write
+        assert gallery.history()[1] is None
+    with psycopg.connect(database) as db:
+        assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+        (name,) = db.execute("SELECT name FROM people ORDER BY id LIMIT 1").fetchone()
+        with pytest.raises(Exception):
+            _field_cipher(db, passphrase).open(name, "people.name")  # the column-only seal is gone
+    with PostgresGallery(database, passphrase=passphrase) as gallery:
+        assert [(p.name, p.samples, p.note) for p in gallery.people()] == [("Ana", 1, "first"), ("Bob", 1, "")]
+        assert [info.source for info in gallery.negatives("Ana")] == ["live"]
+        assert len(gallery.sample_vectors(MODEL)) == 2 and gallery.history()[1] is None

@@ -311,16 +311,19 @@ class Gallery:
         typed to change or delete someone) as stored exactly, or written as ``printable`` shows it.
 
         A key found is confirmed by the name it belongs to: a lookup key moved to another row
-        behind the gallery's back is damage, never a way to reach someone else."""
+        behind the gallery's back is damage, never a way to reach someone else (a strict
+        lookup refuses; a lenient one finds the person by their name instead)."""
         wanted = name_key(name)
         rows = self._db.execute(self._db.sql.person_by_key, (self._fields.key(wanted),))
         if rows:
             person_id, stored = rows[0]
-            if name_key(self._name(person_id, stored)) != wanted:
+            opened = self._opened_name(person_id, stored)
+            if opened is not None and name_key(opened) == wanted:
+                return person_id
+            if not lenient:  # a typed name still finds its person by the names themselves, below
                 raise self._damaged(f"the lookup key of person #{person_id} is not their name's; "
                                     f"`oneshot forget --id {person_id}` removes it")
-            return person_id
-        if not lenient:
+        elif not lenient:
             return None
         unescaped = unescape_name(str(name))
         candidates = {str(name), unescaped} - {None}
@@ -685,18 +688,19 @@ class Gallery:
             return GalleryVectors.empty(after)
         dimensions = self._dimensions(model_id)
         rows = self._read(self._db.sql.grouped_vectors[kind.table], (model_id, after))
-        names: list[str] = []
+        names: list[str] = []  # the people with at least one vector that opens
         kept, owners, row_names, blobs = [], [], [], []
-        last_person, opened = None, None
+        last_person, opened, listed = None, None, None
         for row in rows:
             person_id, name, blob, chip_id = row[:4]
             if person_id != last_person:
                 last_person, opened = person_id, self._opened_name(person_id, name)
-                if opened is not None:
-                    names.append(opened)
             vector = self._opened_vector(kind, blob, chip_id, model_id, person_id)
             if opened is None or vector is None:
                 continue
+            if listed != person_id:
+                listed = person_id
+                names.append(opened)
             kept.append(row)
             owners.append(len(names) - 1)
             row_names.append(opened)
