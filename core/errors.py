@@ -5,8 +5,8 @@ Everything a user can cause or fix derives from ``OneShotError``; the command li
 ``str(error)`` as one line and never a traceback for these. ``InputError`` means the input
 was wrong, or a gallery or server the user named cannot be used as it is (exit code 2);
 ``ModelError``, ``RuntimeUnavailableError`` and ``SelfTestError`` mean the installation is
-broken (exit code 1). A gallery's server that cannot be reached is a ``GalleryError``: the
-user fixes the address or the network, nothing in the installation.
+broken, ``ServerError`` the gallery's server (exit code 1). A gallery's server that cannot be
+reached is a ``GalleryError`` (exit code 2): the user fixes the address or the network.
 """
 
 from __future__ import annotations
@@ -79,6 +79,12 @@ class GalleryError(InputError):
 
 class DiskFullError(GalleryError):
     """A write that failed because the disk is full; nothing was changed."""
+
+
+class ServerError(OneShotError):
+    """The gallery's server answered, but with a failure of its own (a permission, its disk, its
+    configuration): the server is broken for OneShot, whatever the command asked (exit code 1).
+    A server that cannot be reached at all is a ``GalleryError`` (exit code 2)."""
 
 
 class ReadOnlyGalleryError(GalleryError):

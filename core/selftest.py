@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .live.enrol import enrol, prepare_candidate
-from .errors import OneShotError, SelfTestError
+from .errors import SelfTestError
 from .storage.repository import Gallery
 from .vision.imaging import load_image
 from .live.match import Matcher

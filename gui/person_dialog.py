@@ -148,12 +148,14 @@ class PersonDialog(QDialog):
         generation, service, name = self._generation, self._service, self.name
 
         def read():
-            return generation, service.person_samples(name), service.sample_distances(name), service.negatives(name)
+            damaged = []
+            samples = service.person_samples(name, damaged)
+            return generation, samples, service.sample_distances(name), service.negatives(name), damaged
 
         run_in_background(read, self._apply, self._report, name="read person")
 
     def _apply(self, result) -> None:
-        generation, samples, distances, negatives = result
+        generation, samples, distances, negatives, damaged = result
         if generation != self._generation:
             return
         self.samples, self.distances, self.negatives = samples, distances, negatives
@@ -172,8 +174,10 @@ class PersonDialog(QDialog):
         for info in negatives:
             self.negatives_list.addItem(self._item(info, f"{info.source}\n{shown_date(info.created)}"))
         count = len(samples)
+        hidden = "".join(f"; sample {entry.id} is damaged ({entry.reason}): `oneshot remove-sample {entry.id}` "
+                         "removes it" for entry in damaged)
         self.samples_label.setText(f"{self.name}: {count} sample{'' if count == 1 else 's'} "
-                                   "(double-click one to see it large)")
+                                   f"(double-click one to see it large){hidden}")
         self.negatives_label.setText(f"Not {self.name}: {len(negatives)} face{'' if len(negatives) == 1 else 's'} "
                                      "marked from the live window")
         self._update_actions()

@@ -163,3 +163,15 @@ def server():
     running = PostgresServer(binaries).start()
     yield running
     running.remove()
+
+
+@pytest.fixture(scope="session")
+def two_people_faces(pipeline, people):
+    """(chip, embedding) of two Obama photos and one Biden photo: {"obama": [..2], "biden": ...}."""
+    from core.vision.imaging import load_image
+
+    def face(photo):
+        result = pipeline.analyse(load_image(photo))[0]
+        return result.chip, result.embedding
+
+    return {"obama": [face(photo) for photo in people["barack_obama"][:2]], "biden": face(people["joe_biden"][0])}

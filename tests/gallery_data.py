@@ -24,3 +24,12 @@ def real_chips(data_dir: Path, count: int) -> list[np.ndarray]:
 def unit_vector(seed: int) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
     return v / np.linalg.norm(v)
+
+
+def run_oneshot(capsys, command: str, gallery, *args) -> tuple[int, str, str]:
+    """``oneshot COMMAND --gallery GALLERY ARGS...`` in this process: (exit code, stdout, stderr)."""
+    from core.cli import main
+
+    code = main([command, "--gallery", str(gallery), *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err

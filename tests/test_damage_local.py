@@ -12,32 +12,21 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from gallery_data import run_oneshot
 
-from core.cli import main
 from core.storage.repository import Gallery
-from core.vision.imaging import load_image
-
-
-@pytest.fixture(scope="module")
-def faces(pipeline, people):
-    """(chip, embedding) of two Obama photos and one Biden photo."""
-    def face(photo):
-        result = pipeline.analyse(load_image(photo))[0]
-        return result.chip, result.embedding
-
-    return {"obama": [face(photo) for photo in people["barack_obama"][:2]], "biden": face(people["joe_biden"][0])}
 
 
 @pytest.fixture
-def gallery_file(tmp_path, faces, pipeline) -> Path:
+def gallery_file(tmp_path, two_people_faces, pipeline) -> Path:
     """Person 1 Obama (samples 1 and 2), person 2 Biden (sample 3, with a note), encrypted."""
     path = tmp_path / "g.db"
     model = pipeline.embedder.spec.id
     with Gallery(path) as gallery:
         assert gallery.encrypted
-        for chip, embedding in faces["obama"]:
+        for chip, embedding in two_people_faces["obama"]:
             gallery.enroll("Obama", chip, embedding, model, 0.9, "obama.jpg", add_to_existing=gallery.people() != [])
-        gallery.enroll("Biden", *faces["biden"], model, 0.9, "biden.jpg", note="vice president")
+        gallery.enroll("Biden", *two_people_faces["biden"], model, 0.9, "biden.jpg", note="vice president")
     return path
 
 
@@ -51,12 +40,6 @@ def flip(path: Path, table: str, column: str, row_id: int, key: str = "id") -> N
     db.close()
 
 
-def oneshot(capsys, *args) -> tuple[int, str, str]:
-    code = main([args[0], "--gallery", str(args[1]), *map(str, args[2:])])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def count(path: Path, sql: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute(sql).fetchone()[0]
@@ -65,7 +48,7 @@ def count(path: Path, sql: str) -> int:
 @pytest.mark.parametrize("column", ["name", "note"])
 def test_people_lists_a_damaged_person_as_its_entry(gallery_file, capsys, column):
     flip(gallery_file, "people", column, 2)
-    code, out, err = oneshot(capsys, "people", gallery_file)
+    code, out, err = run_oneshot(capsys, "people", gallery_file)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("Obama\t2 samples\t") and len(lines) == 2
@@ -78,17 +61,17 @@ def test_people_lists_a_damaged_person_as_its_entry(gallery_file, capsys, column
 @pytest.mark.parametrize("column", ["name", "note"])
 def test_forget_by_id_removes_a_damaged_person_and_their_samples(gallery_file, capsys, column):
     flip(gallery_file, "people", column, 2)
-    code, out, err = oneshot(capsys, "forget", gallery_file, "--id", 2)
+    code, out, err = run_oneshot(capsys, "forget", gallery_file, "--id", 2)
     assert (code, err) == (0, ""), err
     assert out == "forgot entry #2 (1 sample deleted)\n"
     assert count(gallery_file, "SELECT count(*) FROM samples WHERE person_id = 2") == 0
     assert count(gallery_file, "SELECT count(*) FROM embeddings WHERE sample_id = 3") == 0
-    code, out, err = oneshot(capsys, "people", gallery_file)
+    code, out, err = run_oneshot(capsys, "people", gallery_file)
     assert code == 0 and "damaged" not in out and out.startswith("Obama\t")
 
 
 def test_forget_by_id_of_nobody_is_refused(gallery_file, capsys):
-    code, out, err = oneshot(capsys, "forget", gallery_file, "--id", 9)
+    code, out, err = run_oneshot(capsys, "forget", gallery_file, "--id", 9)
     assert (code, out) == (2, "") and err == "oneshot: there is no person #9 in the gallery\n"
 
 
@@ -96,7 +79,7 @@ def test_forget_by_id_of_nobody_is_refused(gallery_file, capsys):
                          ids=["biden-name", "obama-vector"])
 def test_identify_skips_a_damaged_entry_with_one_warning(gallery_file, capsys, people, damage):
     flip(gallery_file, *damage)
-    code, out, err = oneshot(capsys, "identify", gallery_file, people["barack_obama"][2])
+    code, out, err = run_oneshot(capsys, "identify", gallery_file, people["barack_obama"][2])
     assert code == 0, err
     assert "Obama" in out
     assert err.splitlines() == ["oneshot: warning: skipped 1 damaged gallery entry (a name or vector that fails to "
@@ -107,7 +90,7 @@ def test_identify_skips_a_damaged_entry_with_one_warning(gallery_file, capsys, p
 def test_remove_sample_removes_a_damaged_sample(gallery_file, capsys, column):
     flip(gallery_file, "samples", column, 1)
     flip(gallery_file, "people", "name", 1)  # and its owner's name: the sample still goes
-    code, out, err = oneshot(capsys, "remove-sample", gallery_file, 1)
+    code, out, err = run_oneshot(capsys, "remove-sample", gallery_file, 1)
     assert (code, err) == (0, ""), err
     assert out == "removed sample 1 of damaged entry #1 (1 sample left)\n"
     assert count(gallery_file, "SELECT count(*) FROM samples WHERE id = 1") == 0
@@ -116,13 +99,13 @@ def test_remove_sample_removes_a_damaged_sample(gallery_file, capsys, column):
 def test_reembed_rebuilds_the_intact_samples_and_reports_the_damaged(gallery_file, capsys, people):
     flip(gallery_file, "samples", "chip", 1)
     flip(gallery_file, "embeddings", "vector", 2, key="sample_id")
-    code, out, err = oneshot(capsys, "reembed", gallery_file)
+    code, out, err = run_oneshot(capsys, "reembed", gallery_file)
     assert code == 0, err
     assert out.splitlines()[-1].startswith("re-embedded 2 samples with ")
     assert [line for line in err.splitlines() if line and "re-embedding [" not in line] == [
         "oneshot: warning: skipped sample 1: the chip of sample 1 fails its authentication check (altered, moved "
         "from another row, or sealed under another key); `oneshot remove-sample 1` removes it"]
-    code, out, err = oneshot(capsys, "identify", gallery_file, people["barack_obama"][2])
+    code, out, err = run_oneshot(capsys, "identify", gallery_file, people["barack_obama"][2])
     assert (code, err) == (0, "") and "Obama" in out  # sample 2's vector is rebuilt from its chip
 
 
@@ -135,3 +118,13 @@ def test_vectors_skip_damaged_rows_and_keep_the_masked_flags_aligned(gallery_fil
         assert vectors.skipped == 1 and vectors.names == ["Obama", "Biden"]
         assert list(vectors.owners) == [0, 1] and list(vectors.masked) == [True, False]
         assert sorted(gallery.sample_vectors(pipeline.embedder.spec.id)) == [2, 3]  # as if missing
+
+
+def test_one_persons_samples_list_a_damaged_one_by_its_id(gallery_file, capsys):
+    flip(gallery_file, "samples", "chip", 1)
+    code, out, err = run_oneshot(capsys, "samples", gallery_file, "Obama")
+    assert code == 0, err
+    assert "sample 2\tobama.jpg" in out and "damaged sample 1\t" in out
+    assert "`oneshot remove-sample 1` removes it" in out
+    with Gallery(gallery_file, readonly=True) as gallery:
+        assert sorted(gallery.thumbnails()) == ["Biden", "Obama"]  # Obama's icon: his first chip is damaged

@@ -349,6 +349,11 @@ def test_values_swapped_on_the_server_name_nobody(database, chips):
         vectors = gallery.vectors(MODEL)
         assert vectors.skipped == 2 and vectors.names == []
         assert Matcher(gallery, MODEL, 0.36).match(unit_vector(1)[None])[0].name is None
+        gallery.enroll("Cy", chips[2], unit_vector(3), MODEL, 0.9, "c")  # after the swap's change mark
+        vectors = gallery.vectors(MODEL)
+        gallery.enroll("Dee", chips[3], unit_vector(4), MODEL, 0.9, "d")
+        caught_up = gallery.appended_vectors(MODEL, vectors)  # the damaged rows do not force a full read
+        assert caught_up is not None and caught_up.names == ["Cy", "Dee"] and caught_up.skipped == 2
 
 
 def test_a_shared_gallery_of_schema_4_is_resealed_in_its_first_write(database, chips):
@@ -375,14 +380,14 @@ def test_a_shared_gallery_of_schema_4_is_resealed_in_its_first_write(database, c
                                           ("history", "subject", "id", "NULL")):
             for row_id, owner_id, value in db.execute(f"SELECT {key}, {owner}, {column} FROM {table}").fetchall():
                 if value is not None:
-                    plain = cipher.open(value, cell(table, column, row_id, owner_id).bound)
+                    plain = cipher.open(value, cell(table, column, row_id, owner_id))
                     db.execute(f"UPDATE {table} SET {column} = %s WHERE {key} = %s",
                                (cipher.seal(plain, f"{table}.{column}"), row_id))
         for kind in (SAMPLES, NEGATIVES):
             for chip_id, model_id, owner_id, value in db.execute(
                     f"SELECT e.{kind.key}, e.model_id, s.person_id, e.vector FROM {kind.vectors} e "
                     f"JOIN {kind.table} s ON s.id = e.{kind.key}").fetchall():
-                plain = cipher.open(value, kind.vector_cell(chip_id, model_id, owner_id).bound)
+                plain = cipher.open(value, kind.vector_cell(chip_id, model_id, owner_id))
                 db.execute(f"UPDATE {kind.vectors} SET vector = %s WHERE {kind.key} = %s AND model_id = %s",
                            (cipher.seal(plain, f"{kind.vectors}.vector"), chip_id, model_id))
         db.execute("ALTER TABLE history ENABLE TRIGGER history_is_append_only")
@@ -394,9 +399,31 @@ def test_a_shared_gallery_of_schema_4_is_resealed_in_its_first_write(database, c
     with psycopg.connect(database) as db:
         assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
         (name,) = db.execute("SELECT name FROM people ORDER BY id LIMIT 1").fetchone()
-        with pytest.raises(Exception):
+        from core.storage.crypto import SealBroken
+
+        with pytest.raises(SealBroken):
             _field_cipher(db, passphrase).open(name, "people.name")  # the column-only seal is gone
     with PostgresGallery(database, passphrase=passphrase) as gallery:
         assert [(p.name, p.samples, p.note) for p in gallery.people()] == [("Ana", 1, "first"), ("Bob", 1, "")]
         assert [info.source for info in gallery.negatives("Ana")] == ["live"]
         assert len(gallery.sample_vectors(MODEL)) == 2 and gallery.history()[1] is None
+
+
+def test_a_server_that_refuses_is_exit_1_and_one_unreachable_exit_2(database, server, capsys):
+    """A broken server (here: a role without rights on the gallery's tables) is the server's
+    failure, exit 1; a server that cannot be reached is the address's, exit 2 (both one line)."""
+    import psycopg
+
+    with PostgresGallery(database) as gallery:
+        gallery.record("export", "", "made")
+    with psycopg.connect(server.url("postgres"), autocommit=True) as db:
+        db.execute("DROP ROLE IF EXISTS visitor")
+        db.execute("CREATE ROLE visitor LOGIN")
+    visitor = database.replace("postgresql://postgres@", "postgresql://visitor@")
+    assert main(["people", "--gallery", visitor]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the gallery: the server refused (permission denied for table" in err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    unreachable = database.replace(f":{server.port}/", ":9/")
+    assert main(["people", "--gallery", unreachable]) == 2
+    assert "cannot reach the gallery's server" in capsys.readouterr().err

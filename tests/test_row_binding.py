@@ -15,38 +15,27 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from gallery_data import run_oneshot
 
-from core.cli import main
 from core.errors import GalleryError
 from core.storage import history as history_module
 from core.storage.crypto import FieldCipher, PassphraseParameters, unwrap_key
 from core.storage.repository import Gallery
 from core.storage.schema import SEALED_COLUMNS
 from core.storage.sealing import read_protection
-from core.vision.imaging import load_image
 
 LEGACY = Path(__file__).parent / "data" / "schema4-passphrase.db"
 LEGACY_PASSPHRASE = "old gallery passphrase"
 
 
-@pytest.fixture(scope="module")
-def faces(pipeline, people):
-    """(chip, embedding) of two Obama photos and one Biden photo."""
-    def face(photo):
-        result = pipeline.analyse(load_image(photo))[0]
-        return result.chip, result.embedding
-
-    return {"obama": [face(photo) for photo in people["barack_obama"][:2]], "biden": face(people["joe_biden"][0])}
-
-
 @pytest.fixture
-def gallery_file(tmp_path, faces, pipeline) -> Path:
+def gallery_file(tmp_path, two_people_faces, pipeline) -> Path:
     """Person 1 Obama (sample 1), person 2 Biden (sample 2), person 3 Obama's double (sample 3), encrypted."""
     path = tmp_path / "g.db"
     model = pipeline.embedder.spec.id
     with Gallery(path) as gallery:
-        gallery.enroll("Obama", *faces["obama"][0], model, 0.9, "obama.jpg")
-        gallery.enroll("Biden", *faces["biden"], model, 0.9, "biden.jpg", note="vice president")
+        gallery.enroll("Obama", *two_people_faces["obama"][0], model, 0.9, "obama.jpg")
+        gallery.enroll("Biden", *two_people_faces["biden"], model, 0.9, "biden.jpg", note="vice president")
     return path
 
 
@@ -62,26 +51,20 @@ def swap(path: Path, table: str, column: str, first: int, second: int, key: str 
     db.close()
 
 
-def oneshot(capsys, *args) -> tuple[int, str, str]:
-    code = main([args[0], "--gallery", str(args[1]), *map(str, args[2:])])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_swapped_vectors_name_nobody(gallery_file, people, capsys):
     """The issue's attack: Biden's row holds Obama's vector; Obama's photo must not be "Biden"."""
     swap(gallery_file, "embeddings", "vector", 1, 2, key="sample_id")
-    code, out, err = oneshot(capsys, "identify", gallery_file, people["barack_obama"][0])
+    code, out, err = run_oneshot(capsys, "identify", gallery_file, people["barack_obama"][0])
     assert "Biden" not in out and "Obama" not in out  # both vectors fail: nobody is named
     assert code == 0 and "skipped 2 damaged gallery entries" in err, err
 
 
 def test_swapped_names_are_two_damaged_entries(gallery_file, people, capsys):
     swap(gallery_file, "people", "name", 1, 2)
-    code, out, err = oneshot(capsys, "people", gallery_file)
+    code, out, err = run_oneshot(capsys, "people", gallery_file)
     assert "damaged entry #1" in out and "damaged entry #2" in out
     assert "Obama" not in out and "Biden" not in out
-    code, out, err = oneshot(capsys, "identify", gallery_file, people["joe_biden"][0])
+    code, out, err = run_oneshot(capsys, "identify", gallery_file, people["joe_biden"][0])
     assert "Biden" not in out and "Obama" not in out
 
 
@@ -91,7 +74,7 @@ def test_a_sample_moved_to_another_person_is_not_theirs(gallery_file, people, ca
     db.execute("DELETE FROM people WHERE id = 1")
     db.commit()
     db.close()
-    code, out, err = oneshot(capsys, "identify", gallery_file, people["barack_obama"][0])
+    code, out, err = run_oneshot(capsys, "identify", gallery_file, people["barack_obama"][0])
     assert "Biden" not in out
     with Gallery(gallery_file) as gallery:
         damaged = []
@@ -99,19 +82,19 @@ def test_a_sample_moved_to_another_person_is_not_theirs(gallery_file, people, ca
         assert [entry.id for entry in damaged] == [1]
 
 
-def test_a_lookup_key_moved_to_another_row_reaches_nobody(gallery_file, faces, pipeline):
+def test_a_lookup_key_moved_to_another_row_reaches_nobody(gallery_file, two_people_faces, pipeline):
     swap(gallery_file, "people", "name_key", 1, 2)
     with Gallery(gallery_file) as gallery:
         with pytest.raises(GalleryError, match="the lookup key of person #2 is not their name's"):
-            gallery.enroll("Obama", *faces["obama"][1], pipeline.embedder.spec.id, 0.9, "x", add_to_existing=True)
+            gallery.enroll("Obama", *two_people_faces["obama"][1], pipeline.embedder.spec.id, 0.9, "x", add_to_existing=True)
     with Gallery(gallery_file) as gallery:  # nothing was added to Biden
         assert [info.source for info in gallery.person_samples("Biden")] == ["biden.jpg"]
 
 
-def test_a_value_copied_to_another_row_of_the_same_person_fails(gallery_file, faces, pipeline):
+def test_a_value_copied_to_another_row_of_the_same_person_fails(gallery_file, two_people_faces, pipeline):
     model = pipeline.embedder.spec.id
     with Gallery(gallery_file) as gallery:
-        gallery.enroll("Obama", *faces["obama"][1], model, 0.9, "second.jpg", add_to_existing=True)
+        gallery.enroll("Obama", *two_people_faces["obama"][1], model, 0.9, "second.jpg", add_to_existing=True)
     db = sqlite3.connect(gallery_file)
     first = db.execute("SELECT vector FROM embeddings WHERE sample_id = 1").fetchone()[0]
     db.execute("UPDATE embeddings SET vector = ? WHERE sample_id = 3", (first,))  # a replayed vector
@@ -155,11 +138,11 @@ def test_the_first_write_reseals_every_value_to_its_row(tmp_path, pipeline, peop
             assert _legacy_openable(path, table, columns[0]) == 0, table
     swap(path, "embeddings", "vector", 1, 3, key="sample_id")  # Obama's first and Biden's
     monkeypatch.setenv("ONESHOT_PASSPHRASE", LEGACY_PASSPHRASE)
-    code, out, err = oneshot(capsys, "identify", path, people["barack_obama"][0])
+    code, out, err = run_oneshot(capsys, "identify", path, people["barack_obama"][0])
     assert "Biden" not in out and "skipped 2 damaged gallery entries" in err
 
 
-def test_a_migration_that_fails_leaves_the_previous_schema(tmp_path, faces, pipeline, monkeypatch):
+def test_a_migration_that_fails_leaves_the_previous_schema(tmp_path, two_people_faces, pipeline, monkeypatch):
     path = legacy_copy(tmp_path)
     with Gallery(path, passphrase=LEGACY_PASSPHRASE) as gallery:
         digest = gallery.content_digest()
@@ -169,7 +152,7 @@ def test_a_migration_that_fails_leaves_the_previous_schema(tmp_path, faces, pipe
 
         monkeypatch.setattr(history_module.HistoryBook, "record", killed)
         with pytest.raises(KeyboardInterrupt):
-            gallery.enroll("Ana", *faces["obama"][1], pipeline.embedder.spec.id, 0.9, "x")
+            gallery.enroll("Ana", *two_people_faces["obama"][1], pipeline.embedder.spec.id, 0.9, "x")
     monkeypatch.undo()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
     with Gallery(path, passphrase=LEGACY_PASSPHRASE) as gallery:

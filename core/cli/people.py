@@ -209,9 +209,10 @@ def run_samples(args) -> int:
 
     with _open_for_reading(args) as gallery:
         person = gallery.person(args.name)
-        samples = gallery.person_samples(args.name)
+        damaged, damaged_negatives = [], []
+        samples = gallery.person_samples(args.name, damaged)
         distances = gallery.sample_distances(args.name, active_embedder().id)
-        negatives = gallery.negatives(args.name)
+        negatives = gallery.negatives(args.name, damaged_negatives)
 
     def distance(sample_id):
         d = distances.get(sample_id)
@@ -221,7 +222,9 @@ def run_samples(args) -> int:
         print(json.dumps({"name": person.name, "note": person.note,
                           "samples": [{"id": s.id, "source": s.source, "created": s.created, "quality": s.quality,
                                        "distance": distance(s.id)} for s in samples],
-                          "negatives": [{"id": n.id, "source": n.source, "created": n.created} for n in negatives]}))
+                          "negatives": [{"id": n.id, "source": n.source, "created": n.created} for n in negatives],
+                          "damaged_samples": [{"id": d.id, "reason": d.reason} for d in damaged],
+                          "damaged_negatives": [{"id": d.id, "reason": d.reason} for d in damaged_negatives]}))
         return 0
     print(f"{_name(person.name)}: {len(samples)} sample{'s' if len(samples) != 1 else ''}, "
           f"{len(negatives)} negative{'s' if len(negatives) != 1 else ''}")
@@ -231,6 +234,10 @@ def run_samples(args) -> int:
         print(f"  sample {s.id}\t{_name(s.source)}\t{_name(s.created)}\tquality {s.quality:.2f}\t{nearest}")
     for n in negatives:
         print(f"  negative {n.id}\t{_name(n.source)}\t{_name(n.created)}\tnot {_name(person.name)}")
+    for kind, entries, command in (("sample", damaged, "remove-sample"), ("negative", damaged_negatives,
+                                                                           "remove-negative")):
+        for entry in entries:
+            print(f"  damaged {kind} {entry.id}\t{_name(entry.reason)}\t`oneshot {command} {entry.id}` removes it")
     return 0
 
 

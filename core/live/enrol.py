@@ -16,7 +16,7 @@ import numpy as np
 
 from ..vision.condition import CLEAR, FaceCondition
 from ..vision.detect import Face
-from ..errors import AlreadyEnrolledError, InputError, MaskedSampleError, NotLiveError, NotThisPersonError
+from ..errors import AlreadyEnrolledError, MaskedSampleError, NotLiveError, NotThisPersonError
 from ..storage.repository import Gallery
 from ..storage.store import Person
 from ..storage.names import name_key

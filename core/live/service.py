@@ -503,9 +503,10 @@ class RecognitionService:
         """Enrol the face ``track_id`` as the new person ``name``, through the quality and duplicate gates."""
         return self.commit_enrolment(name, self._good_face(track_id), force=force)
 
-    def person_samples(self, name: str) -> list[SampleInfo]:
-        """Every sample of ``name`` with its chip, source, date and quality, oldest first."""
-        return self._gallery.person_samples(name)
+    def person_samples(self, name: str, damaged: list | None = None) -> list[SampleInfo]:
+        """Every sample of ``name`` with its chip, source, date and quality, oldest first; with a
+        ``damaged`` list, the samples that fail to open go there instead of refusing the read."""
+        return self._gallery.person_samples(name, damaged)
 
     def sample_distances(self, name: str) -> dict[int, float]:
         """sample id -> its distance to the nearest of ``name``'s other samples (the model in service)."""

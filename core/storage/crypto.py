@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..errors import InputError, WrongPassphraseError
+from ..errors import InputError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

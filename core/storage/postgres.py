@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
-from ..errors import GalleryError, InputError
+from ..errors import GalleryError, InputError, OneShotError, ServerError
 from ..redact import redact
 from .repository import Gallery
 from .schema import ID_TABLES, SCHEMA_VERSION
@@ -184,12 +184,12 @@ class PostgresDatabase:
                         first_rows(self, self.shown)
                 finally:
                     self._bound = None
-        except GalleryError:
+        except OneShotError:
             raise
         except Exception as exc:
             if not _is_database_error(exc):
                 raise
-            raise GalleryError(f"{self.shown}: cannot create the gallery ({_reason(exc)})") from None
+            raise self._failure(exc, "cannot create the gallery") from None
         self.created = True
         log.info("%s: new shared gallery created", self.shown)
         return True
@@ -294,12 +294,11 @@ class PostgresDatabase:
                             connection.execute(f"NOTIFY {CHANNEL}")
                     finally:
                         self._bound = None
-            except (GalleryError, InputError):
+            except OneShotError:
                 raise
             except Exception as exc:
                 if _is_database_error(exc):
-                    raise GalleryError(f"{self.shown}: the change was not made ({_reason(exc)}): nothing was "
-                                       "changed") from None
+                    raise self._failure(exc, "the change was not made", ": nothing was changed") from None
                 raise
             self._counter = max(self._counter, counter)
             self._local_changes += counts
@@ -352,8 +351,18 @@ class PostgresDatabase:
             return f"TLS ({rows[0][1]})"
         return "not encrypted (the server offers no TLS, or the URL says sslmode=disable)"
 
-    def _unreadable(self, exc: BaseException) -> GalleryError:
-        return GalleryError(f"{self.shown}: cannot read the gallery ({_reason(exc)})")
+    def _unreadable(self, exc: BaseException) -> OneShotError:
+        return self._failure(exc, "cannot read the gallery")
+
+    def _failure(self, exc: BaseException, doing: str, after: str = "") -> OneShotError:
+        """A server that cannot be reached (``GalleryError``, exit 2), or one that answered with a
+        failure of its own (``ServerError``, exit 1), in one line."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
+            return GalleryError(f"{self.shown}: {doing} ({_reason(exc)}){after}")
+        return ServerError(f"{self.shown}: {doing}: the server refused ({_reason(exc)}){after}")
 
     def close(self) -> None:
         self._stop.set()

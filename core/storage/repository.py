@@ -487,7 +487,7 @@ class Gallery:
         """Delete a person (by ``name``, or by ``person_id``: the one way to reach a row whose
         name fails to open), every sample and every negative, irrecoverably; return how many
         samples went. Deleting someone must always be possible: see the port's ``deleting``."""
-        return self._db.deleting(lambda: self._forget(name, "", person_id))
+        return self._db.deleting(partial(self._forget, name, "", person_id))
 
     def _forget(self, name: str | None, why: str = "", person_id: int | None = None) -> int:
         with self._write():
@@ -512,29 +512,33 @@ class Gallery:
             raise UnknownPersonError(name)
         return person_id
 
-    def _chip_infos(self, kind: Kind, person_id: int, what: str) -> list[SampleInfo]:
+    def _chip_infos(self, kind: Kind, person_id: int, what: str,
+                    damaged: list[DamagedEntry] | None) -> list[SampleInfo]:
         table = kind.table
         if not self._has_table(table):
             return []
         infos = []
         for chip_id, png, source, created, quality in self._read(self._db.sql.chip_infos[table], (person_id,)):
-            if not isinstance(quality, (int, float)):
-                raise self._damaged(f"{what} {chip_id} is not in the shape the schema promises")
             try:
+                if not isinstance(quality, (int, float)):
+                    raise Damaged(f"{what} {chip_id} is not in the shape the schema promises")
                 png = self._fields.blob(png, cell(table, "chip", chip_id, person_id), f"the chip of {what} {chip_id}")
                 chip = decode_chip(png, what=f"the chip of {what} {chip_id}")
                 infos.append(SampleInfo(chip_id, chip, self._fields.text(source, cell(table, "source", chip_id,
                                                                                        person_id), "a source"),
                                         _text(created, "a date"), float(quality)))
-            except GalleryError as exc:
-                raise GalleryError(f"{self.shown}: {exc}") from None
-            except Damaged as exc:
-                raise self._damaged(f"{exc} in {what} {chip_id}") from None
+            except (GalleryError, Damaged) as exc:  # GalleryError: a chip that does not decode
+                if damaged is None:
+                    raise (self._damaged(f"{exc} in {what} {chip_id}") if isinstance(exc, Damaged)
+                           else GalleryError(f"{self.shown}: {exc}")) from None
+                damaged.append(DamagedEntry(chip_id, 1, str(exc)))
         return infos
 
-    def person_samples(self, name: str) -> list[SampleInfo]:
-        """Every sample of one person, oldest first, with its chip: the person view."""
-        return self._chip_infos(SAMPLES, self._owner(name), "sample")
+    def person_samples(self, name: str, damaged: list[DamagedEntry] | None = None) -> list[SampleInfo]:
+        """Every sample of one person, oldest first, with its chip: the person view. With a
+        ``damaged`` list, a sample that fails to open or decode goes there (its id is what
+        ``remove_sample`` takes) instead of refusing the whole read."""
+        return self._chip_infos(SAMPLES, self._owner(name), "sample", damaged)
 
     def remove_sample(self, sample_id: int) -> Person | DamagedEntry:
         """Delete one sample and its vectors, irrecoverably, whatever in it fails to open; return
@@ -544,7 +548,7 @@ class Gallery:
         face would match nothing and hide behind a name).
         """
         sample_id = int(sample_id)
-        return self._db.deleting(lambda: self._remove_sample(sample_id))
+        return self._db.deleting(partial(self._remove_sample, sample_id))
 
     def _remove_sample(self, sample_id: int) -> Person | DamagedEntry:
         with self._write():
@@ -596,14 +600,15 @@ class Gallery:
             self._book().record("add negative", self._stored_name(person_id), f"negative {negative_id} from {source}")
             return negative_id
 
-    def negatives(self, name: str) -> list[SampleInfo]:
-        """Every negative of one person ("that is not them"), oldest first, with its chip."""
-        return self._chip_infos(NEGATIVES, self._owner(name), "negative")
+    def negatives(self, name: str, damaged: list[DamagedEntry] | None = None) -> list[SampleInfo]:
+        """Every negative of one person ("that is not them"), oldest first, with its chip;
+        ``damaged`` as for ``person_samples``."""
+        return self._chip_infos(NEGATIVES, self._owner(name), "negative", damaged)
 
     def remove_negative(self, negative_id: int) -> Person:
         """Delete one negative and its vectors, irrecoverably; return its person."""
         negative_id = int(negative_id)
-        return self._db.deleting(lambda: self._remove_negative(negative_id))
+        return self._db.deleting(partial(self._remove_negative, negative_id))
 
     def _remove_negative(self, negative_id: int) -> Person:
         with self._write():
@@ -678,7 +683,7 @@ class Gallery:
                 return None
             added = self._grouped_vectors(SAMPLES, model_id, after=known.last_id)
             total = self._db.execute(self._db.sql.vector_count, (model_id,))[0][0]
-        if total != len(known.matrix) + len(added.matrix) + added.skipped:
+        if total != len(known.matrix) + known.skipped + len(added.matrix) + added.skipped:
             return None  # vectors were added to older samples (a re-embedding elsewhere): read everything
         return known.extended(GalleryVectors(added.names, added.owners, added.matrix, added.last_id, mark,
                                              added.masked, added.skipped))
@@ -756,25 +761,20 @@ class Gallery:
         """name -> (first sample's chip, sample count), by name: the gallery manager's icons.
 
         One query, so a gallery of many people opens without one round trip per person. The
-        chip is None only for a person without samples (an import can create one). A person
-        whose name or first chip fails to open is left out (``damaged_people`` lists them).
+        chip is None for a person without samples (an import can create one) or whose first
+        chip fails to open; a person whose name fails is left out (``damaged_people`` lists them).
         """
         thumbnails = {}
         for person_id, stored, count, first_id, png in self._read(self._db.sql.thumbnails):
             name = self._opened_name(person_id, stored)
             if name is None:
                 continue
-            if png is None and count:
-                raise self._damaged(f"the chip of {printable(name)} is missing or too large")
             try:
-                png = self._fields.blob(png, cell("samples", "chip", first_id, person_id),
-                                        f"the chip of {printable(name)}")
-                thumbnails[name] = (decode_chip(png, what=f"the chip of {printable(name)}") if png is not None
-                                    else None, count)
-            except GalleryError as exc:
-                raise GalleryError(f"{self.shown}: {exc}") from None
-            except Damaged as exc:
-                raise self._damaged(str(exc)) from None
+                png = self._fields.blob(png, cell("samples", "chip", first_id, person_id), "a chip")
+                chip = decode_chip(png) if png is not None else None
+            except (GalleryError, Damaged):  # a damaged first chip: no icon (``samples NAME`` names it)
+                chip = None
+            thumbnails[name] = (chip, count)
         return dict(sorted(thumbnails.items(), key=lambda item: name_key(item[0])))
 
     def sample_vectors(self, model_id: str) -> dict[int, np.ndarray]:
@@ -890,6 +890,6 @@ class Gallery:
             raise InputError(f"the retention period must be a positive number of days, not {days!r}")
         forgotten = []
         for name in self.unseen_for(days):
-            self._db.deleting(lambda: self._forget(name, f" (retention: not seen for {days:g} days)"))
+            self._db.deleting(partial(self._forget, name, f" (retention: not seen for {days:g} days)"))
             forgotten.append(name)
         return forgotten

@@ -38,27 +38,20 @@ class Damaged(Exception):
     """A stored value that is not what the schema promises (or fails its authentication check)."""
 
 
-@dataclass(frozen=True)
-class Cell:
-    """Where a sealed value lives, and so what its seal is bound to."""
-
-    table: str
-    column: str
-    row: str  # the row's id (a vector: its chip's id and its model)
-    owner: str  # the person the row belongs to ('' for a history entry)
-
-    @property
-    def bound(self) -> str:
-        return "\x1f".join((self.table, self.column, self.row, self.owner))
-
-    @property
-    def legacy(self) -> str:
-        """What a value sealed before schema 5 is bound to: the column only."""
-        return f"{self.table}.{self.column}"
+# Where a sealed value lives, and so what its seal is bound to: table, column, row (its id; a
+# vector: its chip's id and its model) and the person the row belongs to ('' for a history
+# entry), joined by a unit separator. A string, as made once per value opened.
+Cell = str
 
 
 def cell(table: str, column: str, row, owner=None) -> Cell:
-    return Cell(table, column, str(row), "" if owner is None else str(owner))
+    return f"{table}\x1f{column}\x1f{row}\x1f{'' if owner is None else owner}"
+
+
+def legacy_context(where: Cell) -> str:
+    """What a value sealed before schema 5 is bound to: its column only."""
+    table, column, _ = where.split("\x1f", 2)
+    return f"{table}.{column}"
 
 
 class PlainFields:
@@ -101,7 +94,7 @@ class SealedFields(PlainFields):
         if value is None:
             return None
         data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
-        return self._cipher.seal(data, where.bound)
+        return self._cipher.seal(data, where)
 
     def seal_bytes(self, data: bytes, context: str) -> bytes:
         """A value that lives outside the tables (the history's anchor), bound to ``context``."""
@@ -127,7 +120,7 @@ class SealedFields(PlainFields):
         return self._cipher.index(name_key)
 
     def _open(self, value, where: Cell, what: str) -> bytes:
-        contexts = (where.legacy, where.bound) if self.legacy else (where.bound,)
+        contexts = (legacy_context(where), where) if self.legacy else (where,)
         for context in contexts:  # a gallery being upgraded by another station may hold either
             try:
                 return self._cipher.open(value, context)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..errors import OneShotError, TrainingError
+from ..errors import TrainingError
 
 CHECKPOINT = "checkpoint.pt"
 

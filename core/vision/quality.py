@@ -20,7 +20,7 @@ import numpy as np
 
 from .align import align_face
 from .detect import Face
-from ..errors import FaceChoiceError, FaceCountError, InputError, NoFaceError, QualityError
+from ..errors import FaceChoiceError, FaceCountError, NoFaceError
 
 SHARPNESS_CHIP = 64
 
