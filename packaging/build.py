@@ -87,9 +87,9 @@ def render_icon(target: Path, size: int = 256) -> Path:
     return target
 
 
-def pack_tarball(bundle: Path, out: Path, name: str) -> Path:
+def pack_tarball(bundle: Path, out: Path, name: str, fast: bool = False) -> Path:
     target = out / f"{name}.tar.gz"
-    with tarfile.open(target, "w:gz") as archive:
+    with tarfile.open(target, "w:gz", compresslevel=1 if fast else 9) as archive:
         archive.add(bundle, arcname=name)
     return target
 
@@ -119,7 +119,7 @@ Description: One-shot face recognition on the desktop
 """
 
 
-def pack_deb(bundle: Path, out: Path, release: str, work: Path) -> Path:
+def pack_deb(bundle: Path, out: Path, release: str, work: Path, fast: bool = False) -> Path:
     """/opt/oneshot (the bundle), /usr/bin/oneshot, a desktop entry and the icon."""
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     root = work / "deb-root"
@@ -136,7 +136,8 @@ def pack_deb(bundle: Path, out: Path, release: str, work: Path) -> Path:
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(CONTROL.format(version=release, arch=arch))
     target = out / f"oneshot_{release}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(target)], check=True,
+    compression = ["-Zgzip", "-z1"] if fast else []  # a test build: seconds, not minutes of xz
+    subprocess.run(["dpkg-deb", "--root-owner-group", *compression, "--build", str(root), str(target)], check=True,
                    stdout=subprocess.DEVNULL)
     return target
 
@@ -163,6 +164,8 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="bundle onnxruntime-gpu and its CUDA libraries")
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the installers go")
     parser.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller's scratch folder")
+    parser.add_argument("--fast", action="store_true",
+                        help="compress the Linux packages lightly (a test build: larger files, minutes sooner)")
     args = parser.parse_args()
     release = version()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +176,7 @@ def main() -> None:
     name = f"oneshot-{release}{suffix}-{system.lower()}-{platform.machine()}"
     if system == "Linux":
         print(f"stripped {strip_debug_info(bundle) / 1e6:.0f} MB of debug information")
-        made = [pack_tarball(bundle, args.out, name), pack_deb(bundle, args.out, release, args.work)]
+        made = [pack_tarball(bundle, args.out, name, args.fast), pack_deb(bundle, args.out, release, args.work, args.fast)]
     elif system == "Windows":
         made = [pack_windows(bundle, args.out, release)]
     elif system == "Darwin":

@@ -175,3 +175,30 @@ def two_people_faces(pipeline, people):
         return result.chip, result.embedding
 
     return {"obama": [face(photo) for photo in people["barack_obama"][:2]], "biden": face(people["joe_biden"][0])}
+
+
+class MovableClock:
+    """``core.clock.utc_now`` that stands still until a test moves it on (no sleeping)."""
+
+    def __init__(self) -> None:
+        from datetime import datetime, timezone
+
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> MovableClock:
+    """The gallery's clock, moved on by ``clock.advance(seconds)``."""
+    import core.clock
+
+    moving = MovableClock()
+    monkeypatch.setattr(core.clock, "utc_now", moving)
+    return moving

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 
 import pytest
 
@@ -94,10 +93,10 @@ def test_history_lists_changes_and_flags_an_altered_log(capsys, tmp_path, people
     assert code == 1 and "the history was altered: entry 2" in err
 
 
-def test_prune_forgets_the_unseen_and_needs_a_period(capsys, enrolled, monkeypatch):
+def test_prune_forgets_the_unseen_and_needs_a_period(capsys, enrolled, monkeypatch, clock):
     code, _, err = run(capsys, "gallery", "prune", "--gallery", enrolled)
     assert code == 2 and "no retention period" in err
-    time.sleep(3.2)  # dates are stored to the second
+    clock.advance(3)  # dates are stored to the second
     from core.storage.repository import Gallery
 
     with Gallery(enrolled) as gallery:

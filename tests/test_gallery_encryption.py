@@ -344,11 +344,11 @@ def test_history_holds_no_biometric_data_and_seals_names(tmp_path, faces):
     assert max(len(value) for row in rows for value in row if isinstance(value, bytes)) < 300
 
 
-def test_retention_forgets_only_those_not_seen_within_the_period(tmp_path, faces):
+def test_retention_forgets_only_those_not_seen_within_the_period(tmp_path, faces, clock):
     path = tmp_path / "g.db"
     with Gallery(path) as gallery:
         enrol_all(gallery, faces)
-        time.sleep(3.2)  # dates are stored to the second
+        clock.advance(3)  # dates are stored to the second
         gallery.mark_seen([NAMES[0]])
         period = 1.5 / 86400  # 1.5 seconds, in days
         assert gallery.unseen_for(period) == [NAMES[1], NAMES[2]]

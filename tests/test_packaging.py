@@ -34,7 +34,7 @@ def installers(tmp_path_factory):
     if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is not installed")
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(out),
+    subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--fast", "--out", str(out),
                     "--work", str(tmp_path_factory.mktemp("build"))], check=True, cwd=ROOT)
     return {path.suffix: path for path in out.iterdir() if path.is_file()}
 

@@ -166,16 +166,14 @@ def test_waits_yield_often_enough_to_stop(service, tmp_path):
     assert np.isfinite(service.tau)
 
 
-def test_retention_keeps_who_the_camera_sees_and_forgets_the_unseen(obama_service, pipeline, people, tmp_path):
+def test_retention_keeps_who_the_camera_sees_and_forgets_the_unseen(obama_service, pipeline, people, tmp_path, clock):
     """With a retention period, the live loop notes who it identifies and forgets those not seen."""
-    import time
-
     from core.vision.imaging import load_image
 
     service = obama_service(retention_days=1.5 / 86400)  # 1.5 seconds, in days
     biden = pipeline.analyse(load_image(people["joe_biden"][0]))[0]
     service._gallery.enroll("Biden", biden.chip, biden.embedding, pipeline.embedder.spec.id, 1.0, "test")
-    time.sleep(3.2)  # dates are stored to the second
+    clock.advance(3)  # dates are stored to the second
     folder = write_frames(tmp_path / "obama", people["barack_obama"][1], 3)
     names = [face.name for event in service.live(str(folder), realtime=False, reconnect=False)
              if isinstance(event, Identified) for face in event.faces]

@@ -24,8 +24,8 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from .. import clock
 from .sealing import Damaged, PlainFields, cell
 
 PROGRAM = {"name": "oneshot"}  # set once by the launcher: "oneshot gui", "oneshot forget", ...
@@ -145,7 +145,7 @@ class HistoryBook:
 
     def record(self, action: str, subject: str = "", detail: str = "") -> None:
         """Append one entry inside the caller's transaction."""
-        at, user, program = datetime.now(timezone.utc).isoformat(timespec="seconds"), current_user(), PROGRAM["name"]
+        at, user, program = clock.stamp(), current_user(), PROGRAM["name"]
         rows = self._db.execute(self._db.sql.last_link)
         previous = bytes(rows[0][0]) if rows and isinstance(rows[0][0], (bytes, memoryview)) else GENESIS
         link = chain_digest(previous, at, user, program, action, subject, detail)

@@ -18,7 +18,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 from . import history as _history
 from .history import HistoryBook
 from .chips import checked_vector, decode_chip, encode_chip, pixel_digest
+from .. import clock
 from ..errors import DuplicateNameError, GalleryError, InputError, UnknownPersonError
 from .names import clean_name, name_key, printable, unescape_name
 from .port import NEGATIVES, SAMPLES, Database, FirstRows, Kind
@@ -36,10 +37,6 @@ from .sealing import (Damaged, PassphraseSource, PlainFields, Protection, asked_
 from .store import ON_CONFLICT, DamagedEntry, GalleryVectors, ImportCounts, Person, Progress, SampleInfo, StoredSample
 
 _CLEAR = PlainFields()  # columns that are never sealed: dates, a history entry's user and action
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _text(value, what: str) -> str:
@@ -433,7 +430,7 @@ class Gallery:
         person_id = self._db.insert_id("people")
         self._db.execute(self._db.sql.insert_person, (
             person_id, self._fields.seal(name, cell("people", "name", person_id, person_id)),
-            self._fields.key(name_key(name)), now(),
+            self._fields.key(name_key(name)), clock.stamp(),
             self._fields.seal(str(note), cell("people", "note", person_id, person_id))))
         return person_id
 
@@ -445,7 +442,7 @@ class Gallery:
         png = bytes(chip) if isinstance(chip, (bytes, bytearray, memoryview)) else encode_chip(chip)
         chip_id = self._db.insert_id(table)
         values = (chip_id, person_id, self._fields.seal(png, cell(table, "chip", chip_id, person_id)), float(quality),
-                  self._fields.seal(str(source), cell(table, "source", chip_id, person_id)), now())
+                  self._fields.seal(str(source), cell(table, "source", chip_id, person_id)), clock.stamp())
         if masked:  # only samples have the column; a plain sample leaves it at its default
             self._db.execute(self._db.sql.insert_masked_sample, values)
         else:
@@ -463,7 +460,7 @@ class Gallery:
     def _register_model(self, model_id: str, dimensions: int) -> None:
         rows = self._db.execute(self._db.sql.dimensions, (model_id,))
         if not rows:
-            self._db.execute(self._db.sql.insert_model, (model_id, dimensions, now()))
+            self._db.execute(self._db.sql.insert_model, (model_id, dimensions, clock.stamp()))
         elif rows[0][0] != dimensions:
             raise GalleryError(f"model {printable(model_id)!r} has {rows[0][0]}-d vectors in this gallery, "
                                f"not {dimensions}-d")
@@ -872,7 +869,7 @@ class Gallery:
     def mark_seen(self, names: list[str]) -> None:
         """Note that these people were identified just now (for the retention period). Not a
         change to anyone's data: no history entry, and the matcher's cache stays valid."""
-        when = now()
+        when = clock.stamp()
         with self._write(counts=False):
             for name in names:
                 person_id = self._person_id(name)
@@ -881,7 +878,7 @@ class Gallery:
 
     def unseen_for(self, days: float) -> list[str]:
         """People not identified (nor enrolled) in the last ``days`` days."""
-        cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+        cutoff = (clock.utc_now() - timedelta(days=days)).isoformat(timespec="seconds")
         return [self._name(person_id, name) for person_id, name in self._read(self._db.sql.unseen, (cutoff,))]
 
     def forget_unseen(self, days: float) -> list[str]:

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt creates the application
 
+from camera_frames import WAIT_MS  # noqa: E402
+from pytestqt.qtbot import QtBot  # noqa: E402
+
 from core.settings import Settings  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.workers import running_workers, stop_all  # noqa: E402
@@ -18,6 +21,20 @@ from gui.workers import running_workers, stop_all  # noqa: E402
 def private_settings(tmp_path, monkeypatch):
     """Nothing a test does reaches the user's real settings file."""
     monkeypatch.setenv("ONESHOT_SETTINGS", str(tmp_path / "settings.json"))
+
+
+@pytest.fixture(autouse=True)
+def patient_waits(monkeypatch):
+    """Every ``qtbot`` wait (for a signal, several, a callback or a condition) gets at least
+    ``WAIT_MS``: a test's own shorter timeout was a guess at this machine's speed, and with both
+    cores busy a guess fails a correct program. Waiting ends at the event, so this costs nothing."""
+    for name in ("waitSignal", "waitSignals", "waitCallback", "waitUntil"):
+        wait = getattr(QtBot, name)
+
+        def patient(self, *args, _wait=wait, timeout: int = WAIT_MS, **kwargs):
+            return _wait(self, *args, timeout=max(timeout, WAIT_MS) if timeout else timeout, **kwargs)
+
+        monkeypatch.setattr(QtBot, name, patient)
 
 
 @pytest.fixture(autouse=True)
