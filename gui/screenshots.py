@@ -5,6 +5,9 @@ offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb for native window decor
 a temporary gallery with one photo of each person, a two-person scene played as the
 camera, then the main window, the enrolment dialog and the gallery manager are grabbed; and
 the live view on a printed photo held up ("Photo?") and on a masked face ("Unknown (masked)").
+Then every window and dialog is grabbed on an 800x600 and a 1920x1080 screen (the window
+filling the screen, each dialog at its own size but never larger than the screen) into
+``review/``: the review of how each one looks small and large.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSize, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.bench import letterbox  # noqa: E402
@@ -116,6 +119,28 @@ def live_view_shots(work: Path, data: Path, out: Path) -> None:
     window.close()
 
 
+SCREENS = ((800, 600), (1920, 1080))
+
+
+def review_dialogs(window: MainWindow, photo: Path, out: Path) -> None:
+    """Every window and dialog on each of ``SCREENS``, as ``review/NAME-WxH.png``."""
+    folder = out / "review"
+    folder.mkdir(parents=True, exist_ok=True)
+    opened = {"settings": window.open_settings, "gallery-manager": window.open_gallery,
+              "history": window.open_history, "training-wizard": window.open_training,
+              "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}
+    for width, height in SCREENS:
+        window.resize(width, height)
+        pause(300)
+        window.grab().save(str(folder / f"main-window-{width}x{height}.png"))
+        for name, open_dialog in opened.items():
+            dialog = open_dialog()
+            dialog.resize(dialog.sizeHint().boundedTo(QSize(width, height)).expandedTo(dialog.minimumSize()))
+            pause(500)
+            dialog.grab().save(str(folder / f"{name}-{width}x{height}.png"))
+            dialog.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -171,6 +196,7 @@ def main() -> None:
     person.grab().save(str(args.out / "person-view.png"))
     person.reject()
     manager.reject()
+    review_dialogs(window, args.data / "people" / "kit_harington" / "2.jpg", args.out)
     window.close()
     print(f"screenshots written to {args.out}")
 
