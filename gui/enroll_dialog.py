@@ -39,6 +39,7 @@ from core.errors import NotThisPersonError
 from core.errors import InputError
 from core.storage.names import clean_name, name_key
 from core.live.match import Match
+from core.vision.embed import distance
 from core.vision.quality import STRAIGHT, turned
 
 from .imageconv import rgb_to_qimage
@@ -53,6 +54,9 @@ MESSAGE_MS = 8000  # how long the status bar shows the confirmation
 VIEW_PROMPTS = ("Look straight into the camera", "Turn your head a little to one side",
                 "Now a little to the other side")
 VIEW_CHIP = 56  # pixels, the captured views shown while guiding
+IDLE_TEXT = "Hold still to capture"
+OTHER_PERSON = ("This is not the person of the first view: ask them to step back in front of the camera, "
+                "or start again")
 
 
 def samples_text(count: int) -> str:
@@ -176,32 +180,52 @@ class EnrollDialog(QDialog):
         self.countdown = QProgressBar()
         self.countdown.setRange(0, AUTO_CAPTURE_FRAMES)
         self.countdown.setValue(0)
-        self.countdown.setFormat("Hold still to capture")
+        self.countdown.setFormat(IDLE_TEXT)
+        # wide enough for its longest text on one line: a narrow bar wraps "Capturing in 1…"
+        metrics = self.countdown.fontMetrics()
+        self.countdown.setMinimumWidth(max(metrics.horizontalAdvance(text) for text in (
+            IDLE_TEXT, f"Capturing in {AUTO_CAPTURE_FRAMES}…")) + 4 * metrics.averageCharWidth())
         self.guided = QCheckBox(f"Guided: {len(VIEW_PROMPTS)} views")
         self.guided.setToolTip("Straight, a little to one side, a little to the other: three samples that "
                                "recognise the person from more angles")
         self.guided.toggled.connect(self._guided_toggled)
         self.view_prompt = QLabel()
+        self.view_prompt.setWordWrap(True)
         self.view_progress = QProgressBar()
         self.view_progress.setRange(0, len(VIEW_PROMPTS))
         self.view_progress.setFormat(f"%v of {len(VIEW_PROMPTS)} views")
         self.view_chips = [QLabel() for _ in VIEW_PROMPTS]
         guide_row = QHBoxLayout()
-        guide_row.addWidget(self.view_prompt, 1)
+        guide_row.addStretch(1)
         for chip in self.view_chips:
             chip.setFixedSize(VIEW_CHIP, VIEW_CHIP)
             chip.setFrameShape(QLabel.Shape.Box)
             guide_row.addWidget(chip)
         guide_row.addWidget(self.view_progress)
+        self.capture_view = QPushButton("Capture this view")
+        self.capture_view.setToolTip("For someone who cannot turn their head: takes the view as it is, "
+                                     "without waiting for the turn asked for")
+        self.start_again = QPushButton("Start again")
+        self.start_again.setToolTip("Forget the views captured so far")
+        for button, slot in ((self.capture_view, lambda: self._capture(None)), (self.start_again, self._retake)):
+            button.setAutoDefault(False)
+            button.setEnabled(False)
+            button.clicked.connect(slot)
+        guide_buttons = QVBoxLayout()
+        guide_buttons.addWidget(self.capture_view)
+        guide_buttons.addWidget(self.start_again)
+        guide_row.addLayout(guide_buttons)
         self.guide_panel = QWidget()
-        self.guide_panel.setLayout(guide_row)
+        guide = QVBoxLayout(self.guide_panel)
+        guide.addWidget(self.view_prompt)  # on its own line: a refusal there takes two
+        guide.addLayout(guide_row)
         self.guide_panel.hide()
         self.capture = QPushButton("Capture")
         self.capture.setShortcut(QKeySequence(Qt.Key.Key_Space))
         self.capture.setToolTip("Takes the best of a short burst of good frames (Space)")
         self.capture.setEnabled(False)
         self.capture.setAutoDefault(False)  # Space captures; Enter is for Enroll
-        self.capture.clicked.connect(self._capture)
+        self.capture.clicked.connect(lambda: self._capture(self.view_pose()))
         row = QHBoxLayout()
         row.addWidget(self.auto_capture)
         row.addWidget(self.guided)
@@ -296,10 +320,11 @@ class EnrollDialog(QDialog):
             return
         self.good_run = self.good_run + 1 if ready else 0
         self.capture.setEnabled(ready)
+        self.capture_view.setEnabled(good)
         automatic = self.auto_capture.isChecked()
         self.countdown.setValue(min(self.good_run, AUTO_CAPTURE_FRAMES))
         self.countdown.setFormat(f"Capturing in {AUTO_CAPTURE_FRAMES - self.good_run}…" if self.good_run
-                                 else "Hold still to capture")
+                                 else IDLE_TEXT)
         if ready:
             self.hints.setText("Good: hold still" if automatic else "Good: press Capture")
         elif good:
@@ -307,7 +332,7 @@ class EnrollDialog(QDialog):
         else:
             self.hints.setText(" · ".join(h.capitalize() for h in view.hints))
         if automatic and self.good_run >= AUTO_CAPTURE_FRAMES:
-            self._capture()
+            self._capture(pose)
 
     def _auto_toggled(self, on: bool) -> None:
         self.countdown.setVisible(on)
@@ -338,26 +363,30 @@ class EnrollDialog(QDialog):
                 VIEW_CHIP, VIEW_CHIP, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
                 if n < len(self.views) else QPixmap())
         self.guided.setEnabled(not self.views)  # switching mode halfway would mix the two
+        self.start_again.setEnabled(bool(self.views))
         self.good_run = 0
 
-    def _capture(self) -> None:
+    def _capture(self, pose) -> None:
+        """The best of a burst of good frames turned as ``pose`` asks (None: as they come)."""
         self.capturing = True
-        self.capture.setEnabled(False)
+        for button in (self.capture, self.capture_view):
+            button.setEnabled(False)
         self.countdown.setValue(AUTO_CAPTURE_FRAMES)
         self.countdown.setFormat("Capturing…")
         self.hints.setText("Hold still…")
         self.status.setText("Capturing the best of a short burst…")
-        self.controller.capture_burst(self.view_pose())
+        self.controller.capture_burst(pose)
 
     def _end_capture(self) -> None:
         self.capturing = False
         self.good_run = 0
         self.countdown.setValue(0)
-        self.countdown.setFormat("Hold still to capture")
+        self.countdown.setFormat(IDLE_TEXT)
 
     def _camera_lost(self, message: str) -> None:
         self.preview.show_message(f"{message}\nWaiting for the camera…")
-        self.capture.setEnabled(False)
+        for button in (self.capture, self.capture_view):
+            button.setEnabled(False)
         self.good_run = 0
 
     # -- a group photo -------------------------------------------------------------------------
@@ -391,6 +420,10 @@ class EnrollDialog(QDialog):
         if self.capturing:
             self._end_capture()
         if self.guided.isChecked() and not self.from_photo:
+            if not self._same_person(report.candidate):
+                self.view_prompt.setText(OTHER_PERSON)  # stays until a view is taken or they start again
+                self.status.setText("View not stored")
+                return
             self.views.append(report.candidate)
             self.first_view = self.first_view or report
             self._show_views()
@@ -409,6 +442,12 @@ class EnrollDialog(QDialog):
         self.pages.setCurrentIndex(CONFIRM)
         self.name.setFocus()
         self._show_gates()
+
+    def _same_person(self, candidate) -> bool:
+        """A later guided view must show the face of the first one (closer than tau), or views would mix people."""
+        if not self.views:
+            return True
+        return distance(candidate.embedding, self.views[0].embedding) < self.controller.service.tau
 
     def _show_gates(self) -> None:
         """The warning and the choices that go with the candidate and the name typed."""

@@ -43,6 +43,8 @@ CHIP_SIZE = 96
 LARGE_SIZE = 450  # a sample opened by double-click: three times the stored 150 px chip
 ID_ROLE = Qt.ItemDataRole.UserRole
 GREEN = confidence_colour(0.0, 1.0)
+TITLE_BAR_BUTTONS = 150  # pixels a title bar's icon and buttons take beside the title
+TITLE_PART = 220  # pixels at most of a name or source in a title: longer ones end in "…"
 
 
 def shown_date(created: str) -> str:
@@ -61,6 +63,19 @@ def sample_text(info, distance: float | None, tau: float) -> str:
         flag = "  (unlike the others)" if distance >= tau else ""
         lines.append(f"distance {distance:.2f}{flag}")
     return "\n".join(lines)
+
+
+def short(widget: QWidget, text: str) -> str:
+    """``text`` cut to TITLE_PART pixels, for a title."""
+    return widget.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, TITLE_PART)
+
+
+def set_title(dialog: QDialog, title: str, across: QWidget) -> None:
+    """Title ``dialog`` and keep it at least wide enough to show the title whole (``across``: a widget
+    spanning the dialog); a window manager cuts a title too long for its window in the middle."""
+    dialog.setWindowTitle(title)
+    across.setMinimumWidth(max(across.minimumWidth(),
+                               dialog.fontMetrics().horizontalAdvance(title) + TITLE_BAR_BUTTONS))
 
 
 def chip_list() -> QListWidget:
@@ -90,7 +105,6 @@ class PersonDialog(QDialog):
         self.samples: list = []  # SampleInfo, as shown
         self.distances: dict[int, float] = {}
         self.negatives: list = []
-        self.setWindowTitle(f"{name}: samples")
         self.resize(720, 560)
 
         self.samples_list = chip_list()
@@ -102,8 +116,11 @@ class PersonDialog(QDialog):
         self.negatives_list.itemDoubleClicked.connect(lambda item: self.open_sample(item.data(ID_ROLE), True))
         self.samples_label = QLabel("Reading the samples…")
         self.negatives_label = QLabel("Not this person")
+        for label in (self.samples_label, self.negatives_label):
+            label.setWordWrap(True)  # a long name must not widen the dialog past the screen
         self.status = QLabel()
         self.status.setWordWrap(True)
+        set_title(self, f"{short(self, name)}: samples", self.samples_list)
 
         self.remove_button = self._button("Remove sample…", "Delete the selected sample, irrecoverably",
                                           self.remove_selected_sample)
@@ -223,11 +240,11 @@ class PersonDialog(QDialog):
         if info is None:
             return None
         dialog = QDialog(self)
-        dialog.setWindowTitle(f"{'Not ' if negative else ''}{self.name}: {info.source}")
         picture = QLabel()
         picture.setPixmap(QPixmap.fromImage(rgb_to_qimage(info.chip)).scaled(
             LARGE_SIZE, LARGE_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         text = QLabel(sample_text(info, None if negative else self.distances.get(info.id), self.tau))
+        set_title(dialog, f"{'Not ' if negative else ''}{short(self, self.name)}: {short(self, info.source)}", text)
         layout = QVBoxLayout(dialog)
         layout.addWidget(picture)
         layout.addWidget(text)

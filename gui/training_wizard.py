@@ -1,8 +1,9 @@
 """The training wizard: data -> settings -> training -> evaluation -> activation.
 
 Reading faces and training run on workers (``gui.workers``); the pages only show what those
-report, so the window stays responsive and Cancel is honoured within one training step. A
-cancelled run keeps its checkpoint: starting again with the same data and settings resumes it.
+report, so the window stays responsive and Cancel is honoured within one batch, in any phase up
+to registering the model: a cancelled run registers and activates nothing, and keeps its
+checkpoint, so starting again with the same data and settings resumes it.
 Nothing changes in the running app until the last page's "Use this model now" is accepted, and
 that box is ticked in advance only when the run's verdict says the new model is measurably
 better where it was trained to help and no condition (clean, masked, the trained shift) got
@@ -81,12 +82,16 @@ def condition_words(name: str) -> str:
     return "clean faces" if name == "clean" else f"{SHIFT_WORDS.get(name, name)} faces"
 
 
+def _note(text: str) -> QLabel:
+    """Help text in the palette's own text colour: a paler grey fell below a readable contrast."""
+    note = QLabel(text)
+    note.setWordWrap(True)
+    return note
+
+
 def _explained(form: QFormLayout, label: str, widget: QWidget, help_text: str) -> None:
     form.addRow(label, widget)
-    note = QLabel(help_text)
-    note.setWordWrap(True)
-    note.setStyleSheet("color: palette(mid);")
-    form.addRow(note)
+    form.addRow(_note(help_text))
     widget.setToolTip(help_text)
 
 
@@ -244,10 +249,7 @@ class SettingsPage(QWizardPage):
             self.presets[label] = box
             boxes.addWidget(box)
         presets.addLayout(boxes)
-        note = QLabel(HELP["presets"])
-        note.setWordWrap(True)
-        note.setStyleSheet("color: palette(mid);")
-        presets.addWidget(note)
+        presets.addWidget(_note(HELP["presets"]))
         self.measured = QLabel("")
         self.measured.setWordWrap(True)
         presets.addWidget(self.measured)
@@ -370,7 +372,7 @@ class TrainPage(QWizardPage):
         if self.job is not None and self.job.is_running():
             self.job.cancel()
             self.cancel_button.setEnabled(False)
-            self.phase.setText("Cancelling after this step…")
+            self.phase.setText("Cancelling: stopping after the current batch…")
 
     def _progress(self, item) -> None:
         kind, value = item
@@ -403,8 +405,10 @@ class TrainPage(QWizardPage):
         self.outcome = outcome
         self.cancel_button.setEnabled(False)
         if outcome.model is None:
-            self.phase.setText(f"Cancelled. The checkpoint in {outcome.run_dir} is kept: go back and press Next "
-                               "with the same data and settings to resume.")
+            kept = (f" The checkpoint in {outcome.run_dir} is kept: go back and press Next with the same data and "
+                    "settings to resume." if outcome.details["checkpoint_kept"] else "")
+            self.phase.setText(f"<b>Training was cancelled.</b> Nothing was changed: no model was saved, and "
+                               f"{outcome.details['parent']} stays in service.{kept}")
         else:
             self.phase.setText(f"Done ({outcome.state.stop_reason}); best epoch {outcome.state.best_epoch}. "
                                f"Saved as {outcome.model.id}.")
@@ -609,7 +613,7 @@ class TrainingWizard(QWizard):
         for job in (self.train_page.job, self.data_page.job):
             if job is not None and job.is_running():
                 job.cancel()
-                job.wait(None)  # training ends within one step; cutting it short would lose the checkpoint
+                job.wait(None)  # training ends within one batch; cutting it short would lose the checkpoint
 
     def reject(self) -> None:
         """Closing mid-training cancels it (the checkpoint is written) before the window goes."""

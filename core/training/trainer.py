@@ -2,8 +2,9 @@
 
 One step is the same for every loss: ``loss(embeddings, labels, miner(embeddings, labels))``,
 with the miner and loss the config names (``losses.objective``). A run lives in its own
-folder. After every epoch, and when the user cancels or presses Ctrl-C, the whole state is
-written to ``checkpoint.pt`` (``checkpoint``), so closing the app or killing the process
+folder. After every epoch, and when the user cancels (asked before every batch, so a cancel
+waits for one batch at most) or presses Ctrl-C, the whole state is written to
+``checkpoint.pt`` (``checkpoint``), so closing the app or killing the process
 loses at most one epoch, and a resumed run continues from the exact step it stopped at (the
 sampler replays epoch e identically). Early stopping watches the AUC of monitor people the
 network never trains on, and the best weights, not the last, are what the run returns.
@@ -177,6 +178,8 @@ class Trainer:
     def run(self) -> TrainState:
         """Train until the last epoch, early stop or ``should_stop``; the best weights end in ``net``."""
         state = self.state
+        if self._cancelled():
+            return state
         if state.global_step == 0 and state.epoch == 0:
             self._watch(epoch=0, loss=float("nan"))  # the starting weights are the first candidate
         started, steps_done = time.perf_counter(), 0
@@ -185,9 +188,7 @@ class Trainer:
                 batches = self.sampler.epoch(state.epoch)
                 losses = []
                 while state.step_in_epoch < len(batches):
-                    if self.should_stop():
-                        state.stop_reason = "cancelled"
-                        self.save_checkpoint()
+                    if self._cancelled():
                         return state
                     report = self._step(batches[state.step_in_epoch])
                     state.step_in_epoch += 1
@@ -199,6 +200,8 @@ class Trainer:
                                             self.schedule.get_last_lr()[0],
                                             steps_done * self.sampler.batch_size / elapsed,
                                             elapsed / steps_done * (self.total_steps - state.global_step)))
+                if self._cancelled():  # before the monitor evaluation; a resume picks it up here
+                    return state
                 state.epoch += 1
                 state.step_in_epoch = 0
                 self._watch(state.epoch, float(np.mean(losses)) if losses else float("nan"))
@@ -219,6 +222,14 @@ class Trainer:
         self.save_checkpoint()
         self.restore_best()
         return state
+
+    def _cancelled(self) -> bool:
+        """The cancel point between batches: once asked to stop, save the state for a resume."""
+        if not self.should_stop():
+            return False
+        self.state.stop_reason = "cancelled"
+        self.save_checkpoint()
+        return True
 
     def restore_best(self) -> None:
         if self.state.best_weights is not None:

@@ -12,6 +12,10 @@ fine-tune can undo what the app relies on for masked faces; and seen under the s
 trains for (low resolution, grey), when it trains for one. Each comparison gets a bootstrap
 verdict, so the report says whether the gain is larger than what resampling the held-out
 pairs gives, and names every condition that got worse.
+
+Cancel (``Callbacks.should_stop``) is honoured at every phase, between batches of training and
+between chunks of embedding, up to the moment of registering: a cancelled run registers and
+activates nothing; only its checkpoint is kept for a resume.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ from .data import ChipSet, split_by_identity
 from .export import export_onnx, parity
 from .network import OnnxEmbeddingNet
 from .shifts import shifted_chips
-from .trainer import EpochReport, StepReport, Trainer, TrainState, pick_device
+from .trainer import CHECKPOINT, EpochReport, StepReport, Trainer, TrainState, pick_device
 
 MONITOR_SHARE = 0.2
 MIN_PEOPLE_FOR_MONITOR = 8  # below this, every training person is needed to train
 PARITY_CHIPS = 32
+EMBED_CHUNK = 64  # chips embedded between two cancel points
+MODEL_FILE = "model.onnx"  # the exported model in the run folder, until it is registered
 SHIFT_WORDS = {"mask": "with masks painted on", "lowres": "at low resolution", "grey": "in grey"}
 CONDITION_WORDS = {"clean": "clean faces", "mask": "masked faces", "lowres": "low-res faces", "grey": "grey faces"}
 # held-out people with two or more images that a tau per condition needs: with fewer, a
@@ -59,6 +65,20 @@ class Callbacks:
     step: Callable[[StepReport], None] = lambda report: None
     epoch: Callable[[EpochReport], None] = lambda report: None
     should_stop: Callable[[], bool] = lambda: False
+
+    def check(self) -> None:
+        """A cancel point: raise ``Cancelled`` once the user has asked to stop."""
+        if self.should_stop():
+            raise Cancelled
+
+    def enter(self, text: str) -> None:
+        """Start a phase; its start is a cancel point too."""
+        self.check()
+        self.phase(text)
+
+
+class Cancelled(Exception):
+    """The user cancelled; ``fine_tune`` turns it into an outcome without a model."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +99,8 @@ class Shifted:
 
 @dataclass(frozen=True, eq=False)
 class Outcome:
-    """What a run produced; ``model`` is None when it was cancelled (its checkpoint is kept).
+    """What a run produced; when it was cancelled, ``model`` and every measurement are None (the
+    training checkpoint, if training began, is kept).
 
     ``verdict`` compares after with before on the clean held-out pairs; ``shifted`` holds the
     same under the shift the run trained for (None when it trained for none), ``masked`` with
@@ -88,7 +109,7 @@ class Outcome:
     """
 
     model: ModelSpec | None
-    before: Evaluation
+    before: Evaluation | None
     after: Evaluation | None
     tau: float | None
     state: TrainState
@@ -135,7 +156,7 @@ class Outcome:
         """The ``--json`` contract: model_id, before, after, tau (plus what else a script may want)."""
         return {
             "model_id": self.model.id if self.model else None,
-            "before": _public(self.before.metrics),
+            "before": _public(self.before.metrics) if self.before else None,
             "after": _public(self.after.metrics) if self.after else None,
             "tau": self.tau,
             "cancelled": self.model is None,
@@ -154,17 +175,29 @@ def _public(metrics: dict) -> dict:
     return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in metrics.items()}
 
 
-def embedding(spec: ModelSpec, provider: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
-    """Descriptors from the ONNX file itself, as the runtime computes them (opened once)."""
+def embedding(spec: ModelSpec, provider: str = "auto",
+              check: Callable[[], None] = lambda: None) -> Callable[[np.ndarray], np.ndarray]:
+    """Descriptors from the ONNX file itself, as the runtime computes them (opened once);
+    ``check`` runs before every chunk, so a cancel need not wait for the whole set."""
     embedder = open_embedder(spec, provider)
-    return lambda chips: np.concatenate([embedder.embed(chips[i:i + 64]) for i in range(0, len(chips), 64)])
+
+    def embed(chips: np.ndarray) -> np.ndarray:
+        parts = []
+        for i in range(0, len(chips), EMBED_CHUNK):
+            check()
+            parts.append(embedder.embed(chips[i:i + EMBED_CHUNK]))
+        return np.concatenate(parts)
+
+    return embed
 
 
-def embed_with(spec: ModelSpec, chips: np.ndarray, provider: str = "auto") -> np.ndarray:
-    return embedding(spec, provider)(chips)
+def embed_with(spec: ModelSpec, chips: np.ndarray, provider: str = "auto",
+               check: Callable[[], None] = lambda: None) -> np.ndarray:
+    return embedding(spec, provider, check)(chips)
 
 
-def condition_taus(parent: ModelSpec, candidate: ModelSpec, tau: float, held_out: ChipSet) -> dict:
+def condition_taus(parent: ModelSpec, candidate: ModelSpec, tau: float, held_out: ChipSet,
+                   check: Callable[[], None] = lambda: None) -> dict:
     """Each condition's tau for the parent (at its own tau) and the candidate (at ``tau``),
     calibrated on the held-out people with their first image as the gallery.
 
@@ -186,7 +219,7 @@ def condition_taus(parent: ModelSpec, candidate: ModelSpec, tau: float, held_out
     found = {"calibrated": True, "people": people, "probes": int((~gallery).sum())}
     present = ConditionTaus.from_defaults(parent.defaults)
     for side, spec, clear in (("before", parent, parent_tau), ("after", candidate, tau)):
-        result = calibrate(embedding(spec), held_out.chips, labels, gallery, clear)
+        result = calibrate(embedding(spec, check=check), held_out.chips, labels, gallery, clear)
         cap = present.table(clear)
         found[side] = {name: min(value["tau"], cap.get(name, clear)) for name, value in result.items()
                        if isinstance(value, dict)}
@@ -204,69 +237,87 @@ def run_key(parent: ModelSpec, config: TrainConfig, train: ChipSet, held_out: Ch
 def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str, data_summary: dict,
               device: str = "auto", restart: bool = False, runs_dir: Path | None = None,
               callbacks: Callbacks | None = None) -> Outcome:
-    """Train, export, check, evaluate and register; see the module docstring for the order."""
+    """Train, export, check, evaluate and register; see the module docstring for the order.
+
+    A cancel at any point before registering returns an outcome without a model: the exported
+    file is removed, so nothing of the run but its checkpoint remains.
+    """
     calls = callbacks or Callbacks()
     train.require_people(2, "training")
     held_out.require_people(2, "evaluation")
     parent = active_embedder()
     verify_file(parent)
-    calls.phase(f"Evaluating {parent.id} on {len(held_out.names)} held-out people")
-    clean_before = embed_with(parent, held_out.chips)
+    monitor = None
+    if len(train.names) >= MIN_PEOPLE_FOR_MONITOR:
+        train, monitor = split_by_identity(train, MONITOR_SHARE, config.seed)
+    run_dir = (runs_dir or default_runs_dir()) / run_key(parent, config, train, held_out)
+    try:
+        return _fine_tune(train, monitor, held_out, config, name, data_summary, device, restart, run_dir, parent, calls)
+    except Cancelled:
+        (run_dir / MODEL_FILE).unlink(missing_ok=True)
+        return Outcome(None, None, None, None, TrainState(stop_reason="cancelled"), run_dir,
+                       {"stop_reason": "cancelled", "parent": parent.id, "run_dir": str(run_dir),
+                        "checkpoint_kept": (run_dir / CHECKPOINT).is_file()})
+
+
+def _fine_tune(train: ChipSet, monitor: ChipSet | None, held_out: ChipSet, config: TrainConfig, name: str,
+               data_summary: dict, device: str, restart: bool, run_dir: Path, parent: ModelSpec,
+               calls: Callbacks) -> Outcome:
+    """``fine_tune`` after the data is split; raises ``Cancelled`` at any cancel point."""
+    calls.enter(f"Evaluating {parent.id} on {len(held_out.names)} held-out people")
+    clean_before = embed_with(parent, held_out.chips, check=calls.check)
     before = evaluate(clean_before, held_out.labels)
     kind = shift_of(config)
     views = {}  # shift -> (the shifted held-out chips, their evaluation): masks always, and the trained shift
     for shift in dict.fromkeys(("mask", kind) if kind else ("mask",)):
-        calls.phase(f"Evaluating {parent.id} on the same people enrolled as they are and seen {SHIFT_WORDS[shift]}")
+        calls.enter(f"Evaluating {parent.id} on the same people enrolled as they are and seen {SHIFT_WORDS[shift]}")
         moved = shifted_chips(held_out.chips, shift, config.seed)
-        views[shift] = (moved, Shifted(shift, evaluate_shifted(clean_before, embed_with(parent, moved),
+        views[shift] = (moved, Shifted(shift, evaluate_shifted(clean_before, embed_with(parent, moved, check=calls.check),
                                                                held_out.labels)))
 
-    monitor = None
-    if len(train.names) >= MIN_PEOPLE_FOR_MONITOR:
-        train, monitor = split_by_identity(train, MONITOR_SHARE, config.seed)
-        if kind:  # early stopping watches the shifted faces too, not only the clean ones
-            monitor = ChipSet(monitor.names, np.concatenate([monitor.labels, monitor.labels]),
-                              np.concatenate([monitor.chips, shifted_chips(monitor.chips, kind, config.seed + 1)]),
-                              monitor.skipped)
-    run_dir = (runs_dir or default_runs_dir()) / run_key(parent, config, train, held_out)
+    if monitor is not None and kind:  # early stopping watches the shifted faces too, not only the clean ones
+        monitor = ChipSet(monitor.names, np.concatenate([monitor.labels, monitor.labels]),
+                          np.concatenate([monitor.chips, shifted_chips(monitor.chips, kind, config.seed + 1)]),
+                          monitor.skipped)
     if restart and run_dir.exists():
         shutil.rmtree(run_dir)
     torch_device = pick_device(device)
     trainer = Trainer(OnnxEmbeddingNet.from_file(parent.path), config, train, monitor, run_dir, torch_device,
                       calls.step, calls.epoch, calls.should_stop)
     resumed = trainer.resume()
-    calls.phase(f"{'Resuming' if resumed else 'Training'} on {len(train)} images of {len(train.names)} people "
+    calls.enter(f"{'Resuming' if resumed else 'Training'} on {len(train)} images of {len(train.names)} people "
                 f"({torch_device.type.upper()})")
     state = trainer.run()
+    if state.stop_reason == "cancelled":
+        raise Cancelled
     details = {"epochs": state.epoch, "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
                "resumed": resumed, "device": torch_device.type, "run_dir": str(run_dir)}
-    if state.stop_reason == "cancelled":
-        return Outcome(None, before, None, None, state, run_dir, details, shifted=views[kind][1] if kind else None,
-                       masked=views["mask"][1])
 
-    calls.phase("Exporting to ONNX and checking it against the trained network")
-    exported = run_dir / "model.onnx"
+    calls.enter("Exporting to ONNX and checking it against the trained network")
+    exported = run_dir / MODEL_FILE
     export_onnx(trainer.net, parent.path, exported)
+    calls.check()
     parity(trainer.net, exported, held_out.chips[:PARITY_CHIPS])  # raises unless they agree
-    calls.phase("Evaluating the fine-tuned model on the held-out people")
+    calls.enter("Evaluating the fine-tuned model on the held-out people")
     candidate = replace(parent, id="candidate", path=exported)
-    clean_after = embed_with(candidate, held_out.chips)
+    clean_after = embed_with(candidate, held_out.chips, check=calls.check)
     after = evaluate(clean_after, held_out.labels)
     clean_verdict = compare(before, after, seed=config.seed)
     for shift, (moved, measured) in views.items():
-        moved_after = evaluate_shifted(clean_after, embed_with(candidate, moved), held_out.labels)
+        moved_after = evaluate_shifted(clean_after, embed_with(candidate, moved, check=calls.check), held_out.labels)
         views[shift] = (moved, Shifted(shift, measured.before, moved_after,
                                        compare(measured.before, moved_after, seed=config.seed)))
     shifted, masked = views[kind][1] if kind else None, views["mask"][1]
     tau = after.metrics["threshold"]
-    calls.phase("Calibrating the tau of each face condition (masked, small, dark) on the held-out people")
-    taus = condition_taus(parent, candidate, tau, held_out)
+    calls.enter("Calibrating the tau of each face condition (masked, small, dark) on the held-out people")
+    taus = condition_taus(parent, candidate, tau, held_out, calls.check)
     training = {"data": data_summary, "train_people": len(train.names), "train_images": len(train),
                 "monitor_people": len(monitor.names) if monitor else 0, "held_out_people": held_out.names,
                 "config": asdict(config), **details}
     metrics = {"before": _public(before.metrics), "after": _public(after.metrics),
                "verdict": clean_verdict.public(), **({"shifted": shifted.document()} if shifted else {}),
                "masked": masked.document(), "condition_taus": taus}
+    calls.check()  # the last cancel point: from here on the model is in the store
     model = register_embedder(exported, parent, trained_model_id(parent), name, tau,
                               {"training": training, "metrics": metrics},
                               "trained with `oneshot train`; not rebuildable from a download (keep a copy)",

@@ -15,17 +15,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QWizard  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
+from PySide6.QtWidgets import QLabel, QWizard  # noqa: E402
 
-from core.models.store import active_id  # noqa: E402
+from core.models.store import active_id, trained_embedders  # noqa: E402
 from gui.plot import LinePlot, Series, smoothed  # noqa: E402
-from gui.training_wizard import PRESETS, SettingsPage, TrainingWizard  # noqa: E402
+from gui.training_wizard import HELP, PRESETS, SettingsPage, TrainingWizard  # noqa: E402
 
 # Every wait below ends on an event (a signal, a page becoming complete); this is only the cap
 # that turns a real hang into a failure, far above any run's length on a loaded 2-core machine.
 HANG_MS = 900_000
 LEFT = Qt.MouseButton.LeftButton
 needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="training needs the train extra")
+
+
+@pytest.fixture(autouse=True)
+def private_runs(tmp_path, monkeypatch):
+    """A runs folder per test: no test resumes (or finds) the checkpoint of another."""
+    monkeypatch.setenv("ONESHOT_RUNS_DIR", str(tmp_path / "runs"))
 
 
 @pytest.fixture
@@ -112,24 +119,45 @@ def test_wizard_trains_evaluates_and_activates(qtbot, window, orl_folder):
     assert service.tau == pytest.approx(train_page.outcome.tau, abs=1e-4)
 
 
+class BatchesAfterCancel:
+    """Counts the training batches reported after the cancel request, on the worker thread itself
+    (a direct connection), so no lag in delivering progress to the window can hide one."""
+
+    def __init__(self, job) -> None:
+        self.job, self.count = job, 0
+        job.progress.connect(self.seen, Qt.ConnectionType.DirectConnection)
+
+    def seen(self, item) -> None:
+        self.count += item[0] == "step" and self.job.cancelled()
+
+
+def assert_nothing_changed(train_page, private_models) -> None:
+    outcome = train_page.outcome
+    assert outcome is not None and outcome.model is None and not train_page.isComplete(), train_page.phase.text()
+    assert active_id() is None and trained_embedders() == []
+    assert not list(private_models.glob("**/*.onnx")) and not (outcome.run_dir / "model.onnx").exists()
+    text = train_page.phase.text()
+    assert "Training was cancelled" in text and "Nothing was changed" in text and "stays in service" in text
+
+
 @needs_torch
-def test_cancel_keeps_a_checkpoint_and_next_resumes(qtbot, window, orl_folder):
+def test_cancel_stops_within_a_batch_changes_nothing_and_next_resumes(qtbot, window, orl_folder, private_models):
     wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
     wizard.next()
-    quick_settings(wizard, epochs=40)
+    quick_settings(wizard, epochs=3)  # 2 batches an epoch: 4 people to train on, P = 2
     wizard.next()
     train_page = wizard.train_page
-    with qtbot.waitSignal(train_page.job.progress, timeout=HANG_MS,
-                          check_params_cb=lambda item: item[0] == "step" and item[1].step >= 3):
+    after_cancel = BatchesAfterCancel(train_page.job)
+    with qtbot.waitSignal(train_page.job.progress, timeout=HANG_MS, check_params_cb=lambda item: item[0] == "step"):
         pass
     with qtbot.waitSignal(train_page.job.finished, timeout=HANG_MS):
         qtbot.mouseClick(train_page.cancel_button, LEFT)
+    assert after_cancel.count <= 1, f"{after_cancel.count} batches trained after Cancel"
     cancelled_at = train_page.steps[-1][0]
+    assert cancelled_at < train_page.bar.maximum() == 6
     assert [step for step, _, _ in train_page.steps] == list(range(1, cancelled_at + 1))
-    assert train_page.outcome is not None, train_page.phase.text()
-    assert train_page.outcome.model is None and not train_page.isComplete()
-    assert (train_page.outcome.run_dir / "checkpoint.pt").is_file()
-    assert "Cancelled" in train_page.phase.text()
+    assert_nothing_changed(train_page, private_models)
+    assert (train_page.outcome.run_dir / "checkpoint.pt").is_file() and "is kept" in train_page.phase.text()
     wizard.back()
     with qtbot.waitSignal(train_page.completeChanged, timeout=HANG_MS):
         wizard.next()
@@ -140,6 +168,68 @@ def test_cancel_keeps_a_checkpoint_and_next_resumes(qtbot, window, orl_folder):
     assert xs == list(range(1, train_page.bar.maximum() + 1)) and len(xs) > cancelled_at
     assert train_page.loss_plot.fixed_x == (0, train_page.bar.maximum())
     assert active_id() is None
+
+
+@needs_torch
+def test_a_cancel_after_the_last_epoch_registers_nothing(qtbot, window, orl_folder, private_models):
+    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
+    wizard.next()
+    quick_settings(wizard, epochs=1)
+    wizard.next()
+    job = wizard.train_page.job
+
+    def cancel_at_export(item) -> None:  # the moment a user's click lands as the export starts
+        if item == ("phase", "Exporting to ONNX and checking it against the trained network"):
+            job.cancel()
+
+    job.progress.connect(cancel_at_export, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(job.finished, timeout=HANG_MS):
+        pass
+    assert job.cancelled() and wizard.train_page.steps[-1][0] == 2, "it was cancelled after training"
+    assert_nothing_changed(wizard.train_page, private_models)
+
+
+@needs_torch
+def test_a_cancel_before_training_begins_trains_no_batch(qtbot, window, orl_folder, private_models):
+    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
+    wizard.next()
+    quick_settings(wizard, epochs=1)
+    wizard.next()
+    train_page = wizard.train_page
+    after_cancel = BatchesAfterCancel(train_page.job)
+    job = train_page.job
+    job.progress.connect(lambda item: job.cancel(), Qt.ConnectionType.DirectConnection)  # at the first phase
+    with qtbot.waitSignal(job.finished, timeout=HANG_MS):
+        pass
+    assert train_page.steps == [] and after_cancel.count == 0
+    assert_nothing_changed(train_page, private_models)
+    assert "is kept" not in train_page.phase.text()  # no checkpoint: training never began
+
+
+def test_the_help_text_is_as_readable_as_the_wizard_text(qtbot):
+    """WCAG 2 contrast ratio of each help label's text against the page behind it: at least 4.5."""
+    wizard = TrainingWizard(service=None)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()  # the settings page, where the help is
+    qtbot.waitExposed(wizard)
+    notes = [label for label in wizard.settings_page.findChildren(QLabel) if label.text() in HELP.values()]
+    assert len(notes) == 9
+    for note in notes:
+        note.ensurePolished()
+        palette = note.palette()
+        ratio = contrast(palette.color(note.foregroundRole()), palette.color(note.backgroundRole()))
+        assert ratio >= 4.5, (note.text()[:30], round(ratio, 2))
+
+
+def contrast(first: QColor, second: QColor) -> float:
+    def luminance(colour: QColor) -> float:
+        channels = [c / 255 for c in (colour.red(), colour.green(), colour.blue())]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
 
 
 def test_without_torch_the_wizard_is_offered_disabled_with_the_install_hint(qtbot, make_window, tmp_path, monkeypatch):
