@@ -42,6 +42,12 @@ def private_user_folders(tmp_path_factory):
         yield root
 
 
+@pytest.fixture(autouse=True)
+def private_runs(tmp_path, monkeypatch):
+    """A training-runs folder per test: no test resumes (or finds) the checkpoint of another."""
+    monkeypatch.setenv("ONESHOT_RUNS_DIR", str(tmp_path / "runs"))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data``; the tests that need it skip with this reason when it is absent."""

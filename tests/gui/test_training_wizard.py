@@ -29,12 +29,6 @@ LEFT = Qt.MouseButton.LeftButton
 needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="training needs the train extra")
 
 
-@pytest.fixture(autouse=True)
-def private_runs(tmp_path, monkeypatch):
-    """A runs folder per test: no test resumes (or finds) the checkpoint of another."""
-    monkeypatch.setenv("ONESHOT_RUNS_DIR", str(tmp_path / "runs"))
-
-
 @pytest.fixture
 def window(make_window, tmp_path, data_dir, private_models):
     frames = tmp_path / "frames"
