@@ -56,6 +56,11 @@ class UnknownsPanel(QDockWidget):
         self._busy = False
         self.list = QListWidget()
         self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        # Entries fit the panel's width however narrow it is made: long lines are cut short
+        # with "…" (the whole text is the tooltip), never scrolled sideways.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setWordWrap(True)
         self.list.itemSelectionChanged.connect(self._update_actions)
         self.placeholder = QLabel(EMPTY_TEXT)
         self.placeholder.setWordWrap(True)
@@ -110,8 +115,9 @@ class UnknownsPanel(QDockWidget):
         self.list.clear()
         for group in groups:
             last = datetime.fromtimestamp(group.last_seen).strftime("%H:%M:%S")
-            item = QListWidgetItem(chip_icon(group.best.chip), f"Unknown person {group.group_id}\n"
-                                   f"{seen_text(group.count)}, last at {last}")
+            item = QListWidgetItem(chip_icon(group.best.chip),
+                                   f"Unknown person {group.group_id}\n{seen_text(group.count)}\nlast at {last}")
+            item.setToolTip(item.text())
             item.setData(Qt.ItemDataRole.UserRole, group.group_id)
             self.list.addItem(item)
             if group.group_id == selected:

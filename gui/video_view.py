@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
+from core.live.track import confidence_band
 from core.vision.condition import HINTS
 
 UNKNOWN = QColor(220, 60, 60)
@@ -32,15 +33,34 @@ class Overlay:
     dashed: bool = False
 
 
+BAND_COLOURS = {"sure": QColor(40, 180, 70), "near": QColor(230, 170, 30), "unknown": UNKNOWN}
+REMEMBERED_TRACKS = 256  # faces whose colour band is kept; the oldest are forgotten first
+
+
 def confidence_colour(distance: float | None, tau: float) -> QColor:
     """Green for a clear match, amber near the threshold, red for unknown."""
-    if distance is None or distance >= tau:
-        return UNKNOWN
-    margin = 1.0 - distance / tau  # 1 at distance 0, 0 at tau
-    return QColor(40, 180, 70) if margin > 0.3 else QColor(230, 170, 30)
+    return BAND_COLOURS[confidence_band(distance, tau)]
 
 
-def identity_overlays(faces, tau: float) -> list[Overlay]:
+class ColourBands:
+    """Each track's colour band, kept from frame to frame so that a face whose distance hovers
+    at the green/amber edge keeps its colour (see ``core.live.track.confidence_band``)."""
+
+    def __init__(self) -> None:
+        self._bands: OrderedDict[int, str] = OrderedDict()
+
+    def colour(self, track_id: int, distance: float | None, tau: float) -> QColor:
+        band = confidence_band(distance, tau, self._bands.pop(track_id, None))
+        self._bands[track_id] = band
+        if len(self._bands) > REMEMBERED_TRACKS:
+            self._bands.popitem(last=False)
+        return BAND_COLOURS[band]
+
+
+LIVE_BANDS = ColourBands()  # the live window's; track ids are unique across its cameras
+
+
+def identity_overlays(faces, tau: float, bands: ColourBands = LIVE_BANDS) -> list[Overlay]:
     """Boxes for the live window: name or "Unknown", distance, confidence colour; "Photo?" for a
     face judged not live, "Checking…" while its liveness is undecided."""
     overlays = []
@@ -57,8 +77,8 @@ def identity_overlays(faces, tau: float) -> list[Overlay]:
         if live.name is None and live.condition in HINTS:
             label += f"\n{HINTS[live.condition]}"
         decided_at = tau if live.tau is None else live.tau
-        overlays.append(Overlay(live.face.box, confidence_colour(live.distance if live.name else None, decided_at),
-                                label))
+        colour = bands.colour(live.track_id, live.distance if live.name else None, decided_at)
+        overlays.append(Overlay(live.face.box, colour, label))
     return overlays
 
 
@@ -126,11 +146,19 @@ class VideoView(QWidget):
         painter.scale(scale, scale)
         if self.guide:
             self._paint_guide(painter)
-        _paint_overlays(painter, self.overlays, scale, self.font())
+        _paint_overlays(painter, self.overlays, scale, self.font(), self.image.size())
         painter.end()
         if self._captured is not None:  # the first paint of this frame; repaints do not count
             self.latencies_ms.append((time.monotonic() - self._captured) * 1000.0)
             self._captured = None
+
+    def label_rects(self) -> list[QRectF | None]:
+        """Where each overlay's label is painted at the view's present size, in image pixels."""
+        if self.image is None or self.image.width() == 0:
+            return []
+        scale = self.image_rect().width() / self.image.width()
+        return _label_rects(self.overlays, scale, QFontMetricsF(_label_font(self.font(), scale), self),
+                            self.image.size())
 
     def latency_ms(self) -> float | None:
         """Median capture-to-paint latency of the recent frames, or None before the first."""
@@ -150,33 +178,66 @@ def render_annotated(image: QImage, overlays: list[Overlay]) -> QImage:
     """
     annotated = image.convertToFormat(QImage.Format.Format_RGB32)  # paintable whatever the source format
     painter = QPainter(annotated)  # draws on annotated's own pixels: ``image`` is left as it was
-    _paint_overlays(painter, overlays, 1.0, QFont())
+    _paint_overlays(painter, overlays, 1.0, QFont(), image.size())
     painter.end()
     return annotated
 
 
-def _paint_overlays(painter: QPainter, overlays: list[Overlay], scale: float, font: QFont) -> None:
-    """Boxes and labels in image coordinates; ``scale`` is screen pixels per image pixel, so that lines
-    and text keep their on-screen size whatever the zoom."""
+def label_rects(overlays: list[Overlay], sizes: list[tuple[float, float] | None],
+                bounds: tuple[float, float]) -> list[QRectF | None]:
+    """Where to put each overlay's label (``sizes``: width and height, None for no label) so
+    that no two overlap: above its box, else below it, else further up or down, within the
+    picture (``bounds``: its width and height) where there is room."""
+    placed: list[QRectF] = []
+    rects: list[QRectF | None] = []
+    for (x1, y1, _, y2), size in zip((overlay.box for overlay in overlays), sizes):
+        if size is None:
+            rects.append(None)
+            continue
+        width, height = size
+        left = min(max(x1, 0.0), max(bounds[0] - width, 0.0))
+        tops = [top for step in range(len(overlays)) for top in (y1 - height * (step + 1), y2 + height * step)]
+        candidates = [QRectF(left, top, width, height) for top in tops]
+        inside = [rect for rect in candidates if rect.top() >= 0 and rect.bottom() <= bounds[1]] or candidates
+        rect = next((rect for rect in inside if not any(rect.intersects(other) for other in placed)), inside[0])
+        placed.append(rect)
+        rects.append(rect)
+    return rects
+
+
+def _label_font(font: QFont, scale: float) -> QFont:
+    """The labels' font in image coordinates, so that text keeps its on-screen size whatever the zoom."""
     font = QFont(font)
     font.setPointSizeF(max(8.0, 11.0 / scale))
+    return font
+
+
+def _label_rects(overlays: list[Overlay], scale: float, metrics: QFontMetricsF, image: QSize) -> list[QRectF | None]:
+    """The labels' places on an ``image``-sized picture drawn at ``scale``, with a margin round their text."""
+    def size(label: str) -> tuple[float, float]:
+        lines = label.split("\n")
+        return (max(metrics.horizontalAdvance(line) for line in lines) + 8 / scale,
+                metrics.height() * len(lines) + 4 / scale)
+
+    return label_rects(overlays, [size(overlay.label) if overlay.label else None for overlay in overlays],
+                       (image.width(), image.height()))
+
+
+def _paint_overlays(painter: QPainter, overlays: list[Overlay], scale: float, font: QFont, image: QSize) -> None:
+    """Boxes, then labels over them (so no box edge crosses a label), in image coordinates;
+    ``scale`` is screen pixels per image pixel, so that lines and text keep their on-screen size
+    whatever the zoom; ``image`` is the picture's size."""
+    font = _label_font(font, scale)
     painter.setFont(font)
-    for overlay in overlays:
-        _paint_overlay(painter, overlay, scale)
-
-
-def _paint_overlay(painter: QPainter, overlay: Overlay, scale: float) -> None:
-    x1, y1, x2, y2 = overlay.box
-    painter.setPen(QPen(overlay.colour, 2.5 / scale, Qt.PenStyle.DashLine if overlay.dashed else Qt.PenStyle.SolidLine))
     painter.setBrush(Qt.BrushStyle.NoBrush)
-    painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-    if not overlay.label:
-        return
-    metrics = painter.fontMetrics()
-    lines = overlay.label.split("\n")
-    height = metrics.height() * len(lines)
-    box = QRectF(x1, y1 - height - 4 / scale, max(metrics.horizontalAdvance(line) for line in lines) + 8 / scale,
-                 height + 4 / scale)
-    painter.fillRect(box, overlay.colour)
-    painter.setPen(QColor("white"))
-    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, overlay.label)
+    for overlay in overlays:
+        x1, y1, x2, y2 = overlay.box
+        style = Qt.PenStyle.DashLine if overlay.dashed else Qt.PenStyle.SolidLine
+        painter.setPen(QPen(overlay.colour, 2.5 / scale, style))
+        painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+    rects = _label_rects(overlays, scale, QFontMetricsF(font, painter.device()), image)
+    for overlay, rect in zip(overlays, rects):
+        if rect is not None:
+            painter.fillRect(rect, overlay.colour)
+            painter.setPen(QColor("white"))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, overlay.label)

@@ -51,6 +51,13 @@ LIVENESS_FRAMES = 3
 LIVENESS_WINDOW = 5
 # Events pile up only if nobody collects them; beyond this many the oldest are dropped.
 MAX_PENDING_EVENTS = 1024
+# A match is "sure" (green) below this fraction of tau and "near" (amber) from there to tau.
+SURE_FRACTION = 0.7
+# Hysteresis, in squared distance: a steady face's distance wanders by about 0.01 between
+# embeddings, so a band or a name changes only once the distance is this far past its edge.
+# Never past tau for a name: a face above tau is unknown at once, and a name comes back
+# only below tau - HYSTERESIS ("Unknown" is better than a wrong name).
+HYSTERESIS = 0.02
 
 
 @dataclass(frozen=True)
@@ -233,8 +240,9 @@ class FaceTracker:
         track.reference = track.look
         if vector is not None:
             track.embeddings.append(vector)
-        track.observations.append((name, distance))
-        voted = _vote(track.observations)
+        track.observations.append((self._named(track, name, distance), distance))
+        # The majority outvotes one odd name, never one look past tau: that face is unknown now.
+        voted = None if track.observations[-1][0] is None else _vote(track.observations)
         if not track.labelled:
             track.labelled, track.label = True, voted
             self._emit("appeared", track)
@@ -342,6 +350,15 @@ class FaceTracker:
         return change > self.appearance_change or (change > self.appearance_change / 2
                                                    and waited >= self.unsure_every)
 
+    def _named(self, track: _Track, name: str | None, distance: float) -> str | None:
+        """The name an observation votes for: none past tau, and a name the track does not
+        show yet only clearly inside tau (so a face whose distance hovers at tau does not
+        flip between a name and "Unknown")."""
+        tau = track.tau if track.tau is not None else self.identity_tau
+        if name is None or tau is None or name == track.label:
+            return name if tau is None or distance <= tau else None
+        return name if distance <= tau - HYSTERESIS else None
+
     def _someone_else(self, track: _Track, name: str | None, vector: np.ndarray) -> bool:
         """Whether ``vector`` is farther than tau from each of the track's recent embeddings.
 
@@ -434,6 +451,20 @@ def _abrupt(previous: Face, face: Face, jump: float, scale: float) -> bool:
                        (face.box[1] + face.box[3] - previous.box[1] - previous.box[3]) / 2)
     ratio = face.area / previous.area
     return shift > jump * side or not 1.0 / scale <= ratio <= scale
+
+
+def confidence_band(distance: float | None, tau: float, previous: str | None = None) -> str:
+    """"sure", "near" or "unknown" for a named face at squared ``distance``, with hysteresis:
+    from its ``previous`` band, a face moves to the other side of the sure/near edge only once
+    its distance is HYSTERESIS past that edge. Past tau it is "unknown" whatever it was."""
+    if distance is None or not distance < tau:
+        return "unknown"
+    edge = SURE_FRACTION * tau
+    if previous == "sure":
+        edge += HYSTERESIS
+    elif previous == "near":
+        edge -= HYSTERESIS
+    return "sure" if distance < edge else "near"
 
 
 def _vote(observations: deque[tuple[str | None, float]]) -> str | None:
