@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.memory import resident_mb
 from core.settings import default_settings_path, load_settings
+from core.storage.history import set_program
 
 from .main_window import MainWindow
 
@@ -22,6 +23,7 @@ def run(source: str | list[str] | None = None, argv: list[str] | None = None, ch
     frame rate and resident memory after the first and the last tenth as one JSON line
     (installers' smoke tests, soak runs); exit code 1 if the models fail to load.
     """
+    set_program("oneshot gui")  # the gallery's history names the desktop app as the one making changes
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("OneShot")
     app.setOrganizationName("OneShot")

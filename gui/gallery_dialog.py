@@ -5,8 +5,9 @@ Every gallery and file call is a method of the recognition service run on a work
 so tests (and callers) replace them on an instance instead of patching Qt's static dialogs.
 
 Passphrases are asked on the UI thread, never by a worker: an export's twice before it starts
-(an empty one exports plain, after a warning); an import's when its first try says the file
-is encrypted, then the import runs again.
+(an empty one exports plain, after a warning; two that differ are asked again); an import's
+when its first try says the file is encrypted, then the import runs again. An import that
+meets people already enrolled asks whether to skip them or merge their samples, then runs again.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import DuplicateNameError
 from core.errors import PassphraseNeededError
 from core.errors import WrongPassphraseError
 from core.errors import NotThisPersonError
 from core.errors import OneShotError
+from core.storage.store import ImportCounts
 
 from .imageconv import rgb_to_qimage
 from .workers import run_in_background
@@ -53,12 +56,46 @@ PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.pgm
 EMPTY_TEXT = "Nobody is enrolled yet.\nImport… adds the people of a gallery export."
 EXPORT_PASSPHRASE_TEXT = ("A passphrase to encrypt the export with (you need it to import the file).\n"
                           "Leave it empty to export without encryption.")
+PASSPHRASES_DIFFER_TEXT = f"The two passphrases differ; type it again.\n\n{EXPORT_PASSPHRASE_TEXT}"
 PLAIN_EXPORT_WARNING = ("Export without encryption?\n\nAnyone who gets the file can see every face, name and "
                         "face vector in it. Choose a passphrase unless the file never leaves a safe place.")
 
 
 def samples_text(count: int) -> str:
     return f"{count} sample{'' if count == 1 else 's'}"
+
+
+def people_text(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
+def import_summary(counts: ImportCounts) -> str:
+    """What an import did: new people, and what became of those already enrolled."""
+    merged_samples = sum(added for _, added in counts.merged)
+    text = f"Imported {people_text(counts.people)} ({samples_text(counts.samples - merged_samples)})."
+    if counts.skipped:
+        text += f" Skipped {people_text(len(counts.skipped))} already enrolled: {', '.join(counts.skipped)}."
+    if counts.merged:
+        names = ", ".join(name for name, _ in counts.merged)
+        text += f" Added {samples_text(merged_samples)} to {names}"
+        text += f" ({samples_text(counts.duplicates)} they already had left out)." if counts.duplicates else "."
+    return text
+
+
+def conflict_question(file: str, already: list[str], total: int) -> str:
+    """Asked when an import meets people already enrolled: what skipping and merging each do."""
+    verb = "is" if len(already) == 1 else "are"
+    return (f"{len(already)} of the {people_text(total)} in {file} {verb} already enrolled: {', '.join(already)}.\n\n"
+            "Skip them: import only the people who are missing, and leave the others as they are.\n"
+            "Merge: also add the file's samples to the people already enrolled (samples they already "
+            "have are left out).")
+
+
+def not_this_person_text(error: NotThisPersonError) -> str:
+    """The same-person check's refusal in plain words (the error's own text is for the command line)."""
+    return (f"This face does not look like {error.name}: its distance to their samples is {error.distance:.2f}, "
+            f"and above {error.tau:.2f} a face counts as someone else.\n\n"
+            f"Add it to {error.name} anyway only if it really is them.")
 
 
 def delete_warning(name: str, samples: int) -> str:
@@ -327,7 +364,7 @@ class GalleryDialog(QDialog):
         def refused(error: Exception) -> None:
             if isinstance(error, NotThisPersonError) and not confirmed:
                 self._idle()
-                if self.confirm_same_person(str(error)):
+                if self.confirm_same_person(not_this_person_text(error)):
                     self._add_sample(name, path, confirmed=True)
                 return
             self._failed(error)
@@ -373,33 +410,34 @@ class GalleryDialog(QDialog):
     def _export_passphrase(self) -> str | None:
         """Asked twice (a typo would lock the file); "" for a plain export once its warning is
         accepted; None when cancelled."""
-        first = self.ask_passphrase("Export the gallery", EXPORT_PASSPHRASE_TEXT)
-        if first is None:
-            return None
-        if not first:
-            return "" if self.confirm_plain_export() else None
-        again = self.ask_passphrase("Export the gallery", "The same passphrase again:")
-        if again is None:
-            return None
-        if again != first:
-            self.show_warning("Export", "The two passphrases differ: nothing was exported.")
-            return None
-        return first
+        label = EXPORT_PASSPHRASE_TEXT
+        while True:
+            first = self.ask_passphrase("Export the gallery", label)
+            if first is None:
+                return None
+            if not first:
+                return "" if self.confirm_plain_export() else None
+            again = self.ask_passphrase("Export the gallery", "The same passphrase again:")
+            if again is None:
+                return None
+            if again == first:
+                return first
+            label = PASSPHRASES_DIFFER_TEXT
 
     def import_file(self) -> None:
-        """Add the people of an export, all or nobody."""
+        """Add the people of an export; people already enrolled are skipped or merged as the user says."""
         chosen = self.ask_open_file("Import a gallery export", EXPORT_FILTER)
         if chosen:
             self._import(Path(chosen), None)
 
-    def _import(self, path: Path, passphrase: str | None) -> None:
-        """An encrypted export fails at once without its passphrase (or with a wrong one): it is
-        asked for here, on the UI thread, and the import tried again; the worker never waits on a prompt."""
+    def _import(self, path: Path, passphrase: str | None, on_conflict: str = "fail") -> None:
+        """An encrypted export fails at once without its passphrase (or with a wrong one), and a first
+        try fails, writing nothing, on a name already enrolled: the user is asked here, on the UI
+        thread, and the import tried again; the worker never waits on a prompt."""
         service = self._service
 
         def import_() -> tuple[str, None]:
-            people, samples = service.import_archive(path, passphrase)
-            return f"Imported {people} {'person' if people == 1 else 'people'} ({samples_text(samples)}).", None
+            return import_summary(service.import_archive(path, passphrase, on_conflict=on_conflict)), None
 
         def refused(error: Exception) -> None:
             if isinstance(error, (PassphraseNeededError, WrongPassphraseError)):
@@ -408,18 +446,38 @@ class GalleryDialog(QDialog):
                             else f"Wrong passphrase for {path.name}; nothing was imported. Try again:")
                 answer = self.ask_passphrase("Import a gallery export", question)
                 if answer is not None:
-                    self._import(path, answer)
+                    self._import(path, answer, on_conflict)
+                return
+            if isinstance(error, DuplicateNameError) and on_conflict == "fail":
+                run_in_background(lambda: service.archive_conflicts(path, passphrase),
+                                  lambda found: self._resolve_conflict(path, passphrase, *found), self._failed,
+                                  name="compare export")
                 return
             self._failed(error)
 
         self._start(f"Importing {path}…", import_, on_failed=refused)
 
+    def _resolve_conflict(self, path: Path, passphrase: str | None, already: list[str], total: int) -> None:
+        self._idle()
+        choice = self.ask_on_conflict(conflict_question(path.name, already, total))
+        if choice is not None:
+            self._import(path, passphrase, choice)
+
     # -- prompts (replace on an instance in tests) ----------------------------------------------
 
+    def ask_on_conflict(self, question: str) -> str | None:
+        """"skip" or "merge" for people an import finds already enrolled, or None to import nothing."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Import a gallery export", question,
+                          QMessageBox.StandardButton.Cancel, self)
+        choices = {box.addButton("Skip them", QMessageBox.ButtonRole.AcceptRole): "skip",
+                   box.addButton("Merge", QMessageBox.ButtonRole.AcceptRole): "merge"}
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return choices.get(box.clickedButton())
+
     def confirm_same_person(self, reason: str) -> bool:
-        """Asked when a photo added as a sample does not look like the person."""
-        answer = QMessageBox.question(self, "Add sample", f"{reason}\n\nAdd it to them all the same?")
-        return answer == QMessageBox.StandardButton.Yes
+        """Asked when a photo added as a sample does not look like the person; Cancel is the default."""
+        return self._confirm_risk("Add sample", reason, "Add it anyway")
 
     def ask_new_name(self, old: str) -> str | None:
         """The new name for ``old``, or None when cancelled."""

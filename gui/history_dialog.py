@@ -87,7 +87,8 @@ class HistoryDialog(QDialog):
                                         for column in range(len(COLUMNS)))
             self.table.setRowHidden(row, not matches)
             shown += matches
-        self.status.setText(f"{shown} of {len(self.entries)} entries" if needle else f"{len(self.entries)} entries")
+        total = f"{len(self.entries)} {'entry' if len(self.entries) == 1 else 'entries'}"
+        self.status.setText(f"{shown} of {total}" if needle else total)
 
     def visible_rows(self) -> list[list[str]]:
         """The rows shown now, as text (what a person reads; the tests read it too)."""

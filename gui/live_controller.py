@@ -79,6 +79,7 @@ class LiveController(QObject):
     settingsApplied = Signal(object)  # the Settings now in force
     settingsFailed = Signal(str)
     passphraseNeeded = Signal(str)  # the gallery needs a passphrase (or the one given was wrong): why, in words
+    locked = Signal()  # no passphrase was given at start: the gallery stays shut until ``give_passphrase``
     unknownsChanged = Signal()  # an unknown group was named, added to someone or forgotten
     unknownStored = Signal(object)  # EnrolmentResult of a named or added unknown group
     unknownRefused = Signal(int, str, object)  # group id, name, AlreadyEnrolledError or NotThisPersonError
@@ -110,6 +111,18 @@ class LiveController(QObject):
         run_in_background(load, self._opened, lambda error: self._not_opened(error, self.open, self.failed),
                           name="open models")
 
+    def reopen(self, settings: Settings) -> None:
+        """Open again with other settings (another gallery) while the gallery is locked."""
+        if self.is_locked:
+            self.settings = settings
+            self._waiting_for_passphrase = None
+            self.open()
+
+    @property
+    def is_locked(self) -> bool:
+        """Nothing is open: the gallery waits for its passphrase (the window offers Unlock)."""
+        return self.service is None and self._waiting_for_passphrase is not None
+
     def _not_opened(self, error: Exception, retry, failed: Signal) -> None:
         """A gallery that needs a passphrase (or was given a wrong one) asks the user, through
         the window, on the UI thread; any other failure is reported on ``failed``."""
@@ -117,19 +130,26 @@ class LiveController(QObject):
             return
         if isinstance(error, (PassphraseNeededError, WrongPassphraseError)):
             self._waiting_for_passphrase = (retry, failed)
-            self.passphraseNeeded.emit(describe(error))
+            self.passphraseNeeded.emit(
+                "Wrong passphrase: the gallery was not opened and nothing was changed. Check it and try again."
+                if isinstance(error, WrongPassphraseError) else
+                "This gallery is protected by a passphrase. Type it to open the gallery.")
         else:
             failed.emit(describe(error))
 
     def give_passphrase(self, passphrase: str | None) -> None:
-        """The user's answer to ``passphraseNeeded``: try again with it, or (None) give up."""
+        """The user's answer to ``passphraseNeeded``: try again with it, or (None) give up. Given up
+        at start, the gallery stays locked (``locked``) and a later answer still opens it."""
         if self._waiting_for_passphrase is None:
             return
         retry, failed = self._waiting_for_passphrase
-        self._waiting_for_passphrase = None
         if passphrase:
+            self._waiting_for_passphrase = None
             retry(passphrase)
+        elif self.service is None:
+            self.locked.emit()
         else:
+            self._waiting_for_passphrase = None
             failed.emit("the gallery is protected by a passphrase and none was given: it was not opened, "
                         "nothing was changed")
 

@@ -8,12 +8,15 @@ a worker, never the UI thread.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QFileSystemWatcher, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -29,18 +32,48 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import AlreadyEnrolledError
+from core.errors import AlreadyEnrolledError, NotThisPersonError
 from core.settings import Settings, resolve_settings, save_settings
 
 from core.live.camera_session import MAX_CAMERAS
 
 from .camera_grid import camera_grid
+from .gallery_dialog import not_this_person_text
 from .live_controller import LiveController, describe
 from .unknowns_panel import UnknownsPanel
 from .video_view import VideoView, identity_overlays, render_annotated
 from .workers import run_in_background, running_workers
 
 log = logging.getLogger(__name__)
+
+
+class PassphraseDialog(QDialog):
+    """The gallery's passphrase, typed hidden: a short title and a few wrapped lines of why."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Unlock the gallery")
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.field = QLineEdit()
+        self.field.setEchoMode(QLineEdit.EchoMode.Password)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        layout.addWidget(QLabel("Passphrase:"))
+        layout.addWidget(self.field)
+        layout.addWidget(buttons)
+        self.setFixedWidth(420)
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def passphrase(self) -> str | None:
+        """What was typed, or None when cancelled."""
+        return self.field.text() if self.result() == QDialog.DialogCode.Accepted else None
 
 
 class MainWindow(QMainWindow):
@@ -65,14 +98,19 @@ class MainWindow(QMainWindow):
         self.last_image = None
         self.last_overlays = []
         self.training = None  # the training wizard while it is open
+        self._chosen_settings: Settings | None = None  # chosen in Settings, saved once in force
         self.setWindowTitle("OneShot")
         self.view = VideoView()
         self.view.show_message("Loading the models…")
         self.banner = self._empty_gallery_banner()
         self.no_camera_bar = self._no_camera_bar()
+        self.locked_bar = self._locked_bar()
+        self.passphrase_dialog: PassphraseDialog | None = None  # while the gallery's passphrase is asked
+        self.passphrase_prompt = ""  # why it was last asked: Unlock asks the same way
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.locked_bar)
         layout.addWidget(self.no_camera_bar)
         layout.addWidget(self.banner)
         self.setCentralWidget(central)
@@ -128,6 +166,7 @@ class MainWindow(QMainWindow):
             ("settings", "Settings…", "Ctrl+,", self.open_settings),
             ("snapshot", "Snapshot", "Ctrl+S", self.snapshot),
             ("demo", "Open video or folder…", "Ctrl+Shift+O", self.open_demo_source),
+            ("unlock", "Unlock the gallery…", "Ctrl+U", self.unlock_gallery),
             ("train", "Train the face model…", "Ctrl+T", self.open_training),
             ("about", "About OneShot", "F1", self.open_about),
             ("quit", "Quit", QKeySequence.StandardKey.Quit, self.close),
@@ -137,10 +176,10 @@ class MainWindow(QMainWindow):
             action.setStatusTip(f"{text.rstrip('…')} ({action.shortcut().toString(QKeySequence.NativeText)})")
             action.triggered.connect(slot)
             self.actions_by_name[name] = action
-            if name not in ("quit", "about", "demo", "train", "history"):
+            if name not in ("quit", "about", "demo", "train", "history", "unlock"):
                 toolbar.addAction(action)
-        file_menu = self.menuBar().addMenu("&File")
-        for name in ("demo", "snapshot", "quit"):
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
+        for name in ("demo", "unlock", "snapshot", "quit"):
             file_menu.addAction(self.actions_by_name[name])
         people_menu = self.people_menu = self.menuBar().addMenu("&People")
         for name in ("enroll", "enroll_photo", "gallery", "history"):
@@ -152,8 +191,8 @@ class MainWindow(QMainWindow):
         self.models_group = QActionGroup(self)
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self.menuBar().addMenu("&Help").addAction(self.actions_by_name["about"])
-        for name in ("start", "enroll", "enroll_photo", "gallery", "history", "snapshot", "train"):
-            self.actions_by_name[name].setEnabled(False)  # until the models are loaded
+        for name in ("start", "enroll", "enroll_photo", "gallery", "history", "snapshot", "train", "unlock"):
+            self.actions_by_name[name].setEnabled(False)  # until the models are loaded (unlock: until locked)
 
     def _build_status_bar(self) -> None:
         """Source, device and speed stay whole at any width; the per-stage line gives way first."""
@@ -205,11 +244,26 @@ class MainWindow(QMainWindow):
         bar.setVisible(False)
         return bar
 
+    def _locked_bar(self) -> QWidget:
+        """Shown while the gallery waits for its passphrase: the way to ask it again."""
+        bar = QWidget()
+        layout = QHBoxLayout(bar)
+        self.locked_text = QLabel("The gallery is locked: it is protected by a passphrase and none was given. "
+                                  "Unlock it, or choose another gallery in Settings.")
+        self.locked_text.setWordWrap(True)
+        self.unlock_button = QPushButton("Unlock…")
+        self.unlock_button.clicked.connect(self.unlock_gallery)
+        layout.addWidget(self.locked_text, 1)
+        layout.addWidget(self.unlock_button)
+        bar.setVisible(False)
+        return bar
+
     def _connect_controller(self) -> None:
         controller = self.controller
         controller.ready.connect(self._ready)
         controller.failed.connect(self._failed)
         controller.passphraseNeeded.connect(self._ask_gallery_passphrase)
+        controller.locked.connect(self._locked)
         controller.cameraState.connect(self._camera_state)
         controller.frameProcessed.connect(self._show_frame)
         controller.sourceChanged.connect(self._source_changed)
@@ -218,8 +272,8 @@ class MainWindow(QMainWindow):
         controller.galleryChanged.connect(self._gallery_changed)
         controller.modelChanged.connect(self._model_changed)
         controller.modelFailed.connect(lambda message: self.show_warning("Model not changed", message))
-        controller.settingsFailed.connect(lambda message: self.show_warning("Settings not applied", message))
-        controller.settingsApplied.connect(lambda _: self._show_provider(self.controller.service.providers))
+        controller.settingsFailed.connect(self._settings_failed)
+        controller.settingsApplied.connect(self._settings_in_force)
         self._connect_corrections()
 
     # -- controller events --------------------------------------------------------------------
@@ -230,6 +284,8 @@ class MainWindow(QMainWindow):
 
     def _ready(self, providers) -> None:
         self._show_provider(providers)
+        self.locked_bar.setVisible(False)
+        self.actions_by_name["unlock"].setEnabled(False)
         for name in ("start", "enroll_photo", "gallery", "history"):
             self.actions_by_name[name].setEnabled(True)
         self.banner_photo_button.setEnabled(True)
@@ -239,15 +295,33 @@ class MainWindow(QMainWindow):
         self.controller.start_source(self.source)
         self.controller.start_extra_sources(self.extra_sources)
 
-    def _ask_gallery_passphrase(self, reason: str) -> None:
+    def _ask_gallery_passphrase(self, prompt: str) -> None:
         """Asked on the UI thread; the gallery is then opened again on a worker with the answer."""
         self.view.show_message("The gallery is protected by a passphrase…")
-        self.controller.give_passphrase(self.ask_passphrase("Gallery passphrase", f"{reason}\n\nPassphrase:"))
+        self.passphrase_prompt = prompt
+        self.ask_passphrase(prompt)
 
-    def ask_passphrase(self, title: str, label: str) -> str | None:
-        """A passphrase typed hidden (password mode), or None when cancelled."""
-        text, ok = QInputDialog.getText(self, title, label, QLineEdit.EchoMode.Password)
-        return text if ok else None
+    def ask_passphrase(self, prompt: str) -> None:
+        """Open the passphrase dialog (window-modal, not blocking); its answer goes to the controller."""
+        dialog = self.passphrase_dialog = PassphraseDialog(prompt, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _: self._passphrase_given(dialog))
+        dialog.open()
+
+    def _passphrase_given(self, dialog: PassphraseDialog) -> None:
+        if self.passphrase_dialog is dialog:
+            self.passphrase_dialog = None
+        self.controller.give_passphrase(dialog.passphrase())
+
+    def _locked(self) -> None:
+        """No passphrase given at start: say so, and offer to ask again; Settings can pick another gallery."""
+        self.view.show_message("The gallery is locked.\nUnlock… asks for its passphrase again.")
+        self.locked_bar.setVisible(True)
+        self.actions_by_name["unlock"].setEnabled(True)
+
+    def unlock_gallery(self) -> None:
+        if self.controller.is_locked and self.passphrase_dialog is None:
+            self.ask_passphrase(self.passphrase_prompt)
 
     def _failed(self, message: str) -> None:
         self.view.show_message(f"OneShot cannot start:\n{message}")
@@ -286,7 +360,7 @@ class MainWindow(QMainWindow):
         self.camera_label.setText(description or "Stopped")
         if self.tiles and description:
             self.tiles[0].show_state(description)
-        self.actions_by_name["start"].setText("Stop" if running else "Start")
+        self._show_start("Stop" if running else "Start")
         self._clear_speed()
         if not running:
             self._frames_stopped()
@@ -295,10 +369,11 @@ class MainWindow(QMainWindow):
     def _camera_lost(self, message: str) -> None:
         self._frames_stopped()
         self._clear_speed()
-        self.actions_by_name["start"].setText("Stop")  # still trying: Stop ends that
         never_started = self.source is not None and self.source.strip().isdigit() and self.camera_label.text() in (
             "No source", "No camera")
         if never_started:  # first start without a camera: say where else frames can come from
+            self._show_start("Start", f"No camera to start: {message}. Connect a camera, or use File > Open video "
+                                      "or folder… (Ctrl+Shift+O).")
             self.camera_label.setText("No camera")
             self.no_camera_text.setText(f"No camera found ({message}). Connect a camera, or play a video file "
                                         "or a folder of images instead.")
@@ -306,8 +381,18 @@ class MainWindow(QMainWindow):
             self.view.show_message(f"{message}\nFile > Open video or folder… (Ctrl+Shift+O) plays a video or "
                                    "a folder of images instead.\nLooking for the camera every 2 seconds…")
         else:
+            self._show_start("Stop")  # still trying: Stop ends that
             self.camera_label.setText("Camera lost")
             self.view.show_message(f"{message}\nRetrying every 2 seconds…")
+
+    def _show_start(self, text: str, why_not: str = "") -> None:
+        """Start or Stop; off, saying why, while there is no camera to start (the search goes on)."""
+        action = self.actions_by_name["start"]
+        action.setText(text)
+        action.setEnabled(not why_not and self.controller.service is not None)
+        tip = why_not or f"{text} ({action.shortcut().toString(QKeySequence.NativeText)})"
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
 
     def _frames_stopped(self) -> None:
         """No frames now: nothing to enrol from or to snapshot."""
@@ -380,24 +465,46 @@ class MainWindow(QMainWindow):
         service = self.controller.service
         dialog = SettingsDialog(self.settings, self.provider_label.toolTip(), parent=self,
                                 calibrated_tau=service.calibrated_tau if service else None,
-                                protection=service.gallery_protection if service else "")
+                                protection=service.gallery_protection if service else "", playing=self.source)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
 
     def apply_settings(self, settings: Settings) -> None:
-        """Save what the user chose and put it in force now (environment overrides still win)."""
+        """Put what the user chose in force (environment overrides still win); it is saved once in
+        force, so settings that cannot be used (a provider this machine lacks) leave the file as it was."""
+        try:
+            resolved = resolve_settings(saved=settings)
+        except Exception as error:  # a bad ONESHOT_* variable: say which, keep running as before
+            self._settings_failed(describe(error))
+            return
+        self._chosen_settings = settings
+        if self.controller.is_locked:  # nothing open yet: try the new choice (another gallery) at once
+            self._take_settings(resolved)
+            self.controller.reopen(resolved)
+            return
+        self.controller.apply_settings(resolved)
+        if (settings.provider, settings.gallery) == (self.settings.provider, self.settings.gallery):
+            self._take_settings(resolved)  # nothing to load, nothing that can fail: in force at the next frame
+
+    def _settings_failed(self, message: str) -> None:
+        self._chosen_settings = None
+        self.show_warning("Settings not applied", f"{message}\n\nNothing was saved: the settings in force are kept.")
+
+    def _settings_in_force(self, resolved: Settings) -> None:
+        self._show_provider(self.controller.service.providers)
+        self._take_settings(resolved)
+
+    def _take_settings(self, resolved: Settings) -> None:
+        """Save the settings chosen, and follow a change of cameras (once only)."""
+        settings, self._chosen_settings = self._chosen_settings, None
+        if settings is None:
+            return
         camera_changed = settings.camera != self.settings.camera or settings.resolution != self.settings.resolution
         cameras_changed = settings.more_cameras != self.settings.more_cameras
         self.settings = settings
         self._save_settings()
-        try:
-            resolved = resolve_settings(saved=settings)
-        except Exception as error:  # a bad ONESHOT_* variable: say which, keep running as before
-            self.show_warning("Settings not applied", describe(error))
-            return
-        self.controller.apply_settings(resolved)
         if camera_changed:
             self.source = resolved.camera
             self.controller.start_source(self.source)
@@ -430,8 +537,10 @@ class MainWindow(QMainWindow):
         if not path:
             return None
         image = render_annotated(self.last_image, self.last_overlays) if annotated else self.last_image
-        if not image.save(path):
-            self.show_warning("Snapshot", f"Could not save {path}")
+        try:
+            _write_private(path, _png_bytes(image))
+        except OSError as error:
+            self.show_warning("Snapshot", f"Could not save {path}: {error.strerror or error}")
             return None
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return path
@@ -525,7 +634,8 @@ class MainWindow(QMainWindow):
         """A check said no: show why, with the distance, and offer to overrule it."""
         error, track_id, name = refusal.error, refusal.track_id, refusal.name
         if refusal.action == "assign":
-            if self.confirm_same_person(name, str(error)):
+            if self.confirm_same_person(name, not_this_person_text(error) if isinstance(error, NotThisPersonError)
+                                        else str(error)):
                 self.controller.assign(track_id, name, confirmed=True)
             return
         if not isinstance(error, AlreadyEnrolledError):  # not expected from enrolment: show it
@@ -552,10 +662,11 @@ class MainWindow(QMainWindow):
 
     def confirm_same_person(self, name: str, reason: str) -> bool:
         """The face was refused as a sample of ``name`` (``reason`` gives the distance): add it anyway?"""
-        answer = QMessageBox.question(self, "This is…", f"{reason}\n\nAdd it to {name} all the same?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        box = QMessageBox(QMessageBox.Icon.Warning, f"This is {name}?", reason, parent=self)
+        add = box.addButton("Add it anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is add
 
     def ask_duplicate(self, name: str, enrolled: str, distance: float) -> str | None:
         """The face is almost certainly ``enrolled`` already: "different" (enrol ``name`` anyway),
@@ -617,10 +728,12 @@ class MainWindow(QMainWindow):
         """A hand-set tau stays; else the new model's calibrated tau came with it. Say which."""
         service = self.controller.service
         if self.settings.tau is None:
-            detail = f"tau {service.tau:.3f}, calibrated for this model"
+            short, detail = f"tau {service.tau:.3f} (calibrated)", f"tau {service.tau:.3f}, calibrated for this model"
         else:
-            detail = f"your tau {service.tau:.3f} kept; the model's calibrated tau is {service.calibrated_tau:.3f}"
-        self.statusBar().showMessage(f"Face model: {spec.id} ({detail})", 10000)
+            short = f"your tau {service.tau:.3f} kept"
+            detail = f"{short}; the model's calibrated tau is {service.calibrated_tau:.3f}"
+        self.statusBar().setToolTip(f"Face model: {spec.id} ({detail})")  # the whole sentence on hover
+        self.statusBar().showMessage(f"Model {spec.id}: {short}", 10000)
 
     def _fill_models_menu(self) -> None:
         from core.errors import OneShotError
@@ -685,3 +798,20 @@ class MainWindow(QMainWindow):
             log.warning("still running after 10 s: %s", ", ".join(running_workers()))
         self.closed.emit()
         super().closeEvent(event)
+
+
+def _png_bytes(image) -> bytes:
+    buffer = QBuffer()
+    buffer.open(QBuffer.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise OSError("the image could not be encoded")
+    return bytes(buffer.data())
+
+
+def _write_private(path: str, data: bytes) -> None:
+    """Readable by the user alone, like the gallery and its exports: a snapshot shows faces."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        if hasattr(os, "fchmod"):  # an existing file keeps its old mode otherwise
+            os.fchmod(fd, 0o600)
+        file.write(data)

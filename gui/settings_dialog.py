@@ -33,7 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from core.live.camera import is_stream_url, list_cameras
-from core.storage.sqlite import default_gallery_path
+from core.live.camera_session import MAX_CAMERAS
+from core.storage.sealing import read_protection
+from core.storage.sqlite import SqliteDatabase, default_gallery_path
 from core.storage.postgres import is_postgres_location
 from core.models.registry import find_model
 from core.settings import Settings
@@ -98,21 +100,39 @@ def gallery_problem(text: str) -> str:
     return ""
 
 
+def describe_gallery_protection(location: str) -> str:
+    """How the gallery file at ``location`` is protected, read without opening or creating it
+    (on a worker: it reads the file)."""
+    path = Path(location).expanduser()
+    if not path.exists():
+        return "new gallery: encrypted with a key"
+    db = SqliteDatabase(path, readonly=True)
+    try:
+        protection = read_protection(db)
+    finally:
+        db.close()
+    return protection.describe() if protection is not None else "not encrypted"
+
+
 class SettingsDialog(QDialog):
     """Edit a ``Settings``; ``settings()`` returns the edited copy, ``window`` untouched.
 
     ``provider_reason`` says why the running app uses the provider it does (from
-    ``core.models.runtime``), shown beside the provider choice.
+    ``core.models.runtime``), shown beside the provider choice. ``playing``: the source the window
+    plays now (a video given at start, say), shown as the camera; the saved camera changes only
+    when another one is chosen.
     """
 
     def __init__(self, settings: Settings, provider_reason: str = "", parent: QWidget | None = None,
-                 calibrated_tau: float | None = None, protection: str = "") -> None:
+                 calibrated_tau: float | None = None, protection: str = "", playing: str | None = None) -> None:
         super().__init__(parent)
         self._original = settings
+        self._protection = protection
         self._defaults = model_defaults()
         self._calibrated_tau = self._defaults["tau"] if calibrated_tau is None else calibrated_tau
         self._tau_hand_set = settings.tau is not None
-        self._camera = settings.camera
+        self._camera = playing or settings.camera
+        self._playing = self._camera  # settings() keeps the saved camera while this one is left chosen
         self._cameras: list[int] | None = None  # None while the probe runs
         self._resolutions = list(RESOLUTIONS)
         if tuple(settings.resolution) not in self._resolutions:
@@ -131,6 +151,10 @@ class SettingsDialog(QDialog):
         self.use_calibrated.setAutoDefault(False)
         self.use_calibrated.setToolTip("Follow the face model's own threshold, also after switching models")
         self.use_calibrated.clicked.connect(self.take_calibrated_tau)
+        values = [step / 100 for step in range(round(TAU_MIN * 100), round(TAU_MAX * 100) + 1)]
+        _hold_width(self.tau_explanation, [explain_tau(value, self._calibrated_tau) for value in values])
+        _hold_width(self.tau_calibrated, [f"Yours: {value:.2f}; the face model's calibrated value is "
+                                          f"{self._calibrated_tau:.2f}." for value in values])
         self.tau_slider.valueChanged.connect(self._tau_slid)
         self.tau_spin.valueChanged.connect(self._tau_changed)
 
@@ -147,6 +171,8 @@ class SettingsDialog(QDialog):
         self.camera_status = QLabel("searching for cameras…")
         self.more_cameras = MoreCamerasEditor(settings.more_cameras, self._source_choices, self._source_for)
         self.more_cameras.changed.connect(self._check)
+        self.more_cameras.changed.connect(self._explain_camera_limit)
+        self._explain_camera_limit()
         self.resolution_combo = QComboBox()
         for width, height in self._resolutions:
             self.resolution_combo.addItem(f"{width} × {height}")
@@ -169,6 +195,7 @@ class SettingsDialog(QDialog):
         self.choose_gallery_button = QPushButton("Choose…")
         self.choose_gallery_button.setAutoDefault(False)
         self.choose_gallery_button.clicked.connect(self._choose_gallery)
+        self.gallery_edit.editingFinished.connect(self._describe_protection)
 
         self.protection = QLabel(protection or "(shown once the gallery is open)")
         self.protection.setToolTip("Change it with `oneshot gallery encrypt | decrypt | rekey`")
@@ -247,7 +274,7 @@ class SettingsDialog(QDialog):
             tau=round(self.tau_spin.value(), 2) if self._tau_hand_set else None,
             score_threshold=self._chosen("score_threshold", self.score_spin),
             nms_threshold=self._chosen("nms_threshold", self.nms_spin),
-            camera=self._camera,
+            camera=self._original.camera if self._camera == self._playing else self._camera,
             more_cameras=self.more_cameras.cameras(),
             resolution=self._resolutions[self.resolution_combo.currentIndex()],
             provider=self.provider_combo.currentData() or "",
@@ -348,6 +375,27 @@ class SettingsDialog(QDialog):
         path = self.ask_gallery_file()
         if path:
             self.gallery_edit.setText(path)
+            self._describe_protection()
+
+    def _describe_protection(self) -> None:
+        """Protection describes the gallery chosen now, read on a worker; a server's once it is open."""
+        location = self.gallery_edit.text().strip()
+        if location == self._original.gallery or gallery_problem(location) or is_postgres_location(location):
+            self.protection.setText(self._protection or "(shown once the gallery is open)")
+            return
+        self.protection.setText("…")
+
+        def show(text: str) -> None:
+            if self.gallery_edit.text().strip() == location:  # not a location typed since
+                self.protection.setText(text)
+
+        run_in_background(lambda: describe_gallery_protection(location or str(default_gallery_path())), show,
+                          lambda error: show(f"cannot be read ({error})"), name="read gallery protection")
+
+    def _explain_camera_limit(self) -> None:
+        add = self.more_cameras.add_button
+        add.setToolTip("" if add.isEnabled() else
+                       f"At most {MAX_CAMERAS} cameras in one window: remove one to add another")
 
     # -- prompts (replace on an instance in tests) ----------------------------------------------
 
@@ -376,6 +424,12 @@ class SettingsDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Gallery file", start, "OneShot gallery (*.db);;All files (*)",
                                               options=QFileDialog.Option.DontConfirmOverwrite)
         return path or None
+
+
+def _hold_width(label: QLabel, texts: list[str]) -> None:
+    """As wide as the widest of ``texts`` from the start: typing tau must not widen the dialog (OK would move)."""
+    metrics = label.fontMetrics()
+    label.setMinimumWidth(max(metrics.horizontalAdvance(line) for text in texts for line in text.splitlines()))
 
 
 def _row(*widgets: QWidget) -> QWidget:

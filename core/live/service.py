@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.activation import activate_model
-from ..storage.archive import export_gallery, import_archive
+from ..storage.archive import export_gallery, import_archive, read_archive
 from .camera import CameraError, Frame, FrameSource, LatestFrameGrabber, open_source
 from .camera_session import MAX_CAMERAS, CameraSession, FairTurns, camera_of, first_track_id
 from ..vision.detect import Face
@@ -29,6 +29,7 @@ from ..errors import InputError, OneShotError
 from ..storage.repository import Gallery
 from ..storage.store import ImportCounts, Person, SampleInfo
 from ..storage.location import open_gallery_at
+from ..storage.names import name_key
 from ..storage.sealing import PassphraseSource
 from ..vision.imaging import LoadedImage, load_image
 from .loop import LIVE_LONG_SIDE, LiveFace, LiveRecognizer, LiveResult
@@ -363,10 +364,18 @@ class RecognitionService:
         """``passphrase`` encrypts the export; None writes it plain (the caller has warned the user)."""
         return export_gallery(self._gallery, self.model.id, path, passphrase)
 
-    def import_archive(self, path: Path, passphrase: str | None = None) -> ImportCounts:
+    def import_archive(self, path: Path, passphrase: str | None = None, on_conflict: str = "fail") -> ImportCounts:
         """An encrypted export without ``passphrase`` raises ``PassphraseNeededError`` at once (nothing is
-        read past its header): the caller asks the user, never this thread, and calls again."""
-        return import_archive(self._gallery, path, self.model.id, passphrase=passphrase)
+        read past its header): the caller asks the user, never this thread, and calls again.
+        ``on_conflict``: a name already enrolled fails the import, or is skipped or merged."""
+        return import_archive(self._gallery, path, self.model.id, on_conflict=on_conflict, passphrase=passphrase)
+
+    def archive_conflicts(self, path: Path, passphrase: str | None = None) -> tuple[list[str], int]:
+        """The people of an export who are already enrolled (as the export spells them), and how
+        many it holds: what to ask before a restore skips or merges them."""
+        enrolled = {name_key(name) for name in self.enrolled_names()}
+        names = [name for name, _, _ in read_archive(path, passphrase).people]
+        return [name for name in names if name_key(name) in enrolled], len(names)
 
     def training_data(self, folder: Path | None, crops: bool = False, progress=None):
         """Chips for the training wizard: from a folder of people (detected and aligned here), or the gallery."""

@@ -9,10 +9,17 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt creates the application
 
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 from camera_frames import WAIT_MS  # noqa: E402
+from gallery_manager import face, unexpected  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
+from core.live.service import RecognitionService  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.storage.repository import Gallery  # noqa: E402
+from gui.gallery_dialog import GalleryDialog  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.workers import running_workers, stop_all  # noqa: E402
 
@@ -66,3 +73,57 @@ def make_window(qtbot, tmp_path):
     leftovers = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
                  and "grabber" in t.name.lower()]
     assert not leftovers, f"threads left running: {leftovers}"
+
+
+# -- the gallery manager's galleries (test_dialogs.py, test_gallery_restore.py) ----------------
+
+
+@pytest.fixture(scope="module")
+def model_id(pipeline) -> str:
+    return pipeline.embedder.spec.id
+
+
+@pytest.fixture(scope="module")
+def faces(pipeline, people) -> list[tuple[str, np.ndarray, np.ndarray, Path]]:
+    """(name, chip, vector, photo) in enrolment order: Obama twice, Biden and Harington once."""
+    photos = [("Barack Obama", people["barack_obama"][0]), ("Barack Obama", people["barack_obama"][1]),
+              ("Joe Biden", people["joe_biden"][0]), ("Kit Harington", people["kit_harington"][0])]
+    return [(name, *face(pipeline, photo), photo) for name, photo in photos]
+
+
+@pytest.fixture
+def gallery_path(tmp_path, faces, model_id) -> Path:
+    path = tmp_path / "gallery.db"
+    with Gallery(path) as gallery:
+        for name, chip, vector, photo in faces:
+            known = any(person.name == name for person in gallery.people())
+            gallery.enroll(name, chip, vector, model_id, 0.9, str(photo), add_to_existing=known)
+    return path
+
+
+@pytest.fixture
+def open_dialog(qtbot, pipeline):
+    """Open a gallery dialog on a file (through a real service) and wait for its first load.
+
+    Warnings land in ``.warnings``.
+    """
+    services = []
+
+    def open_(path: Path) -> GalleryDialog:
+        service = RecognitionService(Settings(gallery=str(path)), pipeline, Gallery(path))
+        services.append(service)
+        dialog = GalleryDialog(service)
+        qtbot.addWidget(dialog)
+        dialog.warnings = []
+        dialog.show_warning = lambda title, text: dialog.warnings.append(text)
+        for prompt in ("ask_new_name", "confirm_delete", "ask_open_file", "ask_save_file", "ask_passphrase",
+                       "confirm_plain_export", "ask_on_conflict"):
+            setattr(dialog, prompt, unexpected(prompt))
+        with qtbot.waitSignal(dialog.loaded):  # the first load's result waits for this event loop
+            pass
+        return dialog
+
+    yield open_
+    assert stop_all()
+    for service in services:
+        service.close()

@@ -13,7 +13,7 @@ SCREENS = [QSize(800, 600), QSize(1920, 1080)]
 DIALOGS = ["settings", "gallery", "history", "training", "enroll-from-photo"]
 
 
-def open_dialog(window, name: str, photo):
+def opened(window, name: str, photo):
     return {"settings": window.open_settings, "gallery": window.open_gallery, "history": window.open_history,
             "training": window.open_training, "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}[name]()
 
@@ -42,7 +42,7 @@ def test_each_dialog_fits_the_screen_with_no_text_cut_off(make_window, people, q
     window = make_window(None)
     qtbot.waitUntil(lambda: window.controller.service is not None, timeout=WAIT_MS)  # the models are loaded
     window.resize(screen)
-    dialog = open_dialog(window, name, people["kit_harington"][1])
+    dialog = opened(window, name, people["kit_harington"][1])
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT_MS)
     minimum = dialog.minimumSizeHint().expandedTo(dialog.minimumSize())
     assert minimum.width() <= screen.width() and minimum.height() <= screen.height(), (name, minimum)

@@ -6,9 +6,7 @@ and every other prompt fails the test, so no modal dialog can ever block a run.
 
 from __future__ import annotations
 
-import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import PySide6
@@ -20,122 +18,19 @@ from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QInputDia
 
 from core.storage.archive import ENCRYPTION, export_gallery
 from core.storage.repository import Gallery
-from core.vision.imaging import load_image
 from core.models.info import collect_info
 from core.models.registry import shipped_models
-from core.live.service import RecognitionService
 from core.settings import Settings
 from gui.about import AboutDialog
 from gui.gallery_dialog import EXPORT_PASSPHRASE_TEXT, GalleryDialog, delete_warning
 from gui.imageconv import rgb_to_qimage
 from gui.settings_dialog import SettingsDialog, model_defaults
-from gui.workers import stop_all
-
-EVERYONE = {"Barack Obama": 2, "Joe Biden": 1, "Kit Harington": 1}
-PASSPHRASE = "correct horse battery staple"
-
-
-def face(pipeline, photo: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The chip and vector of the (only) face in a photo."""
-    image = load_image(photo)
-    chip = pipeline.align(image.pixels, pipeline.detect(image.pixels))[0]
-    return chip, pipeline.embed(chip[None])[0]
-
-
-@pytest.fixture(scope="module")
-def model_id(pipeline) -> str:
-    return pipeline.embedder.spec.id
-
-
-@pytest.fixture(scope="module")
-def faces(pipeline, people) -> list[tuple[str, np.ndarray, np.ndarray, Path]]:
-    """(name, chip, vector, photo) in enrolment order: Obama twice, Biden and Harington once."""
-    photos = [("Barack Obama", people["barack_obama"][0]), ("Barack Obama", people["barack_obama"][1]),
-              ("Joe Biden", people["joe_biden"][0]), ("Kit Harington", people["kit_harington"][0])]
-    return [(name, *face(pipeline, photo), photo) for name, photo in photos]
-
-
-@pytest.fixture
-def gallery_path(tmp_path, faces, model_id) -> Path:
-    path = tmp_path / "gallery.db"
-    with Gallery(path) as gallery:
-        for name, chip, vector, photo in faces:
-            known = any(person.name == name for person in gallery.people())
-            gallery.enroll(name, chip, vector, model_id, 0.9, str(photo), add_to_existing=known)
-    return path
-
-
-def enrolled(path: Path) -> dict[str, int]:
-    """name -> sample count, read through a connection of its own."""
-    with Gallery(path) as gallery:
-        return {person.name: person.samples for person in gallery.people()}
-
-
-def unexpected(prompt: str):
-    def fail(*args):
-        raise AssertionError(f"{prompt}{args} was not expected")
-    return fail
-
-
-class Answers:
-    """A prompt replaced by the test: gives ``replies`` in turn and records each question
-    (title, label); answering off the UI thread fails the test, so no worker ever waits on one."""
-
-    def __init__(self, *replies) -> None:
-        self.replies, self.asked = list(replies), []
-
-    def __call__(self, *question):
-        assert threading.current_thread() is threading.main_thread(), f"{question} asked off the UI thread"
-        self.asked.append(question)
-        return self.replies.pop(0)
-
+from gallery_manager import EVERYONE, PASSPHRASE, Answers, click, enrolled, refused, unexpected
 
 def pixels_of(image: QImage) -> np.ndarray:
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).copy()
-
-
-@pytest.fixture
-def open_dialog(qtbot, pipeline):
-    """Open a gallery dialog on a file (through a real service) and wait for its first load.
-
-    Warnings land in ``.warnings``.
-    """
-    services = []
-
-    def open_(path: Path) -> GalleryDialog:
-        service = RecognitionService(Settings(gallery=str(path)), pipeline, Gallery(path))
-        services.append(service)
-        dialog = GalleryDialog(service)
-        qtbot.addWidget(dialog)
-        dialog.warnings = []
-        dialog.show_warning = lambda title, text: dialog.warnings.append(text)
-        for prompt in ("ask_new_name", "confirm_delete", "ask_open_file", "ask_save_file", "ask_passphrase",
-                       "confirm_plain_export"):
-            setattr(dialog, prompt, unexpected(prompt))
-        with qtbot.waitSignal(dialog.loaded):  # the first load's result waits for this event loop
-            pass
-        return dialog
-
-    yield open_
-    assert stop_all()
-    for service in services:
-        service.close()
-
-
-def click(qtbot, button) -> None:
-    assert button.isEnabled(), f"{button.text()} is disabled"
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-
-
-def refused(qtbot, dialog: GalleryDialog, button) -> str:
-    """Click ``button``, expecting the change to fail; the one warning shown."""
-    with qtbot.assertNotEmitted(dialog.changed):
-        click(qtbot, button)
-        qtbot.waitUntil(lambda: len(dialog.warnings) > 0)
-    assert len(dialog.warnings) == 1 and button.isEnabled()
-    return dialog.warnings.pop()
 
 
 def item_texts(dialog: GalleryDialog) -> list[str]:
@@ -270,7 +165,7 @@ def test_a_sample_of_someone_else_is_refused_with_the_distance_unless_confirmed(
     dialog.confirm_same_person = lambda reason: asked.append(reason) or False
     click(qtbot, dialog.add_button)
     qtbot.waitUntil(lambda: bool(asked) and dialog.add_button.isEnabled())
-    assert "does not look like 'Joe Biden'" in asked[0] and "distance" in asked[0]
+    assert "does not look like Joe Biden" in asked[0] and "distance" in asked[0]
     assert enrolled(gallery_path) == EVERYONE and not dialog.warnings
 
     dialog.confirm_same_person = lambda reason: True
@@ -339,7 +234,6 @@ def test_import_is_all_or_nothing_and_says_why_it_failed(qtbot, open_dialog, gal
         export_gallery(gallery, "another-model", other_model, None)
 
     cases = [
-        (biden_only, export, "a person named 'Joe Biden' is already enrolled"),
         (tmp_path / "other.db", other_model,
          f"{other_model}: exported with model 'another-model', but this gallery matches with {model_id!r}"),
         (tmp_path / "fresh.db", damaged, f"{damaged}: not a OneShot gallery export"),
@@ -420,11 +314,11 @@ def test_the_passphrase_prompt_hides_what_is_typed(open_dialog, gallery_path):
 def test_export_passphrases_that_differ_or_a_cancel_write_nothing(qtbot, open_dialog, gallery_path, tmp_path):
     source = open_dialog(gallery_path)
     source.ask_save_file = lambda title, file_filter: str(tmp_path / "out.zip")
-    for answers in ((PASSPHRASE, PASSPHRASE + " "), (None,), (PASSPHRASE, None)):
+    for answers in ((PASSPHRASE, PASSPHRASE + " ", None), (None,), (PASSPHRASE, None)):  # differ: asked again
         source.ask_passphrase = Answers(*answers)
         click(qtbot, source.export_button)
         assert source.ask_passphrase.replies == [] and source.status.text() == ""
-    assert source.warnings == ["The two passphrases differ: nothing was exported."]
+    assert source.warnings == []
     assert not list(tmp_path.glob("*out.zip*"))  # neither the export nor a temporary
 
 
