@@ -629,6 +629,7 @@ def _import_or_refuse(archive: Path, gallery_path: Path) -> str:
     return "refused" if refused else "imported"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_mutated_exports_import_completely_or_are_refused(tmp_path_factory, exported, chips, data):
@@ -686,6 +687,7 @@ def _like(value):
     return json_values
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_any_json_anywhere_in_the_index_imports_or_is_refused(tmp_path_factory, exported, chips, data):

@@ -41,6 +41,7 @@ def test_a_bona_fide_frame_is_cropped_not_letterboxed(pipeline, photo):
     assert len(pipeline.detect(frame)) == 1
 
 
+@pytest.mark.slow
 def test_the_shipped_model_flags_most_rendered_attacks_and_passes_the_live_sample(pipeline, people, data_dir):
     live = load_image(data_dir / "liveness" / "image_T1.jpg").pixels
     assert pipeline.live_scores(live, pipeline.detect(live))[0] >= LIVE_THRESHOLD

@@ -124,6 +124,7 @@ def test_bench_json_contract(capsys):
     assert report["live_fps"] == pytest.approx(1000 / report["live_frame_ms"])
 
 
+@pytest.mark.slow
 def test_bench_matrix_json_contract(capsys):
     code, out, _ = run(capsys, "bench", "--matrix", "--json", "--repeat", "1")
     live, full = json.loads(out)

@@ -38,6 +38,7 @@ def test_network_matches_dlib_on_our_chips(ours_and_dlibs, dlib_models):
         assert np.abs(result.embedding - reference).max() <= 1e-4, photo
 
 
+@pytest.mark.slow
 def test_whole_pipeline_stays_close_to_dlibs_own(ours_and_dlibs, dlib_models, pipeline):
     """dlib's detector, 5-point landmarks and chip vs ours: far below tau on every photo."""
     detector, predictor, encoder = dlib_models

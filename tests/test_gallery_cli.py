@@ -87,6 +87,7 @@ def test_reading_commands_never_create_or_write_a_gallery(capsys, tmp_path):
     assert fingerprint(tmp_path / "new.db") == before
 
 
+@pytest.mark.slow
 def test_orl_one_shot(pipeline, data_dir, tmp_path):
     """Image 1 of each of the 40 ORL people enrolled, images 2-10 identified."""
     orl = data_dir / "orl"

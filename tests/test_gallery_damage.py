@@ -301,6 +301,7 @@ def _create_and_enrol(path: str, name: str, chip_png: bytes, barrier, results) -
         results.put((name, traceback.format_exc()))
 
 
+@pytest.mark.slow
 def test_two_processes_creating_the_same_new_gallery_both_succeed(tmp_path, chips):
     chip_png = cv2.imencode(".png", chips[0])[1].tobytes()  # no OpenCV in the forked children
     context = multiprocessing.get_context("fork")

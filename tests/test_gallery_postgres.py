@@ -208,6 +208,7 @@ def test_a_schema_3_gallery_gets_masked_samples_and_a_reader_sees_none(database,
         assert db.execute("SELECT value FROM oneshot_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
 
 
+@pytest.mark.slow
 def test_a_station_identifies_from_memory_while_the_server_is_away(database, server, chips):
     with PostgresGallery(database) as gallery:
         gallery.enroll("Ana", chips[0], unit_vector(1), MODEL, 0.9, "a")
@@ -303,6 +304,7 @@ def test_stations_making_a_new_gallery_at_once_both_enrol(server, chips):
             assert sorted(p.name for p in gallery.people()) == ["station 0", "station 1"]
 
 
+@pytest.mark.slow
 def test_a_server_lost_mid_enrolment_is_exit_2_with_a_clear_line(database, server, people, monkeypatch, capsys):
     assert main(["enroll", "--gallery", database, "Obama", str(people["barack_obama"][0])]) == 0
     capsys.readouterr()

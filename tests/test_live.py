@@ -156,6 +156,7 @@ def take_turns(recognizer: LiveRecognizer, turns, seed: int = 0):
     return shown, events, steady
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sequence", ["orl_turns", "people_turns"])
 def test_a_track_names_whoever_takes_the_spot(pipeline, sequence, request):
     """One face at the same spot, same framing, the person changing every 15 frames: each person's

@@ -86,6 +86,7 @@ def test_bad_data_is_refused_with_the_reason(capsys, tmp_path, orl_folder):
     assert code == 2 and "no model 'no-such-model'" in err
 
 
+@pytest.mark.slow
 def test_out_of_memory_names_the_batch_and_suggests_a_smaller_one(orl_folder, tmp_path):
     """A real allocation failure: the process may address only 1.5 GB more than after start-up."""
     data = orl_folder([1, 2, 3, 4, 5], images=2)
