@@ -349,9 +349,9 @@ class MainWindow(QMainWindow):
         self.gallery_label.setText("Gallery server offline: identifying from memory" if offline else "")
         latency = self.view.latency_ms()
         self.fps_label.setText(f"{report.fps:.1f} fps" + (f" · {latency:.0f} ms capture to screen" if latency else ""))
-        stages = " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.stage_ms.items())
-        self.stages_label.setText(stages)
-        self.stages_label.setToolTip(stages)
+        stages = " · ".join(f"{stage} {ms:.0f}" for stage, ms in report.stage_ms.items())
+        self.stages_label.setText(f"{stages} ms" if stages else "")  # one unit for all: it fits 800 px
+        self.stages_label.setToolTip(f"per-stage median, ms: {stages}" if stages else "")
 
     def _source_changed(self, description: str) -> None:
         running = bool(description)
