@@ -56,6 +56,15 @@ def open_wizard(qtbot, window, folder):
     return wizard
 
 
+def training_started(qtbot, window, orl_folder, epochs: int):
+    """The wizard on six ORL people (4 to train on, 2 held out), on its train page, training ``epochs`` epochs."""
+    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
+    wizard.next()
+    quick_settings(wizard, epochs=epochs)
+    wizard.next()
+    return wizard
+
+
 def quick_settings(wizard, epochs):
     settings = wizard.settings_page
     settings.epochs.setValue(epochs)
@@ -136,10 +145,7 @@ def assert_nothing_changed(train_page, private_models) -> None:
 
 @needs_torch
 def test_cancel_stops_within_a_batch_changes_nothing_and_next_resumes(qtbot, window, orl_folder, private_models):
-    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
-    wizard.next()
-    quick_settings(wizard, epochs=3)  # 2 batches an epoch: 4 people to train on, P = 2
-    wizard.next()
+    wizard = training_started(qtbot, window, orl_folder, epochs=3)  # 2 batches an epoch: 4 people to train on, P = 2
     train_page = wizard.train_page
     after_cancel = BatchesAfterCancel(train_page.job)
     with qtbot.waitSignal(train_page.job.progress, timeout=HANG_MS, check_params_cb=lambda item: item[0] == "step"):
@@ -166,10 +172,7 @@ def test_cancel_stops_within_a_batch_changes_nothing_and_next_resumes(qtbot, win
 
 @needs_torch
 def test_a_cancel_after_the_last_epoch_registers_nothing(qtbot, window, orl_folder, private_models):
-    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
-    wizard.next()
-    quick_settings(wizard, epochs=1)
-    wizard.next()
+    wizard = training_started(qtbot, window, orl_folder, epochs=1)
     job = wizard.train_page.job
 
     def cancel_at_export(item) -> None:  # the moment a user's click lands as the export starts
@@ -185,10 +188,7 @@ def test_a_cancel_after_the_last_epoch_registers_nothing(qtbot, window, orl_fold
 
 @needs_torch
 def test_a_cancel_before_training_begins_trains_no_batch(qtbot, window, orl_folder, private_models):
-    wizard = open_wizard(qtbot, window, orl_folder(range(1, 7), images=3))
-    wizard.next()
-    quick_settings(wizard, epochs=1)
-    wizard.next()
+    wizard = training_started(qtbot, window, orl_folder, epochs=1)
     train_page = wizard.train_page
     after_cancel = BatchesAfterCancel(train_page.job)
     job = train_page.job
