@@ -31,7 +31,7 @@ from core.live.match import Matcher  # noqa: E402
 from core.vision.pipeline import FacePipeline  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
-from .main_window import MainWindow  # noqa: E402
+from .main_window import MainWindow, PassphraseDialog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,9 +126,17 @@ def review_dialogs(window: MainWindow, photo: Path, out: Path) -> None:
     """Every window and dialog on each of ``SCREENS``, as ``review/NAME-WxH.png``."""
     folder = out / "review"
     folder.mkdir(parents=True, exist_ok=True)
+    def person_view():
+        manager = window.open_gallery()
+        wait_for(manager.loaded)
+        return manager.open_person("Barack Obama")
+
     opened = {"settings": window.open_settings, "gallery-manager": window.open_gallery,
-              "history": window.open_history, "training-wizard": window.open_training,
-              "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}
+              "person-view": person_view, "history": window.open_history, "training-wizard": window.open_training,
+              "enroll-from-photo": lambda: window.enroll_from_photo(str(photo)),
+              "enroll-from-webcam": window.enroll_from_webcam,
+              "passphrase": lambda: PassphraseDialog("This gallery is protected by a passphrase. Type it to open "
+                                                     "the gallery.", window)}
     for width, height in SCREENS:
         window.resize(width, height)
         pause(300)
@@ -139,6 +147,8 @@ def review_dialogs(window: MainWindow, photo: Path, out: Path) -> None:
             pause(500)
             dialog.grab().save(str(folder / f"{name}-{width}x{height}.png"))
             dialog.close()
+            if dialog.parent() is not window:  # the person view's gallery manager
+                dialog.parent().close()
 
 
 def main() -> None:

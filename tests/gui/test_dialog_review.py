@@ -9,13 +9,27 @@ from camera_frames import WAIT_MS
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
+from core.vision.imaging import load_image
+from gui.main_window import PassphraseDialog
+
 SCREENS = [QSize(800, 600), QSize(1920, 1080)]
-DIALOGS = ["settings", "gallery", "history", "training", "enroll-from-photo"]
+DIALOGS = ["settings", "gallery", "person", "history", "training", "enroll-from-photo", "passphrase"]
 
 
-def opened(window, name: str, photo):
-    return {"settings": window.open_settings, "gallery": window.open_gallery, "history": window.open_history,
-            "training": window.open_training, "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}[name]()
+def opened(qtbot, window, name: str, photo):
+    def person():
+        manager = window.open_gallery()
+        qtbot.waitUntil(lambda: "Kit Harington" in manager.visible_names())
+        return manager.open_person("Kit Harington")
+
+    def passphrase():
+        dialog = PassphraseDialog("This gallery is protected by a passphrase. Type it to open the gallery.", window)
+        dialog.open()
+        return dialog
+
+    return {"settings": window.open_settings, "gallery": window.open_gallery, "person": person,
+            "history": window.open_history, "training": window.open_training, "passphrase": passphrase,
+            "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}[name]()
 
 
 def clipped(dialog: QWidget) -> list[str]:
@@ -36,13 +50,21 @@ def clipped(dialog: QWidget) -> list[str]:
     return found
 
 
+def enrolled_kit(window, photo) -> None:
+    """One person in the window's gallery, so the person view has samples to show."""
+    service = window.controller.service
+    service.commit_enrolment("Kit Harington", service.preview_enrolment(load_image(photo)).candidate)
+
+
 @pytest.mark.parametrize("screen", SCREENS, ids=lambda size: f"{size.width()}x{size.height()}")
 @pytest.mark.parametrize("name", DIALOGS)
 def test_each_dialog_fits_the_screen_with_no_text_cut_off(make_window, people, qtbot, name, screen):
     window = make_window(None)
     qtbot.waitUntil(lambda: window.controller.service is not None, timeout=WAIT_MS)  # the models are loaded
     window.resize(screen)
-    dialog = opened(window, name, people["kit_harington"][1])
+    if name == "person":
+        enrolled_kit(window, people["kit_harington"][0])
+    dialog = opened(qtbot, window, name, people["kit_harington"][1])
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT_MS)
     minimum = dialog.minimumSizeHint().expandedTo(dialog.minimumSize())
     assert minimum.width() <= screen.width() and minimum.height() <= screen.height(), (name, minimum)
