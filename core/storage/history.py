@@ -144,25 +144,36 @@ class HistoryBook:
         self._db, self._fields = db, fields
 
     def record(self, action: str, subject: str = "", detail: str = "") -> None:
-        """Append one entry inside the caller's transaction."""
+        """Append one entry inside the caller's transaction, and seal the new head."""
         at, user, program = clock.stamp(), current_user(), PROGRAM["name"]
-        rows = self._db.execute(self._db.sql.last_link)
-        previous = bytes(rows[0][0]) if rows and isinstance(rows[0][0], (bytes, memoryview)) else GENESIS
+        count, previous = self._head()
         link = chain_digest(previous, at, user, program, action, subject, detail)
         entry_id = self._db.insert_id("history")
         self._db.execute(self._db.sql.insert_history, (
             entry_id, at, user, program, action, self._fields.seal(subject, cell("history", "subject", entry_id)),
             self._fields.seal(detail, cell("history", "detail", entry_id)), link))
-        self.anchor_as_is()
+        if count is not None:
+            self._seal(Anchor(count + 1, link))
 
     def anchor_as_is(self) -> None:
-        """Seal the chain's head as it stands into the protection row (an encrypted gallery's;
-        a plain one has no key to seal it with): after every entry, and once for a history kept
-        before anchors (trusted on its first upgrade; from then on any cut shows)."""
-        if not self._fields.encrypted:
-            return
-        count, head = self._db.execute(self._db.sql.history_head)[0]
-        anchor = Anchor(count, bytes(head) if isinstance(head, (bytes, memoryview)) else GENESIS)
+        """Seal the chain's head as it stands: for a new gallery (so a missing anchor shows), and
+        once for a history kept before anchors (trusted on its first upgrade; from then on any
+        cut shows)."""
+        count, head = self._head()
+        if count is not None:
+            self._seal(Anchor(count, head))
+
+    def _head(self) -> tuple[int | None, bytes]:
+        """(entries so far, newest link). The count only where an anchor needs it: a plain
+        gallery has no key to seal one with, and counting costs a scan of the history."""
+        if self._fields.encrypted:
+            count, head = self._db.execute(self._db.sql.history_head)[0]
+        else:
+            count, head = None, (self._db.execute(self._db.sql.last_link) or [(None,)])[0][0]
+        return count, bytes(head) if isinstance(head, (bytes, memoryview)) else GENESIS
+
+    def _seal(self, anchor: Anchor) -> None:
+        """Write ``anchor``, sealed under the gallery's key, into the protection row's parameters."""
         (parameters,) = self._db.execute(self._db.sql.protection_parameters)[0]
         values = json.loads(parameters)
         values[ANCHOR] = self._fields.seal_bytes(anchor.to_bytes(), ANCHOR_CONTEXT).hex()

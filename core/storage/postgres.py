@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
-from ..errors import GalleryError, InputError, OneShotError, ServerError
+from ..errors import GalleryError, InputError, OneShotError, ReadOnlyGalleryError, ServerError
 from ..redact import redact
 from .repository import Gallery
 from .schema import ID_TABLES, SCHEMA_VERSION
@@ -273,8 +273,6 @@ class PostgresDatabase:
 
     def require_writable(self) -> None:
         if self.read_only_reason is not None:
-            from ..errors import ReadOnlyGalleryError
-
             raise ReadOnlyGalleryError(f"{self.shown}: cannot change the gallery: {self.read_only_reason}")
 
     @contextmanager

@@ -14,6 +14,7 @@ work. Negatives ("that is not X") are stored exactly like samples.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable
@@ -657,8 +658,7 @@ class Gallery:
         with self._lock, self._db.snapshot():
             mark = self._db.catch_up_mark()
             vectors = self._grouped_vectors(SAMPLES, model_id)
-        return GalleryVectors(vectors.names, vectors.owners, vectors.matrix, vectors.last_id, mark, vectors.masked,
-                              vectors.skipped)
+        return dataclasses.replace(vectors, read_at=mark)
 
     def negative_vectors(self, model_id: str) -> GalleryVectors:
         """Every negative's vector of ``model_id``, grouped by person (``names``: whose negatives)."""
@@ -682,8 +682,7 @@ class Gallery:
             total = self._db.execute(self._db.sql.vector_count, (model_id,))[0][0]
         if total != len(known.matrix) + known.skipped + len(added.matrix) + added.skipped:
             return None  # vectors were added to older samples (a re-embedding elsewhere): read everything
-        return known.extended(GalleryVectors(added.names, added.owners, added.matrix, added.last_id, mark,
-                                             added.masked, added.skipped))
+        return known.extended(dataclasses.replace(added, read_at=mark))
 
     def _grouped_vectors(self, kind: Kind, model_id: str, after: int = 0) -> GalleryVectors:
         if not self._has_table(kind.table):
