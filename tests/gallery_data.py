@@ -26,6 +26,15 @@ def unit_vector(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def passphrase_cipher(protection, passphrase: str):
+    """A gallery's field cipher from its protection row and passphrase: what only the key's
+    holder can make (the tests that forge or downgrade sealed values need it)."""
+    from core.storage.crypto import FieldCipher, PassphraseParameters, unwrap_key
+
+    key = PassphraseParameters.from_dict(protection.parameters).key(passphrase)
+    return FieldCipher(unwrap_key(key, protection.wrapped_key, protection.label))
+
+
 def run_oneshot(capsys, command: str, gallery, *args) -> tuple[int, str, str]:
     """``oneshot COMMAND --gallery GALLERY ARGS...`` in this process: (exit code, stdout, stderr)."""
     from core.cli import main

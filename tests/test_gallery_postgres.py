@@ -23,7 +23,7 @@ from core.storage.location import open_gallery_at
 from core.storage.postgres import PostgresGallery, wait_online
 from core.vision.imaging import load_image
 from core.live.match import Matcher
-from gallery_data import MODEL, real_chips, unit_vector
+from gallery_data import MODEL, passphrase_cipher, real_chips, unit_vector
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -327,13 +327,10 @@ def test_a_server_lost_mid_enrolment_is_exit_2_with_a_clear_line(database, serve
 
 def _field_cipher(db, passphrase: str):
     """The gallery's field cipher, from its passphrase (what only the key's holder can do)."""
-    from core.storage.crypto import FieldCipher, PassphraseParameters, unwrap_key
     from core.storage.sealing import parsed_protection
 
-    protection = parsed_protection(*db.execute("SELECT scheme, key_id, parameters, wrapped_key FROM protection")
-                                   .fetchone())
-    key = PassphraseParameters.from_dict(protection.parameters).key(passphrase)
-    return FieldCipher(unwrap_key(key, protection.wrapped_key, protection.label))
+    return passphrase_cipher(parsed_protection(*db.execute(
+        "SELECT scheme, key_id, parameters, wrapped_key FROM protection").fetchone()), passphrase)
 
 
 def test_values_swapped_on_the_server_name_nobody(database, chips):

@@ -15,14 +15,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from gallery_data import run_oneshot
+from gallery_data import passphrase_cipher, run_oneshot
 
 from core.errors import GalleryError
 from core.storage import history as history_module
-from core.storage.crypto import FieldCipher, PassphraseParameters, unwrap_key
+from core.storage.keys import file_protection
 from core.storage.repository import Gallery
 from core.storage.schema import SEALED_COLUMNS
-from core.storage.sealing import read_protection
 
 LEGACY = Path(__file__).parent / "data" / "schema4-passphrase.db"
 LEGACY_PASSPHRASE = "old gallery passphrase"
@@ -173,20 +172,6 @@ def _legacy_openable(path: Path, table: str, column: str) -> int:
     return count
 
 
-def _cipher(path: Path) -> FieldCipher:
+def _cipher(path: Path):
     """The gallery's field cipher, from its passphrase (what only the key's holder can do)."""
-    class Port:
-        sql = type("SQL", (), {"protection": "SELECT scheme, key_id, parameters, wrapped_key FROM protection"})
-
-        def __init__(self, db):
-            self.db = db
-
-        def has_table(self, table):
-            return True
-
-        def execute(self, sql, params=()):
-            return self.db.execute(sql, params).fetchall()
-
-    protection = read_protection(Port(sqlite3.connect(path)))
-    key = PassphraseParameters.from_dict(protection.parameters).key(LEGACY_PASSPHRASE)
-    return FieldCipher(unwrap_key(key, protection.wrapped_key, protection.label))
+    return passphrase_cipher(file_protection(path), LEGACY_PASSPHRASE)

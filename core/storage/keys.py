@@ -11,7 +11,7 @@ from urllib.request import pathname2url
 
 from ..errors import InputError
 from . import keystore
-from .sealing import Damaged, parsed_protection
+from .sealing import Damaged, Protection, parsed_protection
 
 # The endings of the files a gallery is built in before it is linked or renamed into place
 # (created, encrypted, decrypted, rekeyed, copied): while one is there, its new key is not yet in use.
@@ -78,6 +78,13 @@ def _builds(path: Path) -> list[str]:
 
 def gallery_key_id(path: Path) -> str | None:
     """The key id the gallery file at ``path`` is encrypted under; None for a plain gallery."""
+    protection = file_protection(path)
+    return protection.key_id if protection is not None else None
+
+
+def file_protection(path: Path) -> Protection | None:
+    """The protection row of the gallery file at ``path``, read without opening the gallery
+    (no key needed, nothing written); None for a plain gallery."""
     db = sqlite3.connect(f"file:{pathname2url(os.path.abspath(path))}?mode=ro", uri=True)
     try:
         if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'protection'").fetchone():
@@ -87,4 +94,4 @@ def gallery_key_id(path: Path) -> str | None:
         db.close()
     if len(rows) > 1:
         raise Damaged("it has more than one protection row")
-    return parsed_protection(*rows[0]).key_id if rows else None
+    return parsed_protection(*rows[0]) if rows else None
