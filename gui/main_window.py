@@ -41,7 +41,7 @@ from .camera_grid import camera_grid
 from .gallery_dialog import not_this_person_text
 from .live_controller import LiveController, describe
 from .unknowns_panel import UnknownsPanel
-from .video_view import VideoView, identity_overlays, render_annotated
+from .video_view import ColourBands, VideoView, identity_overlays, render_annotated
 from .workers import run_in_background, running_workers
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.frames_shown = 0  # since the source started: tells "no camera at all" from "camera lost"
         self.last_image = None
         self.last_overlays = []
+        self.bands = ColourBands()  # each track's colour band: this window's own, its track ids unique across cameras
         self.training = None  # the training wizard while it is open
         self._chosen_settings: Settings | None = None  # chosen in Settings, saved once in force
         self.setWindowTitle("OneShot")
@@ -333,11 +334,11 @@ class MainWindow(QMainWindow):
         if self.tiles:
             self.tiles[report.camera].show_fps(report.fps)
         if report.camera:  # another camera's tile: its picture and its rate, nothing else
-            self.tiles[report.camera].view.show_frame(image, identity_overlays(report.faces, report.tau),
+            self.tiles[report.camera].view.show_frame(image, identity_overlays(report.faces, report.tau, self.bands),
                                                       report.frame.captured)
             return
         self.last_image = image
-        self.last_overlays = identity_overlays(report.faces, report.tau)
+        self.last_overlays = identity_overlays(report.faces, report.tau, self.bands)
         self.view.show_frame(image, self.last_overlays, report.frame.captured)
         if not self.frames_shown:  # the first frame of this source: enrolling and snapshots work now
             for name in ("enroll", "snapshot"):

@@ -57,12 +57,10 @@ class ColourBands:
         return BAND_COLOURS[band]
 
 
-LIVE_BANDS = ColourBands()  # the live window's; track ids are unique across its cameras
-
-
-def identity_overlays(faces, tau: float, bands: ColourBands = LIVE_BANDS) -> list[Overlay]:
-    """Boxes for the live window: name or "Unknown", distance, confidence colour; "Photo?" for a
-    face judged not live, "Checking…" while its liveness is undecided."""
+def identity_overlays(faces, tau: float, bands: ColourBands) -> list[Overlay]:
+    """Boxes for the live window: name or "Unknown", distance, confidence colour (``bands``: the
+    window's memory of each track's colour); "Photo?" for a face judged not live, "Checking…"
+    while its liveness is undecided."""
     overlays = []
     for live in faces:
         if live.live is False:

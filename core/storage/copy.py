@@ -110,6 +110,18 @@ def copy_rows(source: Gallery, target, fields: PlainFields, progress: Progress |
         progress(total, total)
 
 
+def new_file_rows(source: Gallery, protection, fields: PlainFields, progress: Progress | None, action: str,
+                  detail: str):
+    """What a new file built from ``source`` holds (``SqliteDatabase.replace_with``'s and
+    ``build_file``'s ``fill``): its protection row, every row sealed with ``fields``, and the
+    history entry saying why it was made."""
+    def fill(target) -> None:
+        write_protection(target, protection)
+        copy_rows(source, target, fields, progress)
+        HistoryBook(target, fields).record(action, "", detail)
+    return fill
+
+
 def reseal_in_place(gallery: Gallery) -> None:
     """Seal every value of an encrypted gallery again, bound to its row and owner (schema 5),
     inside the caller's write transaction: one atomic step. A value that fails to open stays
@@ -153,11 +165,7 @@ def _to_file(source: Gallery, path: Path, detail: str, progress, passphrase) -> 
     protection, fields = new_protection("passphrase" if passphrase else "key", passphrase, shown_location(path))
     temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.copy"
 
-    def fill(target) -> None:
-        write_protection(target, protection)
-        copy_rows(source, target, fields, progress)
-        HistoryBook(target, fields).record("import", "", f"the whole gallery, copied {detail}")
-
+    fill = new_file_rows(source, protection, fields, progress, "import", f"the whole gallery, copied {detail}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         build_file(temporary, shown_location(path), "copy the gallery", fill)

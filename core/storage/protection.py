@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from .copy import copy_rows
-from .history import HistoryBook
+from .copy import new_file_rows
 from .repository import Gallery
-from .sealing import (PassphraseSource, asked_once, forget_stored_key, new_protection, retire_stored_key,
-                      write_protection)
+from .sealing import PassphraseSource, asked_once, forget_stored_key, new_protection, retire_stored_key
 from .store import Progress
 
 log = logging.getLogger(__name__)
@@ -33,13 +31,8 @@ def reprotect(gallery: Gallery, mode: str, passphrase: PassphraseSource = None,
     protection, fields = new_protection(mode, asked_once(passphrase), gallery.shown, str(gallery.path))
     replaced = False
 
-    def fill(target) -> None:
-        write_protection(target, protection)
-        copy_rows(gallery, target, fields, progress)
-        HistoryBook(target, fields).record(action, "", fields.description)
-
     try:
-        db.replace_with(action, fill)
+        db.replace_with(action, new_file_rows(gallery, protection, fields, progress, action, fields.description))
         replaced = True
     finally:
         if not replaced:

@@ -13,7 +13,7 @@ from core.vision.imaging import load_image
 from core.settings import load_settings
 from core.training.conditions import mask_photo
 from gui.person_dialog import PersonDialog
-from gui.video_view import PHOTO, UNKNOWN, identity_overlays
+from gui.video_view import PHOTO, UNKNOWN, ColourBands, identity_overlays
 
 
 def camera_frames(folder, photo, count=20):
@@ -39,7 +39,7 @@ def test_a_photo_held_up_is_photo_never_the_name(qtbot, make_window, tmp_path, d
     window = make_window(camera_frames(tmp_path / "attack", sample / "image_F1.jpg"), liveness=True)
     report = next_report(qtbot, window, lambda r: r.faces and r.faces[0].live is False)
     assert report.faces[0].name is None
-    (overlay,) = identity_overlays(report.faces, report.tau)
+    (overlay,) = identity_overlays(report.faces, report.tau, ColourBands())
     assert overlay.label == "Photo?" and overlay.colour == PHOTO and overlay.dashed
     window.controller.start_source(str(camera_frames(tmp_path / "live", sample / "image_T1.jpg")))
     report = next_report(qtbot, window, lambda r: r.faces and r.faces[0].name == "Sample")
@@ -55,7 +55,7 @@ def test_a_masked_face_left_unknown_says_so(qtbot, make_window, tmp_path, people
     report = next_report(qtbot, window, lambda r: r.faces and r.faces[0].condition == "masked")
     live = report.faces[0]
     assert live.tau < report.tau  # decided at the masked tau
-    (overlay,) = identity_overlays(report.faces, report.tau)
+    (overlay,) = identity_overlays(report.faces, report.tau, ColourBands())
     if live.name is None:
         assert overlay.label.startswith("Unknown (masked)") and "lower the mask" in overlay.label
         assert overlay.colour == UNKNOWN
