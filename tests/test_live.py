@@ -7,12 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from core.bench import fit_frame
+from core.bench import fit_frame, letterbox
 from core.live.camera import Frame
 from core.storage.repository import Gallery
 from core.vision.imaging import load_image
-from core.live.loop import LiveRecognizer
+from core.live.loop import LIVE_LONG_SIDE, LiveRecognizer, camera_long_side
 from core.live.match import Matcher
+from core.live.motion import DETECT_EVERY, MotionGate
+from core.live.track import LIVENESS_FRAMES, FaceTracker
+from camera_frames import jpeg, sensor_noise
 
 
 @pytest.fixture
@@ -201,3 +204,124 @@ def test_strangers_taking_turns_with_an_empty_gallery_get_a_track_each(pipeline,
     first, second = ids[0], ids[TURN]
     assert ids == [first] * TURN + [second] * TURN and first != second
     assert events == [("appeared", first), ("left", first), ("appeared", second)]
+
+
+# -- the detector skips frames where nothing moved (issue 26) -------------------------------------
+
+def webcam_frames(pictures, seed: int = 0) -> list[Frame]:
+    """Frames as a webcam delivers them: each picture with fresh sensor noise, through JPEG."""
+    rng = np.random.default_rng(seed)
+    return [Frame(jpeg(sensor_noise(pixels, rng)), index, index / 30.0) for index, pixels in enumerate(pictures)]
+
+
+def run_counting_detections(recognizer: LiveRecognizer, frames: list[Frame]):
+    """Each frame's result, and the indices of the frames the detector ran on."""
+    results, ran = [], []
+    for frame in frames:
+        before = recognizer.counters.detections
+        results.append(recognizer.process(frame))
+        if recognizer.counters.detections > before:
+            ran.append(frame.index)
+    return results, ran
+
+
+def names_and_tracks(results):
+    return [[(face.name, face.track_id) for face in result.faces] for result in results]
+
+
+def test_a_still_scene_is_detected_once_then_at_the_forced_interval(pipeline, gallery, people):
+    obama = paste(portrait(pipeline, people["barack_obama"][1]))
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    results, ran = run_counting_detections(recognizer, webcam_frames([obama] * (2 * DETECT_EVERY + 1)))
+
+    assert ran == [0, DETECT_EVERY, 2 * DETECT_EVERY]
+    assert recognizer.counters.detections_skipped == 2 * DETECT_EVERY - 2
+    first_track = results[0].faces[0].track_id
+    assert names_and_tracks(results) == [[("barack_obama", first_track)]] * len(results)
+
+
+def test_a_moving_face_is_detected_on_every_frame_it_moves_and_keeps_its_name(pipeline, gallery, people):
+    obama = paste(portrait(pipeline, people["barack_obama"][1]))
+    # 2 px right and 1 px down a frame: a slow walk
+    pictures = [cv2.warpAffine(obama, np.float32([[1, 0, 2 * n], [0, 1, n]]), (640, 480),
+                               borderValue=(BACKGROUND,) * 3) for n in range(12)]
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    results, ran = run_counting_detections(recognizer, webcam_frames(pictures))
+
+    assert ran == list(range(len(pictures)))
+    first_track = results[0].faces[0].track_id
+    assert names_and_tracks(results) == [[("barack_obama", first_track)]] * len(results)
+    moved = results[-1].faces[0].face.box[0] - results[0].faces[0].face.box[0]
+    assert moved == pytest.approx(22, abs=4)  # the box follows the face, not the first frame's
+
+
+def test_a_second_face_entering_a_still_scene_is_found_on_its_first_frame(pipeline, gallery, data_dir):
+    both = letterbox(load_image(data_dir / "scenes" / "two_people.jpg").pixels)
+    alone = both.copy()
+    alone[:, 320:] = BACKGROUND  # joe_biden (on the right) not there yet
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    results, ran = run_counting_detections(recognizer, webcam_frames([alone] * 6 + [both] * 3))
+
+    assert ran == [0, 6] and recognizer.counters.detections_skipped == 7
+    assert [sorted(face.name for face in result.faces) for result in results] == (
+        [["barack_obama"]] * 6 + [["barack_obama", "joe_biden"]] * 3)
+
+
+@pytest.mark.parametrize("sequence", ["orl_turns", "people_turns"])
+def test_a_swap_in_a_still_scene_is_caught(pipeline, sequence, request):
+    """People taking turns at the same spot of a still camera (no jitter, only noise): each name
+    within SWAP_WINDOW frames of the swap, though most frames reuse the last detection."""
+    gallery, turns = request.getfixturevalue(sequence)
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    frames = webcam_frames([paste(face) for _, face in turns for _ in range(TURN)])
+    results, ran = run_counting_detections(recognizer, frames)
+
+    assert set(range(0, len(frames), TURN)) <= set(ran)  # every swap is detected on its frame
+    assert recognizer.counters.detections_skipped > len(frames) / 2
+    for turn, (truth, _) in enumerate(turns):
+        shown = [[face.name for face in result.faces] for result in results[turn * TURN:(turn + 1) * TURN]]
+        assert shown[SWAP_WINDOW:] == [[truth]] * (TURN - SWAP_WINDOW), f"turn {turn} ({truth}): {shown}"
+
+
+@pytest.mark.parametrize("photo, named", [("image_T1.jpg", "Sample"), ("image_F1.jpg", None)])
+@pytest.mark.parametrize("detect_every", [1, DETECT_EVERY], ids=["every-frame", "motion-gate"])
+def test_liveness_is_scored_once_per_track_not_per_frame(pipeline, gallery, data_dir, photo, named, detect_every):
+    """A steady face, live or a photo held up, is scored on its first LIVENESS_FRAMES frames and
+    then once per re-embedding interval; a photo is never named, on reused detections either."""
+    live = load_image(data_dir / "liveness" / "image_T1.jpg")
+    result = pipeline.analyse(live)[0]
+    gallery.enroll("Sample", result.chip, result.embedding, pipeline.embedder.spec.id, 1.0, "test")
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau), liveness=True,
+                                motion=MotionGate(detect_every=detect_every))
+    count = 60
+    pixels = fit_frame(load_image(data_dir / "liveness" / photo).pixels)
+    results = [recognizer.process(frame) for frame in webcam_frames([pixels] * count)]
+
+    assert recognizer.liveness
+    assert [[face.name for face in result.faces] for result in results[LIVENESS_FRAMES:]] == [[named]] * (
+        count - LIVENESS_FRAMES)
+    assert recognizer.counters.liveness_calls <= LIVENESS_FRAMES + count // recognizer.tracker.reembed_every
+
+
+def test_a_small_camera_is_detected_at_its_own_size_never_enlarged(pipeline, gallery, people):
+    small = np.zeros((240, 320, 3), np.uint8)
+    assert camera_long_side(LIVE_LONG_SIDE, small) == 320
+    assert camera_long_side(LIVE_LONG_SIDE, np.zeros((480, 640, 3), np.uint8)) == LIVE_LONG_SIDE
+    assert camera_long_side(None, small) is None  # the still-photo size, as asked
+    recognizer = LiveRecognizer(pipeline, Matcher(gallery, pipeline.embedder.spec.id, pipeline.tau))
+    frame = letterbox(load_image(people["joe_biden"][1]).pixels, (320, 240))
+    assert [face.name for face in recognizer.process(Frame(frame, 0, 0.0)).faces] == ["joe_biden"]
+
+
+def test_a_score_against_the_verdict_is_checked_on_the_next_frames_until_it_settles(pipeline, people):
+    """A person, then a photo swapped in under the box: the first photo-like score makes the track
+    scored on every frame (not at the next re-embedding) until its median agrees."""
+    tracker = FaceTracker()
+    face = pipeline.detect(load_image(people["barack_obama"][1]).pixels)[0]
+    track = tracker.update([face])[0].track_id
+    needs = []
+    for score in (0.9, 0.9, 0.9, 0.1, 0.1, 0.1):
+        tracker.observe_liveness(track, score)
+        needs.append(tracker.needs_liveness(track, False, 0.5))
+    assert needs == [True, True, False, True, True, False]
+    assert tracker.liveness(track, 0.5)[0] is False

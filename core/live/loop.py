@@ -11,6 +11,10 @@ With liveness on, each new face is scored on its first few frames and again at e
 re-embedding; the track's median decides (``core.live.track.LIVENESS_FRAMES``). A face is embedded
 and named only once its track is judged live: a photo or a screen held up is never named,
 and costs no embedding.
+
+The detector runs only on frames where something moved (``core.live.motion``), and at least
+every ``DETECT_EVERY`` frames; a still frame reuses the faces of the last one detected, so a
+quiet camera costs little more than its tracking and the faces that are due.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .camera import Frame
 from ..vision.detect import Face
 from ..vision.liveness import LIVE_THRESHOLD
 from .match import Match, Matcher
+from .motion import MotionGate
 from ..vision.pipeline import FacePipeline
 from .track import FaceTracker, TrackEvent
 
@@ -67,6 +72,8 @@ class LiveCounters:
     embed_calls: int = 0  # faces embedded (each is one row of a batched call)
     batches: int = 0  # network calls made for embedding
     liveness_calls: int = 0  # faces scored for liveness
+    detections: int = 0  # frames the detector ran on
+    detections_skipped: int = 0  # frames that reused the previous detection (nothing moved)
     stage_ms: dict = field(default_factory=dict)
 
 
@@ -88,13 +95,23 @@ def live_threshold(configured: float, long_side: int | None) -> float | None:
     return max(0.0, configured - LIVE_SCORE_RELIEF) if long_side else None
 
 
+def camera_long_side(long_side: int | None, pixels: np.ndarray) -> int | None:
+    """The detector's input side for this camera's frame: ``long_side``, but never larger than
+    the frame. A 320x240 camera enlarged to 384 found the same 42 faces as at its own size on
+    24 shared photos letterboxed to 320x240, and took 13.5 ms a frame instead of 8.2."""
+    return min(long_side, max(pixels.shape[:2])) if long_side else None
+
+
 class LiveRecognizer:
     """Runs the recognition stages on a stream of frames, one ``process`` call per frame."""
 
     def __init__(self, pipeline: FacePipeline, matcher: Matcher, tracker: FaceTracker | None = None,
-                 detect_long_side: int | None = LIVE_LONG_SIDE, liveness: bool = False) -> None:
+                 detect_long_side: int | None = LIVE_LONG_SIDE, liveness: bool = False,
+                 motion: MotionGate | None = None) -> None:
         self.pipeline = pipeline
         self.detect_long_side = detect_long_side
+        self.motion = motion or MotionGate()
+        self._faces: list[Face] = []  # the last frame detected: reused while nothing moves
         self._liveness = False
         self.liveness = liveness
         self.matcher = matcher
@@ -138,8 +155,15 @@ class LiveRecognizer:
                 yield self._recognise(pending[0], pending[1].result())
 
     def _detect(self, pixels: np.ndarray) -> list[Face]:
-        threshold = live_threshold(self.pipeline.detector.score_threshold, self.detect_long_side)
-        return self.pipeline.detect(pixels, self.detect_long_side, threshold)
+        """This frame's faces: the last detection's while nothing moved, else the detector's."""
+        if self.motion.still(pixels):
+            self.counters.detections_skipped += 1
+            return self._faces
+        long_side = camera_long_side(self.detect_long_side, pixels)
+        threshold = live_threshold(self.pipeline.detector.score_threshold, long_side)
+        self._faces = self.pipeline.detect(pixels, long_side, threshold)
+        self.counters.detections += 1
+        return self._faces
 
     def results(self, frames: Iterable[Frame], live: bool) -> Iterator[LiveResult]:
         """Every frame's result, overlapped (``stream``) only for a file on a GPU, where the
@@ -195,7 +219,8 @@ class LiveRecognizer:
 
     def _score_liveness(self, frame: Frame, tracked: list) -> None:
         """Score, in one batch, the faces whose tracks are undecided or due for a new embedding."""
-        scored = [item for item in tracked if self.tracker.needs_liveness(item.track_id, item.needs_embedding)]
+        scored = [item for item in tracked
+                  if self.tracker.needs_liveness(item.track_id, item.needs_embedding, LIVE_THRESHOLD)]
         if scored:
             scores = self.pipeline.live_scores(frame.pixels, [item.face for item in scored])
             for item, score in zip(scored, scores):

@@ -46,7 +46,10 @@ APPEARANCE_SIZE = 8
 APPEARANCE_PIXELS = 32
 # Liveness is decided over the track, not one frame: the median of its latest scores, once it
 # has at least LIVENESS_FRAMES of them (a new face is scored on each of its first frames, then
-# again whenever it is re-embedded). The median of three outvotes one bad frame either way.
+# again whenever it is due for an embedding, and on every frame while its latest score
+# disagrees with the verdict). The median of three outvotes one bad frame either way. A score
+# counts as a check like an embedding: a photo held up, never embedded, is scored once per
+# re-embedding interval, not on every frame (53 of 60 frames before, 8 now).
 LIVENESS_FRAMES = 3
 LIVENESS_WINDOW = 5
 # Events pile up only if nobody collects them; beyond this many the oldest are dropped.
@@ -87,12 +90,12 @@ class TrackEvent:
 class _Track:
     track_id: int
     face: Face
-    embedded_frame: int  # frame of the last embedding (creation until the first one)
+    embedded_frame: int  # frame of the last check: an embedding or a liveness score (creation until then)
     embedded_area: float
     observations: deque[tuple[str | None, float]]
     embeddings: deque[np.ndarray]  # the last few embeddings: who this track is
     look: np.ndarray | None = None  # appearance signature in the latest frame
-    reference: np.ndarray | None = None  # appearance signature when last embedded
+    reference: np.ndarray | None = None  # appearance signature at the last check
     missing: int = 0
     labelled: bool = False  # an "appeared" was emitted, so a "left" is owed
     label: str | None = None
@@ -235,9 +238,7 @@ class FaceTracker:
         if vector is not None and self._someone_else(track, name, vector):
             self._end(track)
             track = self._new_track(track.face, track.look)
-        track.embedded_frame = self._frame
-        track.embedded_area = track.face.area
-        track.reference = track.look
+        self._checked(track)
         if vector is not None:
             track.embeddings.append(vector)
         track.observations.append((self._named(track, name, distance), distance))
@@ -252,17 +253,24 @@ class FaceTracker:
             self._emit("appeared", track)
         return track.track_id
 
-    def needs_liveness(self, track_id: int, embedding_due: bool) -> bool:
-        """Whether to score this track's face for liveness now: until it is decided, then at
-        each re-embedding (a track can be a person, then a photo swapped in under the box)."""
+    def needs_liveness(self, track_id: int, embedding_due: bool, threshold: float) -> bool:
+        """Whether to score this track's face for liveness now: until it is decided, at each
+        re-embedding (a track can be a person, then a photo swapped in under the box), and
+        while its latest score says otherwise than its verdict (settled in a few frames)."""
         track = self._tracks.get(track_id)
-        return track is not None and (len(track.liveness) < LIVENESS_FRAMES or embedding_due)
+        if track is None:
+            return False
+        if len(track.liveness) < LIVENESS_FRAMES or embedding_due:
+            return True
+        return (track.liveness[-1] >= threshold) != (float(np.median(track.liveness)) >= threshold)
 
     def observe_liveness(self, track_id: int, score: float) -> None:
-        """Record one frame's live probability for a track (ignored once the track has ended)."""
+        """Record one frame's live probability for a track (ignored once the track has ended);
+        the next re-embedding interval counts from here, as after an embedding."""
         track = self._tracks.get(track_id)
         if track is not None and math.isfinite(score):
             track.liveness.append(float(score))
+            self._checked(track)
 
     def liveness(self, track_id: int, threshold: float) -> tuple[bool | None, float | None]:
         """(live, median score) over the track's latest scores; live is None until decided."""
@@ -336,6 +344,10 @@ class FaceTracker:
         self._next_id += 1
         self._tracks[track.track_id] = track
         return track
+
+    def _checked(self, track: _Track) -> None:
+        """The track's face was looked at closely this frame: its next check is measured from here."""
+        track.embedded_frame, track.embedded_area, track.reference = self._frame, track.face.area, track.look
 
     def _due(self, track: _Track, face: Face, look: np.ndarray | None) -> bool:
         """Whether a matched track's face (``face``, this frame) should be embedded now."""
