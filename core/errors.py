@@ -69,6 +69,13 @@ class UnknownModelError(InputError):
         super().__init__(f"no model {model_id!r}; known embedders: {', '.join(known)}")
 
 
+class ModelImportError(InputError):
+    """A third-party model that cannot be imported; nothing of it is registered."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: cannot import this model: {reason}; nothing was registered")
+
+
 # -- the gallery ------------------------------------------------------------------------------
 
 

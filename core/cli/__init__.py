@@ -15,7 +15,7 @@ import sys
 from ..live.camera_session import MAX_CAMERAS
 from ..errors import OneShotError
 from ..storage.history import set_program
-from . import custody, faces, people, training, watch
+from . import custody, faces, models, people, training, watch
 from .common import (accept_shared_options, at_least, common_options, finish_arguments, gallery_option,
                      global_options, video_source)
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     people.register(commands)
     watch.register(commands, gallery_option())
     training.register(commands)
+    models.register(commands)
     custody.register(commands)
     accept_shared_options(commands)
     return parser

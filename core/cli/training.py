@@ -1,4 +1,4 @@
-"""``oneshot train | models | models activate | models half``: fine-tuning and choosing the embedder."""
+"""``oneshot train``: fine-tuning the embedder (the models it makes are listed and chosen in ``models``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 from ..errors import InputError
 from ..evaluation import METRIC_LABELS
 from ..training.config import LOSSES, MINING, TrainConfig
-from .common import PROVIDER, at_least, non_negative_number, positive_number, probability, seed, share  # option types
-from .common import (common_options, emit, gallery_option, load_pipeline, model_options, open_gallery, progress_bar,
-                     progress_printer, resolved_settings)
+from .common import at_least, non_negative_number, positive_number, probability, seed, share  # option types
+from .models import activate
+from .common import (common_options, gallery_option, load_pipeline, model_options, open_gallery, progress_bar,
+                     progress_printer)
 
 def register(commands) -> None:
     train = commands.add_parser("train", parents=[common_options(), model_options(), gallery_option()],
@@ -53,22 +54,6 @@ def register(commands) -> None:
     train.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
     train.add_argument("--activate", action="store_true", help="put the new model into service when done")
     train.set_defaults(run=run_train)
-
-    models = commands.add_parser("models", parents=[common_options()], help="list embedders; activate one")
-    models.set_defaults(run=run_models)
-    actions = models.add_subparsers(title="actions", metavar="ACTION")
-    activate = actions.add_parser("activate", parents=[common_options(), gallery_option()],
-                                  help="re-embed the gallery with a model and make it the active one")
-    activate.add_argument("model_id", metavar="ID")
-    activate.add_argument("--provider", **PROVIDER)
-    activate.set_defaults(run=run_activate)
-    half = actions.add_parser("half", parents=[common_options(), model_options(), gallery_option()],
-                              help="make an FP16 copy of an embedder for the GPU, checked against FP32 on real faces")
-    half.add_argument("model_id", nargs="?", metavar="ID", help="the embedder to copy (default: the active one)")
-    half.add_argument("--check-on", type=Path, metavar="DIR",
-                      help="also check on the faces in this folder (a sub-folder per person), beside the gallery's")
-    half.add_argument("--crops", action="store_true", help="the --check-on images are tight face crops (like ORL)")
-    half.set_defaults(run=run_half)
 
 
 def _say(args, text: str) -> None:
@@ -139,7 +124,7 @@ def run_train(args) -> int:
     if outcome.model is None:
         _say(args, f"cancelled; run the same command again to resume from {outcome.run_dir}")
     elif args.activate:
-        _activate(args, outcome.model.id)
+        activate(args, outcome.model.id)
     if args.json:
         print(json.dumps(outcome.document()))
     else:
@@ -199,65 +184,3 @@ def metrics_table(before: dict, after: dict | None, kind: str | None = None, shi
     pairs = before["pairs"]
     lines.append(f"(held-out pairs: {pairs['same']} same person, {pairs['different']} different)")
     return "\n".join(lines)
-
-
-def run_models(args) -> int:
-    from ..models.store import active_embedder, embedders
-
-    active = active_embedder().id
-    listing = []
-    for spec in embedders():
-        after = (spec.details.get("metrics") or {}).get("after", {})
-        listing.append({"id": spec.id, "name": spec.details.get("name", spec.source.get("network", "")),
-                        "parent": spec.details.get("parent"), "created": spec.details.get("created"),
-                        "tau": spec.defaults["tau"], "active": spec.id == active, "metrics": after})
-    if args.json:
-        print(json.dumps(listing))
-        return 0
-    for row in listing:
-        figures = ", ".join(f"{key} {row['metrics'][key]:.4f}" for key in ("auc", "rank1") if key in row["metrics"])
-        lineage = f"  (from {row['parent']}, {row['created']}" + (f"; held-out {figures})" if figures else ")")
-        print(f"{'*' if row['active'] else ' '} {row['id']}  tau {row['tau']:.3f}  {row['name']}"
-              + (lineage if row["parent"] else ""))
-    return 0
-
-
-def _activate(args, model_id: str) -> None:
-    from ..models.activation import activate_model
-
-    with open_gallery(args) as gallery:
-        embedder, embedded = activate_model(model_id, gallery, resolved_settings(args).provider,
-                                        progress_printer(args, "re-embedding the gallery"))
-    _say(args, f"{embedder.spec.id} is now active (tau {embedder.tau:.3f}; {embedded} gallery samples embedded)")
-
-
-def run_activate(args) -> int:
-    _activate(args, args.model_id)
-    emit(args, {"active": args.model_id}, f"active: {args.model_id}")
-    return 0
-
-
-def run_half(args) -> int:
-    """Chips from the gallery and --check-on, then the converted, checked and registered copy."""
-    import numpy as np
-
-    from ..models.half_precision import LIMIT, make_half_precision
-    from ..models.store import active_embedder, get_embedder
-    from ..training.data import chips_from_folder
-
-    parent = get_embedder(args.model_id) if args.model_id else active_embedder()
-    with open_gallery(args) as gallery:
-        chips = [sample.chip[None] for sample in gallery.samples()]
-    if args.check_on:
-        show = progress_printer(args, "reading faces")
-        found = chips_from_folder(args.check_on, load_pipeline(args), args.crops,
-                                  progress=lambda done, total, _path: show(done, total))
-        chips.append(found.chips)
-    size = int(parent.input["shape"][-1])
-    stacked = np.concatenate(chips) if chips else np.zeros((0, size, size, 3), np.uint8)
-    spec, measured = make_half_precision(parent, stacked, resolved_settings(args).provider)
-    emit(args, {"model": spec.id, "parent": parent.id, **spec.details["accuracy"]},
-         f"{spec.id} registered. On {measured.chips} faces ({measured.pairs} pairs) its distances differ from "
-         f"{parent.id}'s by {measured.mean_pair_error:.5f} on average, {measured.max_pair_error:.5f} at most "
-         f"(limit {LIMIT}).\nIt pays on CUDA only; use it with `oneshot models activate {spec.id}`.")
-    return 0

@@ -6,7 +6,8 @@ import platform
 from importlib import metadata
 
 from ..errors import OneShotError
-from .registry import file_sha256, shipped_models
+from .registry import ModelSpec, file_sha256, shipped_models
+from .store import trained_embedders
 from .runtime import choose_providers, default_threads, onnxruntime
 
 PACKAGES = ("oneshot-faceid", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "Pillow")
@@ -30,24 +31,22 @@ def collect_info(preference: str = "auto") -> dict:
         chosen = {"device": choice.device, "providers": list(choice.providers), "reason": choice.reason}
     except OneShotError as error:
         chosen = {"device": None, "providers": [], "reason": str(error)}
-    models = []
-    for spec in shipped_models():
-        actual = file_sha256(spec.path) if spec.path.is_file() else None
-        models.append({
-            "id": spec.id,
-            "task": spec.task,
-            "file": str(spec.path),
-            "sha256": spec.sha256,
-            "intact": actual == spec.sha256,
-            "licence": spec.licence,
-            "source": f"{spec.source['package']} {spec.source['version']}",
-        })
+    models = [_entry(spec, f"{spec.source['package']} {spec.source['version']}") for spec in shipped_models()]
+    # imported models carry a licence the user stated, which About must show beside the shipped ones
+    models += [_entry(spec, f"{spec.source['imported_from']} (imported)") for spec in trained_embedders()
+               if "imported_from" in spec.source]
     return {
         "versions": versions,
         "platform": platform.platform(),
         "providers": {"available": available, "chosen": chosen, "threads": default_threads()},
         "models": models,
     }
+
+
+def _entry(spec: ModelSpec, source: str) -> dict:
+    actual = file_sha256(spec.path) if spec.path.is_file() else None
+    return {"id": spec.id, "task": spec.task, "file": str(spec.path), "sha256": spec.sha256,
+            "intact": actual == spec.sha256, "licence": spec.licence, "source": source}
 
 
 def format_info(info: dict) -> str:

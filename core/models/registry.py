@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import ModelError
 
 TASKS = ("detect", "embed", "liveness", "occlusion")
-DETAIL_KEYS = ("name", "parent", "created", "training", "metrics", "precision", "accuracy")
+DETAIL_KEYS = ("name", "parent", "created", "training", "metrics", "precision", "accuracy", "import")
 
 
 def default_model_dir() -> Path:

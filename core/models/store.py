@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,38 +110,64 @@ def register_embedder(onnx_file: Path, parent: ModelSpec, model_id: str, name: s
     ``condition_taus`` (absolute, calibrated for this model) default to the parent's scaled to
     ``tau`` like ``duplicate_tau``, so a copy never loses the stricter taus of masked faces.
     """
-    folder = user_model_dir()
-    if manifest_path(model_id).exists():
-        raise InputError(f"a model {model_id!r} already exists in {folder}")
-    folder.mkdir(parents=True, exist_ok=True)
-    licence_file = Path("LICENSES") / parent.licence_path.name
-    (folder / licence_file).parent.mkdir(exist_ok=True)
-    shutil.copyfile(parent.licence_path, folder / licence_file)
-    target = folder / f"{model_id}.onnx"
-    shutil.move(str(onnx_file), target)
     scale = tau / float(parent.defaults["tau"])
     if condition_taus is None:
         condition_taus = {name: value * scale for name, value in (parent.defaults.get("condition_taus") or {}).items()}
-    manifest = {
-        "id": model_id,
-        "task": "embed",
-        "file": target.name,
+    licence_file = Path("LICENSES") / parent.licence_path.name
+    fields = {
         "name": name,
         "parent": parent.id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "licence": {"name": parent.licence, "file": licence_file.as_posix()},
         "source": {"derived_from": parent.id, **parent.source},
         "input": parent.input,
         "outputs": parent.outputs,
-        "defaults": {"tau": round(tau, 4),
-                     "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4),
-                     **({"condition_taus": {name: round(float(value), 4) for name, value in condition_taus.items()}}
-                        if condition_taus else {})},
+        "defaults": scaled_defaults(parent, tau, condition_taus),
         **details,
         "rebuild": rebuild,
-        "sha256": file_sha256(target),
-        "bytes": target.stat().st_size,
     }
+    return _register(onnx_file, model_id, fields, lambda path: _copy_licence(parent.licence_path, path))
+
+
+def register_imported(onnx_file: Path, model_id: str, licence: str, fields: dict) -> ModelSpec:
+    """Move a checked third-party ONNX file into the store as ``model_id``, its licence text beside it.
+
+    ``fields`` are the manifest's (name, source, input, outputs, defaults, import, metrics,
+    rebuild). The store is the user's data folder, which no installer ever bundles.
+    """
+    licence_file = Path("LICENSES") / f"{model_id}.txt"
+    return _register(onnx_file, model_id, {**fields, "licence": {"name": licence, "file": licence_file.as_posix()}},
+                     lambda path: path.write_text(licence + "\n", encoding="utf-8"))
+
+
+def scaled_defaults(parent: ModelSpec, tau: float, condition_taus: dict) -> dict:
+    """A manifest's thresholds: ``tau``, the parent's duplicate tau scaled to it, the condition taus."""
+    scale = tau / float(parent.defaults["tau"])
+    return {"tau": round(tau, 4),
+            "duplicate_tau": round(float(parent.defaults.get("duplicate_tau", parent.defaults["tau"])) * scale, 4),
+            **({"condition_taus": {name: round(float(value), 4) for name, value in condition_taus.items()}}
+               if condition_taus else {})}
+
+
+def _copy_licence(source: Path, target: Path) -> None:
+    """A parent in the store (a copy of a trained or imported model) has its licence there already."""
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+
+
+def _register(onnx_file: Path, model_id: str, fields: dict, write_licence: Callable[[Path], object]) -> ModelSpec:
+    """Licence, model file, then the manifest last (atomically): a model without one is not listed."""
+    folder = user_model_dir()
+    if manifest_path(model_id).exists():
+        raise InputError(f"a model {model_id!r} already exists in {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    licence_path = folder / fields["licence"]["file"]
+    licence_path.parent.mkdir(exist_ok=True)
+    write_licence(licence_path)
+    target = folder / f"{model_id}.onnx"
+    shutil.move(str(onnx_file), target)
+    manifest = {"id": model_id, "task": "embed", "file": target.name, **fields,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "sha256": file_sha256(target), "bytes": target.stat().st_size}
     partial = folder / f"{model_id}.json.partial"
     partial.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(partial, folder / f"{model_id}.json")

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..models.activation import open_embedder
 from ..vision.condition import ConditionTaus
+from ..errors import TrainingError
 from ..evaluation import METRIC_LABELS, Evaluation, Verdict, compare, evaluate, evaluate_shifted
 from ..models.store import active_embedder, register_embedder, trained_model_id
 from ..models.registry import ModelSpec, verify_file
@@ -246,6 +247,9 @@ def fine_tune(train: ChipSet, held_out: ChipSet, config: TrainConfig, name: str,
     train.require_people(2, "training")
     held_out.require_people(2, "evaluation")
     parent = active_embedder()
+    if "from_chip" in parent.input:  # imported (or a copy of one): not the dlib ResNet graph the trainer runs
+        raise TrainingError(f"the active model {parent.id} was imported and cannot be fine-tuned; activate the "
+                            "shipped model or one trained from it first (`oneshot models activate ID`)")
     verify_file(parent)
     monitor = None
     if len(train.names) >= MIN_PEOPLE_FOR_MONITOR:

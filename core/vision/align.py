@@ -28,9 +28,32 @@ MEAN_FACE_LANDMARKS = np.array(
 )
 
 
+# The five points of InsightFace's ArcFace template in its 112x112 input: the framing most
+# third-party ArcFace-style networks were trained on (tighter than dlib's, the forehead cut).
+ARCFACE_112_LANDMARKS = np.array(
+    [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)]
+)
+TEMPLATES = ("arcface-112", "dlib-150")
+
+
 def chip_landmarks(size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
     """Where the five landmarks land in a ``size`` chip with dlib's ``padding``."""
     return (padding + MEAN_FACE_LANDMARKS) / (2 * padding + 1) * size
+
+
+def template_landmarks(template: str, size: int) -> np.ndarray:
+    """Where a template ("arcface-112" or "dlib-150") puts the five landmarks in a ``size`` input."""
+    if template == "arcface-112":
+        return ARCFACE_112_LANDMARKS * (size / 112.0)
+    if template == "dlib-150":
+        return chip_landmarks(size)
+    raise ValueError(f"unknown alignment template {template!r} (known: {', '.join(TEMPLATES)})")
+
+
+def chip_to_template(template: str, size: int) -> np.ndarray:
+    """The one similarity taking a stored 150x150 chip to a network's ``size`` input framed by
+    ``template``: every chip has its landmarks at the same places, so no photo is needed."""
+    return similarity_transform(chip_landmarks(), template_landmarks(template, size))
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

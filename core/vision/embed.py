@@ -9,16 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.registry import ModelSpec, checked_input
+from .align import CHIP_SIZE
+from .network_input import ChipInput
 
 
 class FaceEmbedder:
-    """Embed aligned RGB chips with an embedding-network session."""
+    """Embed aligned RGB chips with an embedding-network session.
+
+    An imported network (its manifest has ``input.from_chip``) takes the same 150x150 chips,
+    turned into its own input by ``core.vision.network_input``; the shipped one takes them as they are.
+    """
 
     def __init__(self, session, spec: ModelSpec) -> None:
         self.session = session
         self.spec = spec
         self.input_name = checked_input(session, spec, "embedder")
-        self.chip_size = int(spec.input["shape"][-1])
+        recipe = spec.input.get("from_chip")
+        self.recipe = ChipInput.from_manifest(recipe) if recipe else None
+        self.chip_size = CHIP_SIZE if self.recipe else int(spec.input["shape"][-1])
         self.tau = float(spec.defaults["tau"])
         self.duplicate_tau = float(spec.defaults.get("duplicate_tau", self.tau))
 
@@ -31,7 +39,11 @@ class FaceEmbedder:
             raise ValueError(f"expected (N, {self.chip_size}, {self.chip_size}, 3) chips, got {chips.shape}")
         if len(chips) == 0:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
-        batch = np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32)
+        if self.recipe is not None:
+            return self.recipe.run(self._network, chips)
+        return self._network(np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32))
+
+    def _network(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
 
     @property
