@@ -1,5 +1,8 @@
 """``oneshot bench``: median milliseconds per stage on a fixed 640x480 frame with one face.
 
+Every shipped detector is timed on the same frame too, at full size and at the live size, in
+turns, so that whatever else loads the machine slows each of them alike.
+
 Where dlib and its models are installed (the ``dev`` extra), the same run times dlib's own
 pipeline (HOG detector, 5-point shape predictor, ResNet descriptor) on the same frame, so
 the speed ratio compares like with like on this machine, measured seconds apart.
@@ -15,7 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .models.registry import find_models
 from .vision.align import align_face
+from .vision.detect import FaceDetector
 from .errors import NoFaceError
 from .vision.imaging import load_image
 from .live.loop import LIVE_LONG_SIDE
@@ -61,6 +66,26 @@ def letterbox(pixels: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndar
     return frame
 
 
+def shipped_detectors(provider: str) -> dict[str, FaceDetector]:
+    """Every shipped detector by id, each on its own session."""
+    return {spec.id: FaceDetector.open(spec, provider) for spec in find_models("detect")}
+
+
+def time_detectors(detectors: dict[str, FaceDetector], frame: np.ndarray, repeat: int) -> dict:
+    """Each detector's faces found and median ms on ``frame`` at full and live size, one run of
+    each in turn per round."""
+    sizes = {"full_ms": None, "live_ms": LIVE_LONG_SIDE}
+    faces = {name: len(detector.detect(frame)) for name, detector in detectors.items()}  # and a warm-up
+    samples = {(name, size): [] for name in detectors for size in sizes}
+    for _ in range(repeat):
+        for (name, size), times in samples.items():
+            start = time.perf_counter()
+            detectors[name].detect(frame, sizes[size])
+            times.append((time.perf_counter() - start) * 1000.0)
+    return {name: {"faces": found, **{size: statistics.median(samples[name, size]) for size in sizes}}
+            for name, found in faces.items()}
+
+
 def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat: int = 30,
                   reference: bool = True) -> dict:
     """Time detect, align, embed (batch 1 and 8), liveness (both networks, where loaded) and
@@ -79,7 +104,7 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         """Detect (at ``long_side``, or the still-photo size), align, assess (the face's condition)
         and embed every face: what an identification costs without liveness, which the live
         loop runs once per new face and at re-embeddings (see ``liveness`` for its cost)."""
-        found = pipeline.detector.detect(frame, long_side)
+        found = (pipeline.live_detector if long_side else pipeline.detector).detect(frame, long_side)
         chips = pipeline.align(frame, found)
         pipeline.assess(found, chips)
         return pipeline.embedder.embed(chips)
@@ -102,6 +127,8 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         "image": str(source),
         "frame": list(FRAME_SIZE),
         "faces": len(faces),
+        "detector": pipeline.detector.spec.id,
+        "live_detector": pipeline.live_detector.spec.id,
         "device": pipeline.providers.device,
         "providers": list(pipeline.providers.providers),
         "threads": default_threads(),
@@ -111,6 +138,7 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         "fps": 1000.0 / frame_ms,
         "live_frame_ms": live_ms,  # detector input LIVE_LONG_SIDE, as the live loop runs it
         "live_fps": 1000.0 / live_ms,
+        "detectors": time_detectors(shipped_detectors("auto" if pipeline.providers.on_gpu else "cpu"), frame, repeat),
     }
     if reference:
         dlib_report = time_dlib(frame, max(5, repeat // 3))
@@ -177,6 +205,9 @@ def format_bench(report: dict) -> str:
     lines.append(f"  {'whole frame':<24}{report['frame_ms']:8.2f} ms  ({report['fps']:.1f} frames/s)")
     lines.append(f"  {'whole frame, live size':<24}{report['live_frame_ms']:8.2f} ms  ({report['live_fps']:.1f} frames/s; "
                  f"detector input {LIVE_LONG_SIDE} px)")
+    lines.append(f"detectors, same frame, in turns (photos: {report['detector']}, live: {report['live_detector']}):")
+    lines += [f"  {name:<24}{row['full_ms']:8.2f} ms full size, {row['live_ms']:6.2f} ms at {LIVE_LONG_SIDE} px "
+              f"({row['faces']} face{'s' if row['faces'] != 1 else ''})" for name, row in report["detectors"].items()]
     reference = report.get("reference")
     if reference:
         lines.append(f"reference, same frame, same run: {reference['pipeline']}")

@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "camera": "ONESHOT_CAMERA",
     "retention_days": "ONESHOT_RETENTION_DAYS",
     "liveness": "ONESHOT_LIVENESS",
+    "live_detector": "ONESHOT_LIVE_DETECTOR",
 }
 SWITCH_WORDS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
@@ -61,6 +62,7 @@ class Settings:
     window: dict = field(default_factory=dict)  # geometry and state, base64, from the GUI
     retention_days: float | None = None  # forget people not seen for this many days; None: keep everyone
     liveness: bool = True  # live window and webcam enrolment: a photo or screen held up is "Photo?", never named
+    live_detector: str | None = None  # the live view's detector (core.vision.pipeline.LIVE_DETECTORS); None: the default
 
     def validated(self) -> Settings:
         """Raise ValueError naming the first setting out of range."""
@@ -70,6 +72,10 @@ class Settings:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:  # also refuses NaN
                 raise ValueError(f"{name.replace('_', ' ')} must lie between 0 and 1")
+        from .vision.pipeline import LIVE_DETECTORS
+
+        if self.live_detector is not None and self.live_detector not in LIVE_DETECTORS:
+            raise ValueError(f"the live detector must be {' or '.join(LIVE_DETECTORS)}")
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}")
         if len(self.more_cameras) > MAX_CAMERAS - 1 or not all(isinstance(c, str) and c for c in self.more_cameras):

@@ -111,7 +111,8 @@ def test_info_lists_providers_and_models(capsys):
     assert "CPUExecutionProvider" in info["providers"]["available"]
     assert info["providers"]["chosen"]["reason"]
     assert {m["id"]: m["intact"] for m in info["models"]} == {
-        "centerface": True, "dlib-resnet-v1": True, "minifasnet-v2": True, "minifasnet-v1se": True, "occlusion-v1": True}
+        "centerface": True, "dlib-resnet-v1": True, "minifasnet-v2": True, "minifasnet-v1se": True, "occlusion-v1": True,
+        "yunet-n": True}
 
 
 def test_bench_json_contract(capsys):

@@ -250,8 +250,12 @@ def test_a_moving_face_is_detected_on_every_frame_it_moves_and_keeps_its_name(pi
 
     assert ran == list(range(len(pictures)))
     first_track = results[0].faces[0].track_id
-    assert names_and_tracks(results) == [[("barack_obama", first_track)]] * len(results)
-    moved = results[-1].faces[0].face.box[0] - results[0].faces[0].face.box[0]
+    # YuNet-n (the live detector) also puts an unknown box on the pasted portrait's right edge on
+    # one of these frames (Pc 0.79, a composite's seam; README, Models): never named.
+    obama = [[face for face in result.faces if face.track_id == first_track] for result in results]
+    assert [[(face.name, face.track_id) for face in faces] for faces in obama] == [[("barack_obama", first_track)]] * len(results)
+    assert all(face.name is None for result in results for face in result.faces if face.track_id != first_track)
+    moved = obama[-1][0].face.box[0] - obama[0][0].face.box[0]
     assert moved == pytest.approx(22, abs=4)  # the box follows the face, not the first frame's
 
 

@@ -179,7 +179,7 @@ def resolved_settings(args):
     """The settings in force for this command: its flags > ONESHOT_* variables > the settings file."""
     from ..settings import resolve_settings
 
-    names = ("tau", "score_threshold", "nms_threshold", "provider", "gallery")
+    names = ("tau", "score_threshold", "nms_threshold", "provider", "gallery", "live_detector")
     return resolve_settings({name: getattr(args, name, None) for name in names})
 
 
@@ -220,7 +220,7 @@ def load_pipeline(args):
 
     settings = resolved_settings(args)
     return FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
-                             nms_threshold=settings.nms_threshold)
+                             nms_threshold=settings.nms_threshold, live_detector=settings.live_detector)
 
 
 def tau_in_force(args, pipeline) -> float:

@@ -20,6 +20,7 @@ from ..storage.names import printable
 from .common import at_least, detect_side, positive_number, video_source  # option types
 from .common import common_options, model_options, resolved_settings
 from .passphrases import gallery_passphrase
+from ..vision.pipeline import LIVE_DETECTORS
 
 
 def register(commands, gallery_option) -> None:
@@ -33,6 +34,9 @@ def register(commands, gallery_option) -> None:
                        help="never name a face judged a photo or a screen (default: the app's setting, on)")
     watch.add_argument("--detect-side", type=detect_side, default=None, metavar="PX",
                        help="longest side of the detector's input (default 384; 0: the full-size rule of still photos)")
+    watch.add_argument("--detector", dest="live_detector", choices=LIVE_DETECTORS, default=None,
+                       help="the live detector: yunet-n (fast, the default) or centerface (the photos' own, slower, "
+                            "names more masked faces; default: ONESHOT_LIVE_DETECTOR or the app's setting)")
     watch.add_argument("--reconnect", action="store_true",
                        help="keep trying a lost or absent camera every 2 seconds (Ctrl-C ends), as the app does")
     watch.set_defaults(run=run_watch)
@@ -89,6 +93,8 @@ def run_watch(args) -> int:
         "stage_ms": {stage: round(ms, 3) for stage, ms in counters.stage_ms.items()},
         "embed_calls": counters.embed_calls,
         "liveness_checks": counters.liveness_calls,
+        "detections": counters.detections,  # frames the detector ran on; the others moved too little (core.live.motion)
+        "detections_skipped": counters.detections_skipped,
         "faces_seen": counters.faces_seen,
         # People seen but not recognised, grouped by face: "faces" is how many times each was
         # embedded and found unknown (once per re-embedding of its track, not once per frame).
@@ -100,6 +106,7 @@ def run_watch(args) -> int:
     else:
         stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in summary["stage_ms"].items())
         print(f"{summary['frames']} frames at {summary['fps']:.1f} frames/s; median ms: {stages}; "
-              f"{summary['embed_calls']} faces embedded for {summary['faces_seen']} seen; "
+              f"{summary['embed_calls']} faces embedded for {summary['faces_seen']} seen; detector ran on "
+              f"{summary['detections']} frames (skipped {summary['detections_skipped']} still ones); "
               f"{_people(len(unknown))} seen")
     return status

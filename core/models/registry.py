@@ -91,6 +91,17 @@ def find_model(task: str, model_dir: Path | None = None) -> ModelSpec:
     return matches[0]
 
 
+def shipped_model(model_id: str, task: str, model_dir: Path | None = None) -> ModelSpec:
+    """The shipped model ``model_id`` of a task; ``ModelError`` naming the ones there are."""
+    folder = model_dir or default_model_dir()
+    found = [spec for spec in shipped_models(folder) if spec.task == task]
+    for spec in found:
+        if spec.id == model_id:
+            return spec
+    there = ", ".join(spec.id for spec in found) or "none"
+    raise ModelError(f"{folder}: no model manifest for the {task!r} model {model_id!r} (found: {there}; reinstall OneShot)")
+
+
 def find_models(task: str, model_dir: Path | None = None) -> list[ModelSpec]:
     """Every shipped model of a task, sorted by id (liveness combines two networks)."""
     folder = model_dir or default_model_dir()

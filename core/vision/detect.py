@@ -1,21 +1,30 @@
 """The YOLO-style one-stage face detector: resize, one network pass, decode the grid, NMS.
 
-The network (CenterFace) predicts on a dense grid at stride 4: a score Pc per cell, the box
-size as log-scales, a sub-cell centre offset and five landmarks relative to the box. We
-decode every cell whose Pc passes the score threshold into a box and landmarks, run our own
-NMS and map the survivors back to the caller's pixel coordinates.
+Two networks fit this mould; the manifest's ``outputs.decoder`` names which grid reader to use.
+CenterFace predicts on a dense grid at stride 4: a score Pc per cell, the box size as
+log-scales, a sub-cell centre offset and five landmarks relative to the box. YuNet predicts
+on three grids, strides 8/16/32 (``core.vision.yunet``). We decode every cell whose Pc passes
+the score threshold into a box and landmarks, run our own NMS and map the survivors back to
+the caller's pixel coordinates. Both give the five points in the same order (see ``Face``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..errors import ModelError
-from ..models.registry import ModelSpec
+from ..models.registry import ModelSpec, verify_file
+from ..models.runtime import create_session
 from .nms import nms
+from .yunet import OUTPUTS as YUNET_OUTPUTS, decode_yunet
+
+CENTERFACE_OUTPUTS = ("heatmap", "scale", "offset", "landmarks")
+# grids, score threshold, network input (height, width) -> boxes, scores, landmarks
+GridDecode = Callable[[dict, float, tuple[int, int]], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -59,20 +68,21 @@ class Face:
 class DetectorInput:
     """A frame resized and padded for the network, and how to map results back."""
 
-    blob: np.ndarray  # (1, 3, H, W) float32, RGB 0..255
+    blob: np.ndarray  # (1, 3, H, W) float32, 0..255, channels in the manifest's order
     factor: float  # network pixels per frame pixel
     frame_size: tuple[int, int]  # (width, height) of the frame
 
 
 class FaceDetector:
-    """Detect faces in RGB frames with a CenterFace session.
+    """Detect faces in RGB frames with the session of a grid detector (CenterFace or YuNet).
 
     ``max_side`` bounds the network's input: frames larger than that are shrunk (faster, and
     faces in a webcam frame are large). Smaller frames are enlarged up to ``min_side``,
     which sharpens the landmarks (on the shared photos our vectors come 0.034 from dlib's
-    own pipeline on average at 640, 0.041 at 320), but by at most ``max_upscale``: a tight
-    92x112 face crop (ORL) enlarged to 640 fills the grid and is missed 3 times in 400 and
-    doubled 84 times; enlarged 3x it is found once, and only once, in all 400.
+    own pipeline on average at 640, 0.041 at 320), but by at most ``max_upscale`` (None: the
+    manifest's ``input.max_upscale``): a tight 92x112 face crop (ORL) enlarged to 640 fills
+    CenterFace's grid and is missed 3 times in 400 and doubled 84 times; enlarged 3x it is
+    found once, and only once, in all 400. YuNet's points are best on such crops at 2x.
     """
 
     def __init__(
@@ -83,7 +93,7 @@ class FaceDetector:
         nms_threshold: float | None = None,
         max_side: int = 1280,
         min_side: int = 640,
-        max_upscale: float = 3.0,
+        max_upscale: float | None = None,
     ) -> None:
         _check_session(session, spec)
         self.session = session
@@ -91,9 +101,17 @@ class FaceDetector:
         self.configure(score_threshold, nms_threshold)
         self.max_side = max_side
         self.min_side = min_side
-        self.max_upscale = max_upscale
-        self.stride = int(spec.outputs["stride"])
+        self.max_upscale = float(spec.input["max_upscale"] if max_upscale is None else max_upscale)
+        self.outputs, self._decode_grid = grid_decoder(spec)
+        self.bgr = spec.input["channels"] == "BGR"
         self.multiple = int(spec.input["size_multiple"])
+
+    @classmethod
+    def open(cls, spec: ModelSpec, provider: str = "auto", **options) -> "FaceDetector":
+        """A detector on a new session of the spec's file, once it matches its sha256 (benchmarks
+        and tests compare the shipped detectors this way; the pipeline opens the default one)."""
+        verify_file(spec)
+        return cls(create_session(spec.path, provider)[0], spec, **options)
 
     def configure(self, score_threshold: float | None = None, nms_threshold: float | None = None) -> None:
         """Set both thresholds; None takes the manifest's value (the one place defaults live)."""
@@ -127,19 +145,18 @@ class FaceDetector:
             rgb = resize_for_network(rgb, (new_w, new_h))
         pad_h, pad_w = -new_h % self.multiple, -new_w % self.multiple
         blob = np.zeros((1, 3, new_h + pad_h, new_w + pad_w), dtype=np.float32)
-        blob[0, :, :new_h, :new_w] = rgb.transpose(2, 0, 1)
+        blob[0, :, :new_h, :new_w] = rgb.transpose(2, 0, 1)[::-1] if self.bgr else rgb.transpose(2, 0, 1)
         return DetectorInput(blob=blob, factor=factor, frame_size=(width, height))
 
     def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
-        """One network pass: the four output grids by name."""
-        names = ("heatmap", "scale", "offset", "landmarks")
-        return dict(zip(names, self.session.run(list(names), {"image": blob})))
+        """One network pass: the output grids by name."""
+        return dict(zip(self.outputs, self.session.run(list(self.outputs), {self.spec.input["name"]: blob})))
 
     def decode(self, grids: dict[str, np.ndarray], prepared: DetectorInput,
                score_threshold: float | None = None) -> list[Face]:
         """Grid cells above the score threshold -> boxes and landmarks -> NMS -> frame pixels."""
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        boxes, scores, landmarks = decode_grid(grids, threshold, self.stride)
+        boxes, scores, landmarks = self._decode_grid(grids, threshold, prepared.blob.shape[2:])
         keep = nms(boxes, scores, threshold, self.nms_threshold)
         width, height = prepared.frame_size
         boxes = boxes[keep] / prepared.factor
@@ -195,11 +212,22 @@ def decode_grid(
     return boxes, scores, landmarks
 
 
+def grid_decoder(spec: ModelSpec) -> tuple[tuple[str, ...], GridDecode]:
+    """The output names and the grid reader of the network the manifest's ``outputs.decoder`` names."""
+    kind = spec.outputs.get("decoder")
+    if kind == "centerface":
+        stride = int(spec.outputs["stride"])
+        return CENTERFACE_OUTPUTS, lambda grids, threshold, _size: decode_grid(grids, threshold, stride)
+    if kind == "yunet":
+        return YUNET_OUTPUTS, decode_yunet
+    raise ModelError(f"{spec.path}: unknown grid decoder {kind!r} in the manifest")
+
+
 def _check_session(session, spec: ModelSpec) -> None:
     """Fail loudly if the session is not the detector the manifest describes."""
     inputs = [(i.name, len(i.shape)) for i in session.get_inputs()]
     outputs = {o.name for o in session.get_outputs()}
-    expected_outputs = {"heatmap", "scale", "offset", "landmarks"}
+    expected_outputs = set(grid_decoder(spec)[0])
     if inputs != [(spec.input["name"], 4)] or not expected_outputs <= outputs:
         raise ModelError(
             f"{spec.path}: not the face detector its manifest describes "

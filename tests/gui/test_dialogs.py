@@ -490,3 +490,12 @@ def test_rgb_to_qimage_copies_strided_pixels():
     assert np.array_equal(pixels_of(flipped), expected[:, ::-1])
     with pytest.raises(ValueError, match="RGB"):
         rgb_to_qimage(np.zeros((4, 4), np.uint8))
+
+
+def test_the_live_detector_is_chosen_in_settings_and_left_unset_by_default(qtbot, open_settings):
+    dialog = open_settings()
+    assert dialog.live_detector_combo.currentData() == "yunet-n"
+    assert dialog.settings().live_detector is None  # untouched: follows the default
+    dialog.live_detector_combo.setCurrentIndex(dialog.live_detector_combo.findData("centerface"))
+    assert dialog.settings().live_detector == "centerface"
+    assert open_settings(Settings(live_detector="centerface")).live_detector_combo.currentData() == "centerface"

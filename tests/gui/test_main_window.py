@@ -256,3 +256,16 @@ def test_a_new_gallery_from_the_settings_applies_at_once(qtbot, make_window, tmp
         window.apply_settings(replace(window.settings, gallery=str(other)))
     next_report(qtbot, window, lambda r: names(r) == ["Obama"])
     assert load_settings(tmp_path / "settings.json").gallery == str(other)
+
+
+def test_centerface_chosen_as_the_live_detector_runs_the_live_view(qtbot, make_window, tmp_path, people):
+    """Settings > Live detector applies between frames, on a new pipeline, and is remembered."""
+    from dataclasses import replace
+
+    window = make_window(write_frames(tmp_path / "obama", people["barack_obama"][:1], 20))
+    next_report(qtbot, window)
+    assert window.controller.service.recognizer.pipeline.live_detector.spec.id == "yunet-n"
+    window.apply_settings(replace(window.settings, live_detector="centerface"))
+    qtbot.waitUntil(lambda: window.controller.service.recognizer.pipeline.live_detector.spec.id == "centerface",
+                    timeout=WAIT_MS)
+    assert load_settings(tmp_path / "settings.json").live_detector == "centerface"
