@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from core.models.registry import shipped_models
+from core.models.store import trained_embedders
 
 from .workers import run_in_background
 
@@ -21,16 +22,21 @@ log = logging.getLogger(__name__)
 
 
 def licence_texts() -> str:
-    """Every shipped model's licence under a heading naming the model; a missing file says so."""
-    parts = []
-    for spec in shipped_models():
-        try:
-            text = spec.licence_path.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            text = f"(cannot read {spec.licence_path}: {error.strerror or error}; reinstall OneShot)"
-        heading = f"{spec.id}: {spec.licence}"
-        parts.append(f"{heading}\n{'=' * len(heading)}\n\n{text}")
+    """Every shipped model's licence under a heading naming the model, then every imported model's
+    under a heading saying its licence is the user's to answer for; a missing file says so."""
+    parts = [_licence(spec, f"{spec.id}: {spec.licence}", "reinstall OneShot") for spec in shipped_models()]
+    parts += [_licence(spec, f"{spec.id}: {spec.licence} (an imported model: its licence is your responsibility)",
+                       "import it again") for spec in trained_embedders() if "imported_from" in spec.source]
     return "\n\n\n".join(parts)
+
+
+def _licence(spec, heading: str, remedy: str) -> str:
+    """One licence text under its heading; an unreadable file says so and how to mend it."""
+    try:
+        text = spec.licence_path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        text = f"(cannot read {spec.licence_path}: {error.strerror or error}; {remedy})"
+    return f"{heading}\n{'=' * len(heading)}\n\n{text}"
 
 
 def summary_html(info: dict) -> str:

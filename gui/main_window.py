@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
             ("demo", "Open video or folder…", "Ctrl+Shift+O", self.open_demo_source),
             ("unlock", "Unlock the gallery…", "Ctrl+U", self.unlock_gallery),
             ("train", "Train the face model…", "Ctrl+T", self.open_training),
+            ("import_model", "Import a face model…", "Ctrl+I", self.open_model_import),
             ("about", "About OneShot", "F1", self.open_about),
             ("quit", "Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
@@ -177,7 +178,7 @@ class MainWindow(QMainWindow):
             action.setStatusTip(f"{text.rstrip('…')} ({action.shortcut().toString(QKeySequence.NativeText)})")
             action.triggered.connect(slot)
             self.actions_by_name[name] = action
-            if name not in ("quit", "about", "demo", "train", "history", "unlock"):
+            if name not in ("quit", "about", "demo", "train", "import_model", "history", "unlock"):
                 toolbar.addAction(action)
         file_menu = self.file_menu = self.menuBar().addMenu("&File")
         for name in ("demo", "unlock", "snapshot", "quit"):
@@ -188,11 +189,13 @@ class MainWindow(QMainWindow):
         tools = self.menuBar().addMenu("&Tools")
         tools.addAction(self.actions_by_name["settings"])
         tools.addAction(self.actions_by_name["train"])
+        tools.addAction(self.actions_by_name["import_model"])
         self.models_menu = tools.addMenu("Face &model")
         self.models_group = QActionGroup(self)
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self.menuBar().addMenu("&Help").addAction(self.actions_by_name["about"])
-        for name in ("start", "enroll", "enroll_photo", "gallery", "history", "snapshot", "train", "unlock"):
+        for name in ("start", "enroll", "enroll_photo", "gallery", "history", "snapshot", "train", "import_model",
+                     "unlock"):
             self.actions_by_name[name].setEnabled(False)  # until the models are loaded (unlock: until locked)
 
     def _build_status_bar(self) -> None:
@@ -287,7 +290,7 @@ class MainWindow(QMainWindow):
         self._show_provider(providers)
         self.locked_bar.setVisible(False)
         self.actions_by_name["unlock"].setEnabled(False)
-        for name in ("start", "enroll_photo", "gallery", "history"):
+        for name in ("start", "enroll_photo", "gallery", "history", "import_model"):
             self.actions_by_name[name].setEnabled(True)
         self.banner_photo_button.setEnabled(True)
         self._offer_training()
@@ -705,6 +708,16 @@ class MainWindow(QMainWindow):
         wizard.open()
         return wizard
 
+    def open_model_import(self):
+        """Tools > Import a face model…; its "Use this model now" switches as the wizard's does."""
+        from .model_import_dialog import ModelImportDialog
+
+        dialog = ModelImportDialog(self.controller.service, parent=self)
+        dialog.activateRequested.connect(self.switch_model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def switch_model(self, model_id: str) -> None:
         self.statusBar().showMessage(f"Switching to {model_id}: embedding the gallery again…")
         self.controller.switch_model(model_id)
@@ -751,7 +764,7 @@ class MainWindow(QMainWindow):
             self.models_menu.addAction(str(error)).setEnabled(False)
             return
         for spec in specs:
-            action = self.models_menu.addAction(f"{spec.id}: {spec.details.get('name', 'shipped')}")
+            action = self.models_menu.addAction(model_label(spec))
             action.setCheckable(True)
             action.setChecked(spec.id == current)
             action.triggered.connect(lambda _=False, model_id=spec.id: self.switch_model(model_id))
@@ -799,6 +812,15 @@ class MainWindow(QMainWindow):
             log.warning("still running after 10 s: %s", ", ".join(running_workers()))
         self.closed.emit()
         super().closeEvent(event)
+
+
+def model_label(spec) -> str:
+    """A Face model entry: its id, what it is and its tau, so the shipped one is easy to find
+    again; an imported one with the licence its user gave ("&&": a plain "&", not a shortcut)."""
+    tau = f"tau {spec.defaults['tau']:.3f}"
+    if "imported_from" in spec.source:
+        return f"{spec.id}: {tau} (imported, {spec.licence.replace('&', '&&')})"
+    return f"{spec.id}: {spec.details.get('name', 'shipped')}, {tau}"
 
 
 def _png_bytes(image) -> bytes:

@@ -4,7 +4,9 @@
 offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb for native window decorations):
 a temporary gallery with one photo of each person, a two-person scene played as the
 camera, then the main window, the enrolment dialog and the gallery manager are grabbed; and
-the live view on a printed photo held up ("Photo?") and on a masked face ("Unknown (masked)").
+the live view on a printed photo held up ("Photo?") and on a masked face ("Unknown (masked)");
+with ``--import-model FILE.onnx`` (an ArcFace-style embedder), the import dialog after checking
+and calibrating it on the shared people (registered in a temporary model store, not the user's).
 Then every window and dialog is grabbed on an 800x600 and a 1920x1080 screen (the window
 filling the screen, each dialog at its own size but never larger than the screen) into
 ``review/``: the review of how each one looks small and large.
@@ -133,6 +135,7 @@ def review_dialogs(window: MainWindow, photo: Path, out: Path) -> None:
 
     opened = {"settings": window.open_settings, "gallery-manager": window.open_gallery,
               "person-view": person_view, "history": window.open_history, "training-wizard": window.open_training,
+              "model-import": window.open_model_import,
               "enroll-from-photo": lambda: window.enroll_from_photo(str(photo)),
               "enroll-from-webcam": window.enroll_from_webcam,
               "passphrase": lambda: PassphraseDialog("This gallery is protected by a passphrase. Type it to open "
@@ -151,10 +154,34 @@ def review_dialogs(window: MainWindow, photo: Path, out: Path) -> None:
                 dialog.parent().close()
 
 
+def model_import_shot(window: MainWindow, model: Path, data: Path, work: Path, out: Path) -> None:
+    """The import dialog with ``model`` compared beside the shipped one, registered under ``work``."""
+    store = os.environ.get("ONESHOT_USER_MODELS")
+    os.environ["ONESHOT_USER_MODELS"] = str(work / "models")
+    try:
+        dialog = window.open_model_import()
+        dialog.file.setText(str(model))
+        dialog.licence.setText("Apache-2.0")
+        dialog.folder.setText(str(data / "people"))
+        dialog.resize(720, 760)
+        dialog.start_import()
+        wait_for(dialog.job.finished, timeout_ms=600_000)
+        pause(300)
+        dialog.grab().save(str(out / "model-import.png"))
+        dialog.reject()
+    finally:
+        if store is None:
+            os.environ.pop("ONESHOT_USER_MODELS")
+        else:
+            os.environ["ONESHOT_USER_MODELS"] = store
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    parser.add_argument("--import-model", type=Path, metavar="FILE.onnx",
+                        help="an ArcFace-style embedder to show the import dialog with (model-import.png)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication([])
@@ -206,6 +233,8 @@ def main() -> None:
     person.grab().save(str(args.out / "person-view.png"))
     person.reject()
     manager.reject()
+    if args.import_model:
+        model_import_shot(window, args.import_model, args.data, work, args.out)
     review_dialogs(window, args.data / "people" / "kit_harington" / "2.jpg", args.out)
     window.close()
     print(f"screenshots written to {args.out}")

@@ -72,3 +72,17 @@ def test_a_distance_wobbling_at_tau_names_only_once_clearly_inside():
     assert tracker.label(track_id)[0] == "alice"
     tracker.observe(track_id, "alice", 0.355)  # once named, the name holds up to tau
     assert tracker.label(track_id) == ("alice", 0.355)
+
+
+def test_the_margins_follow_the_models_own_distance_scale():
+    """An imported model's tau may be 0.1 or 1.3: the margin before a name is taken, and the
+    band's hysteresis, are the same share of its tau as 0.02 is of the shipped 0.36."""
+    for tau in (0.1, 1.27):
+        tracker, track_id = steady_track(tau)
+        tracker.observe(track_id, "alice", 0.97 * tau)  # inside tau, but within the margin: not yet
+        assert tracker.label(track_id)[0] is None
+        tracker, track_id = steady_track(tau)
+        tracker.observe(track_id, "alice", 0.9 * tau)  # clearly inside: named (a fixed 0.02 would refuse 0.09 of 0.1)
+        assert tracker.label(track_id)[0] == "alice"
+        wobble = [distance / TAU * tau for distance in WOBBLE]
+        assert flips(bands(wobble * (FRAMES // len(WOBBLE)), tau)) <= 1

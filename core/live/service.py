@@ -139,7 +139,7 @@ class RecognitionService:
         gallery = open_gallery_at(settings.gallery_path(), passphrase=passphrase)
         try:
             pipeline = FacePipeline.load(settings.provider, score_threshold=settings.score_threshold,
-                                         nms_threshold=settings.nms_threshold)
+                                         nms_threshold=settings.nms_threshold, live_detector=settings.live_detector)
         except BaseException:
             gallery.close()
             raise
@@ -239,16 +239,16 @@ class RecognitionService:
 
     def _apply(self, settings: Settings, passphrase: str | None) -> None:
         pipeline, gallery = self._pipeline, self._gallery
-        if settings.provider != self.settings.provider:
+        if (settings.provider, settings.live_detector) != (self.settings.provider, self.settings.live_detector):
             pipeline = FacePipeline.load(settings.provider, embedder_id=self.model.id,
                                          score_threshold=settings.score_threshold,
-                                         nms_threshold=settings.nms_threshold)
+                                         nms_threshold=settings.nms_threshold, live_detector=settings.live_detector)
         if settings.gallery_path() != self.settings.gallery_path():
             gallery = open_gallery_at(settings.gallery_path(), passphrase=passphrase)
         with self._swap:
             previous = self._gallery
             self.settings = settings
-            pipeline.detector.configure(settings.score_threshold, settings.nms_threshold)
+            pipeline.configure(settings.score_threshold, settings.nms_threshold)
             if pipeline is not self._pipeline or gallery is not previous:
                 self._pipeline, self._gallery = pipeline, gallery
                 self._renew_recognizers()
@@ -384,6 +384,17 @@ class RecognitionService:
         if folder is None:
             return chips_from_gallery(self._gallery)
         return chips_from_folder(folder, self._pipeline, crops, progress=progress)
+
+    def import_model(self, file: Path, licence: str, folder: Path | None, crops: bool, model_id: str | None,
+                     framing, progress=None, should_stop: Callable[[], bool] = lambda: False) -> ModelSpec:
+        """``oneshot models import`` for the app: check, calibrate on ``folder``'s people (None: the
+        gallery's samples) and register ``file``; the model in service stays until switched."""
+        from ..training.importing import import_model, sample_chip
+
+        def faces():
+            return self.training_data(folder, crops, progress), "the gallery" if folder is None else str(folder)
+
+        return import_model(file, licence, faces, sample_chip(self._pipeline), model_id, framing, should_stop)
 
     # -- unknown faces -----------------------------------------------------------------------
 

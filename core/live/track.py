@@ -56,11 +56,13 @@ LIVENESS_WINDOW = 5
 MAX_PENDING_EVENTS = 1024
 # A match is "sure" (green) below this fraction of tau and "near" (amber) from there to tau.
 SURE_FRACTION = 0.7
-# Hysteresis, in squared distance: a steady face's distance wanders by about 0.01 between
-# embeddings, so a band or a name changes only once the distance is this far past its edge.
-# Never past tau for a name: a face above tau is unknown at once, and a name comes back
-# only below tau - HYSTERESIS ("Unknown" is better than a wrong name).
-HYSTERESIS = 0.02
+# Hysteresis, as a share of tau: with the shipped model (tau 0.36) a steady face's distance
+# wanders by about 0.01 between embeddings, so a band or a name changes only once the distance
+# is 0.02 past its edge. A share, not a fixed 0.02: an imported model's distances live on its
+# own scale (tau 0.1 to 1.3 measured), where a fixed margin would be a fifth of tau or nothing.
+# Never past tau for a name: a face above tau is unknown at once, and a name comes back only
+# below tau * (1 - HYSTERESIS) ("Unknown" is better than a wrong name).
+HYSTERESIS = 0.02 / 0.36
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,7 @@ class FaceTracker:
         tau = track.tau if track.tau is not None else self.identity_tau
         if name is None or tau is None or name == track.label:
             return name if tau is None or distance <= tau else None
-        return name if distance <= tau - HYSTERESIS else None
+        return name if distance <= tau * (1.0 - HYSTERESIS) else None
 
     def _someone_else(self, track: _Track, name: str | None, vector: np.ndarray) -> bool:
         """Whether ``vector`` is farther than tau from each of the track's recent embeddings.
@@ -468,14 +470,14 @@ def _abrupt(previous: Face, face: Face, jump: float, scale: float) -> bool:
 def confidence_band(distance: float | None, tau: float, previous: str | None = None) -> str:
     """"sure", "near" or "unknown" for a named face at squared ``distance``, with hysteresis:
     from its ``previous`` band, a face moves to the other side of the sure/near edge only once
-    its distance is HYSTERESIS past that edge. Past tau it is "unknown" whatever it was."""
+    its distance is HYSTERESIS (of tau) past that edge. Past tau it is "unknown" whatever it was."""
     if distance is None or not distance < tau:
         return "unknown"
     edge = SURE_FRACTION * tau
     if previous == "sure":
-        edge += HYSTERESIS
+        edge += HYSTERESIS * tau
     elif previous == "near":
-        edge -= HYSTERESIS
+        edge -= HYSTERESIS * tau
     return "sure" if distance < edge else "near"
 
 

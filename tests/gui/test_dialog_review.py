@@ -13,7 +13,7 @@ from core.vision.imaging import load_image
 from gui.main_window import PassphraseDialog
 
 SCREENS = [QSize(800, 600), QSize(1920, 1080)]
-DIALOGS = ["settings", "gallery", "person", "history", "training", "enroll-from-photo", "passphrase"]
+DIALOGS = ["settings", "gallery", "person", "history", "training", "model-import", "enroll-from-photo", "passphrase"]
 
 
 def opened(qtbot, window, name: str, photo):
@@ -28,7 +28,8 @@ def opened(qtbot, window, name: str, photo):
         return dialog
 
     return {"settings": window.open_settings, "gallery": window.open_gallery, "person": person,
-            "history": window.open_history, "training": window.open_training, "passphrase": passphrase,
+            "history": window.open_history, "training": window.open_training,
+            "model-import": window.open_model_import, "passphrase": passphrase,
             "enroll-from-photo": lambda: window.enroll_from_photo(str(photo))}[name]()
 
 
