@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QRadioButton,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -39,6 +37,7 @@ from core.evaluation import METRIC_LABELS
 from core.training.importing import Framing
 from core.vision.align import TEMPLATES
 
+from .faces_source import FacesSource
 from .live_controller import describe
 from .workers import Worker
 
@@ -98,17 +97,7 @@ class ModelImportDialog(QDialog):
         self.model_id = QLineEdit()
         self.model_id.setPlaceholderText("from the file name")
 
-        self.folder_choice = QRadioButton("Folder of people:")
-        self.gallery_choice = QRadioButton("The gallery's own samples")
-        self.folder_choice.setChecked(True)
-        choices = QButtonGroup(self)
-        choices.addButton(self.folder_choice)
-        choices.addButton(self.gallery_choice)
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("one sub-folder of photos per person")
-        browse_folder = QPushButton("Browse…")
-        browse_folder.clicked.connect(self._browse_folder)
-        self.crops = QCheckBox("The photos are tight face crops (like ORL)")
+        self.source = FacesSource()
 
         self.template = QComboBox()
         self.template.addItem(AUTOMATIC, None)
@@ -126,9 +115,7 @@ class ModelImportDialog(QDialog):
         form.addRow("Id:", self.model_id)
         calibration = QGroupBox("Calibrate tau on")
         calibration_layout = QVBoxLayout(calibration)
-        calibration_layout.addLayout(_row(self.folder_choice, self.folder, browse_folder, layout_only=True))
-        calibration_layout.addWidget(self.gallery_choice)
-        calibration_layout.addWidget(self.crops)
+        calibration_layout.addWidget(self.source)
         advanced = QGroupBox("Input (ArcFace's defaults: RGB, (x - 127.5) / 127.5)")
         advanced_form = QFormLayout(advanced)
         advanced_form.addRow("Alignment:", self.template)
@@ -167,12 +154,6 @@ class ModelImportDialog(QDialog):
         if chosen:
             self.file.setText(chosen)
 
-    def _browse_folder(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per person")
-        if chosen:
-            self.folder.setText(chosen)
-            self.folder_choice.setChecked(True)
-
     def framing(self) -> Framing:
         return Framing(self.template.currentData(), channel_values(self.mean.text(), "Mean"),
                        channel_values(self.std.text(), "Std"), self.bgr.isChecked())
@@ -203,11 +184,11 @@ class ModelImportDialog(QDialog):
         framing = self.framing()
         if not self.file.text().strip():
             raise InputError("choose the model file first")
-        if self.folder_choice.isChecked() and not self.folder.text().strip():
+        if not self.source.is_complete():
             raise InputError("choose a folder of people, or the gallery's own samples")
         file = Path(self.file.text().strip())
-        folder = Path(self.folder.text().strip()) if self.folder_choice.isChecked() else None
-        licence, model_id, crops = self.licence.text(), self.model_id.text().strip() or None, self.crops.isChecked()
+        folder, crops = self.source.folder_path(), self.source.crops.isChecked()
+        licence, model_id = self.licence.text(), self.model_id.text().strip() or None
 
         def work(job: Worker):
             return self.service.import_model(file, licence, folder, crops, model_id, framing,
@@ -254,13 +235,11 @@ class ModelImportDialog(QDialog):
         super().done(result)
 
 
-def _row(*widgets, layout_only: bool = False):
-    """Widgets side by side, the first line edit stretching."""
+def _row(*widgets) -> QWidget:
+    """Widgets side by side, a line edit stretching."""
     row = QHBoxLayout()
     for widget in widgets:
         row.addWidget(widget, 1 if isinstance(widget, QLineEdit) else 0)
-    if layout_only:
-        return row
     holder = QWidget()
     holder.setLayout(row)
     row.setContentsMargins(0, 0, 0, 0)

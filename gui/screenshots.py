@@ -162,7 +162,7 @@ def model_import_shot(window: MainWindow, model: Path, data: Path, work: Path, o
         dialog = window.open_model_import()
         dialog.file.setText(str(model))
         dialog.licence.setText("Apache-2.0")
-        dialog.folder.setText(str(data / "people"))
+        dialog.source.folder.setText(str(data / "people"))
         dialog.resize(720, 760)
         dialog.start_import()
         wait_for(dialog.job.finished, timeout_ms=600_000)

@@ -12,26 +12,21 @@ worse (``Outcome.recommended``).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QRadioButton,
     QScrollArea,
     QSpinBox,
     QTableWidget,
@@ -47,6 +42,7 @@ from core.evaluation import METRIC_LABELS
 from core.training.config import LOSSES, MINING, TrainConfig, shift_of
 from core.training.data import split_by_identity
 
+from .faces_source import FacesSource
 from .live_controller import describe
 from .plot import LinePlot, Series, smoothed
 from .workers import Worker
@@ -101,17 +97,7 @@ class DataPage(QWizardPage):
         self.setTitle("Training data")
         self.setSubTitle("A folder with one sub-folder of photos per person, or the people in your gallery. "
                          "A share of the people is held out to measure the model before and after.")
-        self.folder_choice = QRadioButton("Folder of people:")
-        self.gallery_choice = QRadioButton("The gallery's own samples")
-        self.folder_choice.setChecked(True)
-        group = QButtonGroup(self)
-        group.addButton(self.folder_choice)
-        group.addButton(self.gallery_choice)
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("one sub-folder per person")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        self.crops = QCheckBox("The photos are tight face crops (like ORL)")
+        self.source = FacesSource()
         self.holdout = QDoubleSpinBox()
         self.holdout.setRange(0.1, 0.5)
         self.holdout.setSingleStep(0.05)
@@ -128,14 +114,8 @@ class DataPage(QWizardPage):
         self.warnings.setMaximumHeight(90)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.folder_choice)
-        row.addWidget(self.folder, 1)
-        row.addWidget(browse)
         layout = QVBoxLayout(self)
-        layout.addLayout(row)
-        layout.addWidget(self.gallery_choice)
-        layout.addWidget(self.crops)
+        layout.addWidget(self.source)
         held = QHBoxLayout()
         held.addWidget(QLabel("Share of people held out for evaluation:"))
         held.addWidget(self.holdout)
@@ -149,14 +129,8 @@ class DataPage(QWizardPage):
         layout.addWidget(self.status)
         self.data = None
         self.job: Worker | None = None
-        for signal in (self.folder.textChanged, self.crops.toggled, self.gallery_choice.toggled, self.holdout.valueChanged):
+        for signal in (self.source.changed, self.holdout.valueChanged):
             signal.connect(self._forget)
-
-    def _browse(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per person")
-        if chosen:
-            self.folder.setText(chosen)
-            self.folder_choice.setChecked(True)
 
     def _forget(self, *_) -> None:
         self.data = None
@@ -165,13 +139,13 @@ class DataPage(QWizardPage):
     def read(self) -> None:
         """Detect and align every photo on a worker thread, then preview the counts."""
         service = self.wizard().service
-        from_gallery, folder, crops = self.gallery_choice.isChecked(), self.folder.text().strip(), self.crops.isChecked()
+        complete, folder, crops = self.source.is_complete(), self.source.folder_path(), self.source.crops.isChecked()
         job = Worker("read training data")
 
         def work():
-            if not from_gallery and not folder:
+            if not complete:
                 raise OneShotError("choose a folder first")
-            return service.training_data(None if from_gallery else Path(folder), crops,
+            return service.training_data(folder, crops,
                                          progress=lambda done, total, _path: job.report((done, total))).trainable()
 
         self.read_button.setEnabled(False)
@@ -214,8 +188,7 @@ class DataPage(QWizardPage):
 
     def summary(self) -> dict:
         data = self.data[0]
-        source = "gallery" if self.gallery_choice.isChecked() else self.folder.text().strip()
-        return {"source": source, "crops": self.crops.isChecked(), **data.summary()}
+        return {"source": self.source.description(), "crops": self.source.crops.isChecked(), **data.summary()}
 
 
 class SettingsPage(QWizardPage):

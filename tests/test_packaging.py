@@ -61,8 +61,11 @@ def test_deb_layout(installed):
     internal = installed / "opt" / "oneshot" / "_internal"
     assert (internal / "models" / "centerface.onnx").is_file()
     assert (internal / "models" / "LICENSES" / "dlib-resnet-CC0.txt").is_file()
-    for model in ("minifasnet-v2.onnx", "minifasnet-v1se.onnx", "occlusion-v1.onnx"):  # liveness and masks
-        assert (internal / "models" / model).is_file(), model
+    for model in ("minifasnet-v2.onnx", "minifasnet-v1se.onnx", "occlusion-v1.onnx", "yunet_n.onnx"):
+        assert (internal / "models" / model).is_file(), model  # liveness, masks, the live detector
+    # the shipped manifests and nothing else: a trained or imported model lives in the user's store only
+    shipped = {path.name for path in (Path(__file__).resolve().parents[1] / "models").glob("*.json")}
+    assert {path.name for path in (internal / "models").glob("*.json")} == shipped
     assert not (internal / "torch").exists()
 
 

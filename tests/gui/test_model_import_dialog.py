@@ -48,7 +48,7 @@ def filled(dialog: ModelImportDialog, file, folder, model_id: str | None = None)
     dialog.file.setText(str(file))
     dialog.licence.setText(LICENCE)
     dialog.model_id.setText(model_id or "")
-    dialog.folder.setText(str(folder))
+    dialog.source.folder.setText(str(folder))
     return dialog
 
 

@@ -48,8 +48,8 @@ def open_wizard(qtbot, window, folder):
     assert window.actions_by_name["train"].isEnabled()
     wizard = window.open_training()
     page = wizard.data_page
-    page.folder.setText(str(folder))
-    page.crops.setChecked(True)
+    page.source.folder.setText(str(folder))
+    page.source.crops.setChecked(True)
     with qtbot.waitSignal(page.completeChanged, timeout=HANG_MS):
         qtbot.mouseClick(page.read_button, LEFT)
     assert page.isComplete(), page.status.text()
