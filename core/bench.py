@@ -104,7 +104,7 @@ def run_benchmark(pipeline: FacePipeline, image_path: Path | None = None, repeat
         """Detect (at ``long_side``, or the still-photo size), align, assess (the face's condition)
         and embed every face: what an identification costs without liveness, which the live
         loop runs once per new face and at re-embeddings (see ``liveness`` for its cost)."""
-        found = (pipeline.live_detector if long_side else pipeline.detector).detect(frame, long_side)
+        found = pipeline.detector_for(long_side is not None).detect(frame, long_side)
         chips = pipeline.align(frame, found)
         pipeline.assess(found, chips)
         return pipeline.embedder.embed(chips)

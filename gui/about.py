@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from core.models.registry import shipped_models
-from core.models.store import trained_embedders
+from core.models.store import imported_embedders
 
 from .workers import run_in_background
 
@@ -26,7 +26,7 @@ def licence_texts() -> str:
     under a heading saying its licence is the user's to answer for; a missing file says so."""
     parts = [_licence(spec, f"{spec.id}: {spec.licence}", "reinstall OneShot") for spec in shipped_models()]
     parts += [_licence(spec, f"{spec.id}: {spec.licence} (an imported model: its licence is your responsibility)",
-                       "import it again") for spec in trained_embedders() if "imported_from" in spec.source]
+                       "import it again") for spec in imported_embedders()]
     return "\n\n\n".join(parts)
 
 

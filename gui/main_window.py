@@ -817,8 +817,10 @@ class MainWindow(QMainWindow):
 def model_label(spec) -> str:
     """A Face model entry: its id, what it is and its tau, so the shipped one is easy to find
     again; an imported one with the licence its user gave ("&&": a plain "&", not a shortcut)."""
+    from core.models.store import is_imported
+
     tau = f"tau {spec.defaults['tau']:.3f}"
-    if "imported_from" in spec.source:
+    if is_imported(spec):
         return f"{spec.id}: {tau} (imported, {spec.licence.replace('&', '&&')})"
     return f"{spec.id}: {spec.details.get('name', 'shipped')}, {tau}"
 

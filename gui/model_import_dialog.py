@@ -36,6 +36,7 @@ from core.errors import InputError
 from core.evaluation import METRIC_LABELS
 from core.training.importing import Framing
 from core.vision.align import TEMPLATES
+from core.vision.network_input import channel_values
 
 from .faces_source import FacesSource
 from .live_controller import describe
@@ -44,18 +45,15 @@ from .workers import Worker
 AUTOMATIC = "From the input size (112: ArcFace, 150: dlib)"
 
 
-def channel_values(text: str, what: str) -> tuple[float, float, float] | None:
-    """Three numbers (or one for all channels) from a field; None when it is empty."""
+def typed_channels(text: str, what: str) -> tuple[float, float, float] | None:
+    """A mean or std field (numbers apart by commas or spaces); None when it is empty."""
     parts = text.replace(",", " ").split()
     if not parts:
         return None
     try:
-        values = [float(part) for part in parts]
+        return channel_values(parts)
     except ValueError:
         raise InputError(f"{what} must be one number or three (R G B), not {text!r}") from None
-    if len(values) not in (1, 3):
-        raise InputError(f"{what} must be one number or three (R G B), not {len(values)}")
-    return tuple(values * 3 if len(values) == 1 else values)
 
 
 def comparison_html(spec) -> str:
@@ -155,8 +153,8 @@ class ModelImportDialog(QDialog):
             self.file.setText(chosen)
 
     def framing(self) -> Framing:
-        return Framing(self.template.currentData(), channel_values(self.mean.text(), "Mean"),
-                       channel_values(self.std.text(), "Std"), self.bgr.isChecked())
+        return Framing(self.template.currentData(), typed_channels(self.mean.text(), "Mean"),
+                       typed_channels(self.std.text(), "Std"), self.bgr.isChecked())
 
     def start_import(self) -> None:
         """Check, calibrate and register on a worker; the form waits, the window does not."""

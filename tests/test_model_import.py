@@ -247,3 +247,14 @@ def test_a_cancelled_import_registers_nothing(models_built, private_models, peop
         import_model(models_built["nhwc"], "MIT", lambda: faces, sample_chip(pipeline),
                      should_stop=lambda: asked.append(1) or len(asked) > 2)
     assert len(asked) == 3 and not list(private_models.iterdir())
+
+
+def test_a_mean_or_std_is_one_number_or_three(capsys, models_built):
+    from core.vision.network_input import channel_values
+
+    assert channel_values(["127.5"]) == (127.5,) * 3 and channel_values(["1", "2", "3"]) == (1.0, 2.0, 3.0)
+    for wrong in (["1", "2"], ["a"], []):
+        with pytest.raises(ValueError):
+            channel_values(wrong)
+    code, _, err = run(capsys, "models", "import", models_built["nchw"], "--licence", "MIT", "--mean", "1,2")
+    assert code == 2 and "one number or three comma-separated numbers, not '1,2'" in err

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..vision.align import TEMPLATES
+from ..vision.network_input import channel_values
 from .common import PROVIDER
 from .common import (common_options, emit, gallery_option, load_pipeline, model_options, open_gallery,
                      progress_printer, resolved_settings)
@@ -51,16 +52,13 @@ def _say(args, text: str) -> None:
 
 
 def _triple(text: str) -> tuple[float, float, float]:
-    """One number for all channels, or three."""
+    """One number for all channels, or three, comma-separated."""
     import argparse
 
     try:
-        values = [float(part) for part in text.split(",")]
+        return channel_values(text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or three comma-separated numbers: {text!r}") from None
-    if len(values) not in (1, 3):
-        raise argparse.ArgumentTypeError(f"give one number or three, not {len(values)}")
-    return tuple(values * 3 if len(values) == 1 else values)
+        raise argparse.ArgumentTypeError(f"give one number or three comma-separated numbers, not {text!r}") from None
 
 
 def run_import(args) -> int:

@@ -161,8 +161,7 @@ class LiveRecognizer:
             return self._faces
         long_side = camera_long_side(self.detect_long_side, pixels)
         live = long_side is not None  # at the live size, the live detector; a file at full size, the photos' one
-        threshold = live_threshold((self.pipeline.live_detector if live else self.pipeline.detector).score_threshold,
-                                   long_side)
+        threshold = live_threshold(self.pipeline.detector_for(live).score_threshold, long_side)
         self._faces = self.pipeline.detect(pixels, long_side, threshold, live)
         self.counters.detections += 1
         return self._faces

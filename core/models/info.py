@@ -7,7 +7,7 @@ from importlib import metadata
 
 from ..errors import OneShotError
 from .registry import ModelSpec, file_sha256, shipped_models
-from .store import trained_embedders
+from .store import imported_embedders
 from .runtime import choose_providers, default_threads, onnxruntime
 
 PACKAGES = ("oneshot-faceid", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "Pillow")
@@ -33,8 +33,7 @@ def collect_info(preference: str = "auto") -> dict:
         chosen = {"device": None, "providers": [], "reason": str(error)}
     models = [_entry(spec, f"{spec.source['package']} {spec.source['version']}") for spec in shipped_models()]
     # imported models carry a licence the user stated, which About must show beside the shipped ones
-    models += [_entry(spec, f"{spec.source['imported_from']} (imported)") for spec in trained_embedders()
-               if "imported_from" in spec.source]
+    models += [_entry(spec, f"{spec.source['imported_from']} (imported)") for spec in imported_embedders()]
     return {
         "versions": versions,
         "platform": platform.platform(),

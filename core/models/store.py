@@ -41,6 +41,17 @@ def trained_embedders(folder: Path | None = None) -> list[ModelSpec]:
     return sorted((s for s in specs if s.task == "embed"), key=lambda s: s.details.get("created", ""))
 
 
+def is_imported(spec: ModelSpec) -> bool:
+    """A third-party embedder, or a copy of one (an FP16 copy keeps its source): its licence is
+    the one its user stated, and theirs to answer for."""
+    return "imported_from" in spec.source
+
+
+def imported_embedders(folder: Path | None = None) -> list[ModelSpec]:
+    """The user's imported embedders (and copies of them), oldest first."""
+    return [spec for spec in trained_embedders(folder) if is_imported(spec)]
+
+
 def embedders(model_dir: Path | None = None) -> list[ModelSpec]:
     """The shipped embedder first, then the trained ones."""
     return [find_model("embed", model_dir), *trained_embedders()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,10 +39,14 @@ class ChipInput:
         return {"template": self.template, "size": self.size, "channels": self.channels, "mean": list(self.mean),
                 "std": list(self.std), "layout": self.layout, "batch": self.batch, "normalise": "l2"}
 
+    @cached_property
+    def framing(self) -> np.ndarray:
+        """The chip-to-input similarity, the same for every chip: solved once, not per batch."""
+        return chip_to_template(self.template, self.size)
+
     def network_batch(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) uint8 chips -> the float32 network input for them."""
-        matrix = chip_to_template(self.template, self.size)
-        framed = np.stack([warp_chip(chip, matrix, self.size) for chip in chips]).astype(np.float32)
+        framed = np.stack([warp_chip(chip, self.framing, self.size) for chip in chips]).astype(np.float32)
         if self.channels == "BGR":
             framed = framed[..., ::-1]
         framed = (framed - np.float32(self.mean)) / np.float32(self.std)
@@ -58,6 +63,15 @@ class ChipInput:
             padding = np.zeros((self.batch - len(part), *part.shape[1:]), dtype=np.float32)
             parts.append(network(np.concatenate([part, padding]))[:len(part)])
         return l2_normalised(np.concatenate(parts))
+
+
+def channel_values(parts: list[str]) -> tuple[float, float, float]:
+    """A mean or std as typed: one number for every channel, or three (R, G, B); ``ValueError``
+    for anything else (the command line and the import dialog each say so in their own words)."""
+    values = [float(part) for part in parts]
+    if len(values) not in (1, 3):
+        raise ValueError(f"{len(values)} numbers")
+    return tuple(values * 3 if len(values) == 1 else values)
 
 
 def l2_normalised(vectors: np.ndarray) -> np.ndarray:

@@ -136,7 +136,11 @@ class FacePipeline:
                score_threshold: float | None = None, live: bool = False) -> list[Face]:
         """Faces in the pixels' own coordinates, by the live detector when ``live``, timed as stage ``detect``."""
         with self.times.measure("detect"):
-            return (self.live_detector if live else self.detector).detect(pixels, long_side, score_threshold)
+            return self.detector_for(live).detect(pixels, long_side, score_threshold)
+
+    def detector_for(self, live: bool) -> FaceDetector:
+        """The live view's detector, or the photos' one."""
+        return self.live_detector if live else self.detector
 
     def align(self, pixels: np.ndarray, faces: list[Face]) -> np.ndarray:
         """(N, S, S, 3) chips for the faces, timed as stage ``align``."""

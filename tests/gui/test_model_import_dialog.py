@@ -127,3 +127,13 @@ def test_closing_mid_import_cancels_it_registers_nothing_and_leaves_no_worker(
     assert not dialog.isVisible() and not dialog.job.is_running() and running_workers() == []
     qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=WAIT_MS)  # refused, not finished
     assert dialog.imported is None and trained_embedders() == [] and not list(private_models.glob("**/*.onnx"))
+
+
+def test_mean_and_std_fields_take_one_number_or_three(qtbot):
+    from core.errors import InputError
+    from gui.model_import_dialog import typed_channels
+
+    assert typed_channels("", "Mean") is None
+    assert typed_channels("0.5, 0.4 0.3", "Std") == (0.5, 0.4, 0.3) and typed_channels("127.5", "Mean") == (127.5,) * 3
+    with pytest.raises(InputError, match=r"Mean must be one number or three \(R G B\), not '1 2'"):
+        typed_channels("1 2", "Mean")
